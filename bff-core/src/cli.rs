@@ -1,0 +1,180 @@
+//! The command line every BFF binary shares: serve a spec folder, check
+//! one (`validate`), or show an endpoint's call graph (`explain`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::extension::Extension;
+use crate::server::Gateway;
+use crate::spec::Diagnostics;
+
+/// Exit status for unusable configuration (sysexits EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Folder with bff.yaml and endpoints/.
+    #[arg(long, env = "BFF_SPECS")]
+    specs: Option<PathBuf>,
+    /// Address to listen on; overrides `listen` in bff.yaml.
+    #[arg(long, env = "BFF_LISTEN")]
+    listen: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check a spec folder; exits non-zero on any error.
+    Validate {
+        /// Folder with bff.yaml and endpoints/.
+        #[arg(long, env = "BFF_SPECS")]
+        specs: Option<PathBuf>,
+    },
+    /// Print an endpoint's call graph: what runs in parallel, what waits for what.
+    Explain {
+        /// Folder with bff.yaml and endpoints/.
+        #[arg(long, env = "BFF_SPECS")]
+        specs: Option<PathBuf>,
+        /// The endpoint, e.g. "GET /v1/home"; all endpoints when left out.
+        endpoint: Option<String>,
+    },
+}
+
+/// Runs a BFF binary: `name` for messages, `default_specs` when `--specs`
+/// is not given.
+pub fn main(name: &str, default_specs: &str, extension: impl Extension) -> ExitCode {
+    let cli = Cli::parse_from(std::env::args_os());
+    let specs_or_default = |s: Option<PathBuf>| s.unwrap_or_else(|| PathBuf::from(default_specs));
+    match cli.command {
+        Some(Command::Validate { specs }) => validate(&specs_or_default(specs)),
+        Some(Command::Explain { specs, endpoint }) => {
+            explain(&specs_or_default(specs), endpoint.as_deref())
+        }
+        None => serve(
+            name,
+            &specs_or_default(cli.serve.specs),
+            cli.serve.listen,
+            extension,
+        ),
+    }
+}
+
+fn report(dir: &Path, diags: &Diagnostics) -> ExitCode {
+    eprintln!("{diags}");
+    eprintln!("specs in {} are not valid", dir.display());
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn validate(dir: &Path) -> ExitCode {
+    match crate::plan::load(dir) {
+        Ok(plan) => {
+            println!(
+                "{}: ok ({} endpoints, {} pass-through routes)",
+                dir.display(),
+                plan.endpoints.len(),
+                plan.proxies.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(d) => report(dir, &d),
+    }
+}
+
+fn explain(dir: &Path, endpoint: Option<&str>) -> ExitCode {
+    let plan = match crate::plan::load(dir) {
+        Ok(p) => p,
+        Err(d) => return report(dir, &d),
+    };
+    let wanted = endpoint.map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "));
+    let mut found = false;
+    for ep in &plan.endpoints {
+        if wanted
+            .as_deref()
+            .is_none_or(|w| w.eq_ignore_ascii_case(&ep.id()))
+        {
+            println!("{}", ep.explain());
+            found = true;
+        }
+    }
+    if !found {
+        eprintln!(
+            "no endpoint `{}` in {}; known endpoints:",
+            wanted.unwrap_or_default(),
+            dir.display()
+        );
+        for ep in &plan.endpoints {
+            eprintln!("  {}", ep.id());
+        }
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    ExitCode::SUCCESS
+}
+
+fn serve(name: &str, dir: &Path, listen: Option<String>, extension: impl Extension) -> ExitCode {
+    init_tracing();
+    let plan = match crate::plan::load(dir) {
+        Ok(p) => p,
+        Err(d) => return report(dir, &d),
+    };
+    let addr = listen
+        .or_else(|| plan.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateway = Gateway::from_plan(plan, extension);
+    runtime.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{name}: cannot listen on {addr}: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        let bound = listener
+            .local_addr()
+            .map_or(addr.clone(), |a| a.to_string());
+        tracing::info!(
+            bff = name,
+            listen = %bound,
+            specs = %dir.display(),
+            endpoints = gateway.plan().endpoints.len(),
+            "serving"
+        );
+        match gateway.serve(listener).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{name}: server failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Logs to stderr; `RUST_LOG` filters, `BFF_LOG_FORMAT=json` gives JSON lines.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("BFF_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,145 @@
+//! `bff.yaml`: the BFF-wide settings (listen address, services, defaults,
+//! pass-through routes). Values may read the environment with
+//! `${VAR:-default}`, so one folder runs locally and in containers alike.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::spec::Loc;
+
+/// The top of a BFF folder: `bff.yaml`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BffConfig {
+    /// Address the BFF listens on, e.g. `127.0.0.1:8082`; `--listen` overrides it.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Settings every endpoint inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// Upstream services by name; calls and routes refer to these names.
+    #[serde(default)]
+    pub services: IndexMap<String, Loc<ServiceConfig>>,
+    /// Pass-through routes: requests under `prefix` are streamed to a service.
+    #[serde(default)]
+    pub proxy: Vec<Loc<ProxyRoute>>,
+}
+
+/// Defaults for endpoints and calls.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// End-to-end deadline of an endpoint: no client waits longer.
+    #[serde(default = "default_deadline", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub deadline: Duration,
+    /// Time one upstream call may take, unless the service or call sets its own.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+    /// Largest client request body, in bytes, that a composed endpoint reads.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            deadline: default_deadline(),
+            timeout: default_timeout(),
+            body_limit: default_body_limit(),
+        }
+    }
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_body_limit() -> usize {
+    1024 * 1024
+}
+
+/// One upstream service.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Base URL, e.g. `${USERS_URL:-http://127.0.0.1:9101}`; call paths are appended.
+    pub url: Loc<String>,
+    /// Time one call to this service may take, unless the call sets its own.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Duration>,
+}
+
+/// A pass-through route.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyRoute {
+    /// Path prefix owned by the route, e.g. `/api/users`.
+    pub prefix: Loc<String>,
+    /// Service the requests go to.
+    pub service: Loc<String>,
+    /// What replaces `prefix` upstream, e.g. `/users`; by default the path is kept.
+    #[serde(default)]
+    pub rewrite: Option<String>,
+    /// Time allowed until the upstream's response headers arrive.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Duration>,
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` with the environment's values.
+pub fn expand_env(text: &str) -> Result<String, String> {
+    expand_with(text, |name| std::env::var(name).ok())
+}
+
+fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        match (lookup(name).filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => return Err(format!("environment variable `{name}` is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_and_defaults() {
+        let env = |n: &str| (n == "SET").then(|| "http://set:1".to_owned());
+        assert_eq!(expand_with("${SET:-x}", env).unwrap(), "http://set:1");
+        assert_eq!(
+            expand_with("a ${UNSET:-http://d:2}/b", env).unwrap(),
+            "a http://d:2/b"
+        );
+        assert_eq!(expand_with("plain", env).unwrap(), "plain");
+        assert!(expand_with("${UNSET}", env).unwrap_err().contains("UNSET"));
+        assert!(expand_with("${OPEN", env).is_err());
+    }
+}

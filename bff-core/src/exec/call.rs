@@ -1,0 +1,280 @@
+//! One call per request: decide whether it runs, render its requests from
+//! the results so far, send them (batched or one per item, bounded), and
+//! decode what comes back.
+
+use std::collections::HashSet;
+
+use futures::{StreamExt, stream};
+use http::{HeaderMap, HeaderValue, header};
+use jaq_json::Val;
+use tokio::time::Instant;
+
+use super::error::CallError;
+use super::scope::Scope;
+use crate::plan::template::TemplateSet;
+use crate::plan::{BodyPlan, BodyTemplate, Call};
+use crate::value;
+
+/// A rendered upstream request.
+pub(super) struct Rendered {
+    url: String,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+}
+
+/// What a call will do, decided from the results so far.
+pub(super) enum Prepared {
+    /// `when` was false: the result is null.
+    Skipped,
+    /// One request.
+    One(Rendered),
+    /// `for_each` in batches: results are concatenated.
+    Batches(Vec<Rendered>, usize),
+    /// `for_each` per item: results in item order.
+    Items(Vec<Rendered>, usize),
+}
+
+/// Renders a call's requests. Runs synchronously, between awaits.
+pub(super) fn prepare(
+    call: &Call,
+    scope: &Scope,
+    templates: &TemplateSet,
+) -> Result<Prepared, CallError> {
+    if let Some(when) = &call.when {
+        let v = when.first(scope.jq_input()).map_err(CallError::Input)?;
+        if !value::truthy(&v) {
+            return Ok(Prepared::Skipped);
+        }
+    }
+    let Some(fe) = &call.for_each else {
+        return Ok(Prepared::One(render(call, scope, templates, None)?));
+    };
+    let items = unique_items(fe.items.run(scope.jq_input()).map_err(CallError::Input)?);
+    match fe.batch {
+        Some(size) => {
+            let reqs = items
+                .chunks(size)
+                .map(|chunk| {
+                    let batch: Val = chunk.iter().cloned().collect();
+                    render(call, scope, templates, Some(("batch", batch)))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Prepared::Batches(reqs, fe.concurrency))
+        }
+        None => {
+            let reqs = items
+                .into_iter()
+                .map(|item| render(call, scope, templates, Some(("item", item))))
+                .collect::<Result<_, _>>()?;
+            Ok(Prepared::Items(reqs, fe.concurrency))
+        }
+    }
+}
+
+/// The outputs of a `for_each` expression as a list without repeats, in
+/// first-seen order; a single list output is taken as the list itself.
+fn unique_items(outputs: Vec<Val>) -> Vec<Val> {
+    let items: Vec<Val> = match outputs.as_slice() {
+        [Val::Arr(a)] => a.iter().cloned().collect(),
+        _ => outputs,
+    };
+    let mut seen = HashSet::new();
+    items
+        .into_iter()
+        .filter(|v| !matches!(v, Val::Null) && seen.insert(v.clone()))
+        .collect()
+}
+
+fn render(
+    call: &Call,
+    scope: &Scope,
+    templates: &TemplateSet,
+    extra: Option<(&'static str, Val)>,
+) -> Result<Rendered, CallError> {
+    let ctx = scope.tera_context(&call.template_roots, extra.as_ref());
+    let r = |t| templates.render(t, &ctx).map_err(CallError::Input);
+    let mut url = format!("{}{}", call.service.base_url, r(&call.path)?);
+    for (i, (name, t)) in call.query.iter().enumerate() {
+        let v = r(t)?;
+        let sep = if i == 0 && !url.contains('?') {
+            '?'
+        } else {
+            '&'
+        };
+        url.push(sep);
+        url.extend(percent_encoding::utf8_percent_encode(
+            name,
+            percent_encoding::NON_ALPHANUMERIC,
+        ));
+        url.push('=');
+        url.extend(percent_encoding::utf8_percent_encode(
+            &v,
+            percent_encoding::NON_ALPHANUMERIC,
+        ));
+    }
+    let mut headers = HeaderMap::new();
+    for (name, t) in &call.headers {
+        let v = HeaderValue::try_from(r(t)?)
+            .map_err(|_| CallError::Input(format!("header `{name}` is not a valid value")))?;
+        headers.insert(name.clone(), v);
+    }
+    let body = match &call.body {
+        None => None,
+        Some(BodyPlan::Jq(e)) => {
+            let mut input = scope.jq_input();
+            if let Some((k, v)) = extra {
+                input = with_key(input, k, v);
+            }
+            Some(value::to_json(&e.first(input).map_err(CallError::Input)?))
+        }
+        Some(BodyPlan::Template(t)) => Some(value::to_json(&render_body(t, templates, &ctx)?)),
+    };
+    if body.is_some() && !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    Ok(Rendered { url, headers, body })
+}
+
+fn with_key(input: Val, key: &str, v: Val) -> Val {
+    match input {
+        Val::Obj(o) => {
+            let mut map = (*o).clone();
+            map.insert(value::string(key), v);
+            Val::obj(map)
+        }
+        other => other,
+    }
+}
+
+fn render_body(
+    t: &BodyTemplate,
+    templates: &TemplateSet,
+    ctx: &tera::Context,
+) -> Result<Val, CallError> {
+    Ok(match t {
+        BodyTemplate::Literal(v) => v.clone(),
+        BodyTemplate::Text(t) => {
+            value::string(&templates.render(t, ctx).map_err(CallError::Input)?)
+        }
+        BodyTemplate::Array(a) => a
+            .iter()
+            .map(|x| render_body(x, templates, ctx))
+            .collect::<Result<Val, _>>()?,
+        BodyTemplate::Object(o) => {
+            let mut pairs = Vec::with_capacity(o.len());
+            for (k, x) in o {
+                pairs.push((k.as_str(), render_body(x, templates, ctx)?));
+            }
+            value::object(pairs)
+        }
+    })
+}
+
+/// Sends what `prepare` rendered and combines the results.
+pub(super) async fn send(
+    call: &Call,
+    prepared: Prepared,
+    client: &reqwest::Client,
+    deadline: Instant,
+) -> Result<Val, CallError> {
+    let until = deadline.min(Instant::now() + call.timeout);
+    match prepared {
+        Prepared::Skipped => Ok(Val::Null),
+        Prepared::One(r) => fetch(call, r, client, until).await,
+        Prepared::Batches(reqs, concurrency) => {
+            let results: Vec<Val> = stream::iter(reqs)
+                .map(|r| fetch(call, r, client, until))
+                .buffered(concurrency)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            let mut all = Vec::new();
+            for v in results {
+                match v {
+                    Val::Arr(a) => all.extend(a.iter().cloned()),
+                    Val::Null => {}
+                    other => all.push(other),
+                }
+            }
+            Ok(all.into_iter().collect())
+        }
+        Prepared::Items(reqs, concurrency) => {
+            let results: Vec<Val> = stream::iter(reqs)
+                .map(|r| fetch(call, r, client, until))
+                .buffered(concurrency)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            Ok(results.into_iter().collect())
+        }
+    }
+}
+
+async fn fetch(
+    call: &Call,
+    r: Rendered,
+    client: &reqwest::Client,
+    until: Instant,
+) -> Result<Val, CallError> {
+    let mut req = client
+        .request(call.method.clone(), &r.url)
+        .headers(r.headers);
+    if let Some(body) = r.body {
+        req = req.body(body);
+    }
+    let exchange = async {
+        let resp = req.send().await.map_err(|e| {
+            tracing::warn!(call = %call.name, error = %e, "upstream request failed");
+            if e.is_timeout() {
+                CallError::Timeout
+            } else {
+                CallError::Unreachable
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| {
+            tracing::warn!(call = %call.name, error = %e, "upstream body failed");
+            CallError::Unreachable
+        })?;
+        if !status.is_success() {
+            tracing::info!(call = %call.name, status = status.as_u16(), "upstream answered an error");
+            return Err(CallError::Status(status));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Val::Null);
+        }
+        value::parse(&bytes).map_err(|e| {
+            tracing::warn!(call = %call.name, error = %e, "upstream body is not JSON");
+            CallError::Malformed
+        })
+    };
+    match tokio::time::timeout_at(until, exchange).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(call = %call.name, "upstream call timed out");
+            Err(CallError::Timeout)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_each_items_are_deduplicated_in_order() {
+        let v = value::parse(br#"["b","a","b",null,"c","a"]"#).unwrap();
+        let items = unique_items(vec![v]);
+        assert_eq!(
+            value::to_json(&items.into_iter().collect()),
+            br#"["b","a","c"]"#
+        );
+        let stream = vec![value::string("x"), value::string("x")];
+        assert_eq!(unique_items(stream).len(), 1);
+    }
+}

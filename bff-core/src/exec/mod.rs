@@ -1,0 +1,159 @@
+//! Running an endpoint's plan for one request: each call starts the moment
+//! the calls it depends on have finished, all under one deadline; optional
+//! calls fall back, and the results are shaped into one value.
+
+mod call;
+mod error;
+mod scope;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use jaq_json::Val;
+use tokio::time::Instant;
+
+pub use error::{CallError, ExecError};
+pub use scope::RequestData;
+use scope::Scope;
+
+use crate::plan::Endpoint;
+use crate::plan::template::TemplateSet;
+
+/// A call that failed but had a fallback.
+#[derive(Debug, Clone)]
+pub struct Degraded {
+    /// The call.
+    pub call: String,
+    /// Why, machine-readable (`timeout`, `status-503`, …).
+    pub reason: String,
+}
+
+/// A successful run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The shaped response value.
+    pub value: Val,
+    /// Optional calls that fell back.
+    pub degraded: Vec<Degraded>,
+    /// How long each call took, in call order (skipped calls included).
+    pub timings: Vec<(String, Duration)>,
+}
+
+type CallFuture<'a> =
+    Pin<Box<dyn Future<Output = (usize, Result<Val, CallError>, Duration)> + Send + 'a>>;
+
+/// Runs an endpoint for one request.
+pub async fn run(
+    endpoint: &Endpoint,
+    templates: &TemplateSet,
+    client: &reqwest::Client,
+    request: RequestData,
+) -> Result<Outcome, ExecError> {
+    let deadline = Instant::now() + endpoint.deadline;
+    match tokio::time::timeout_at(
+        deadline,
+        run_graph(endpoint, templates, client, request, deadline),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(ExecError::Deadline),
+    }
+}
+
+async fn run_graph(
+    endpoint: &Endpoint,
+    templates: &TemplateSet,
+    client: &reqwest::Client,
+    request: RequestData,
+    deadline: Instant,
+) -> Result<Outcome, ExecError> {
+    let calls = &endpoint.calls;
+    let mut scope = Scope::new(request, calls.iter().map(|c| c.name.clone()).collect());
+    let mut waiting: Vec<usize> = calls.iter().map(|c| c.deps.len()).collect();
+    let mut degraded = Vec::new();
+    let mut timings = vec![Duration::ZERO; calls.len()];
+    let mut running: FuturesUnordered<CallFuture<'_>> = FuturesUnordered::new();
+
+    let start = |i: usize, scope: &Scope| -> CallFuture<'_> {
+        let call = &calls[i];
+        let began = Instant::now();
+        match call::prepare(call, scope, templates) {
+            Ok(prepared) => Box::pin(async move {
+                let r = call::send(call, prepared, client, deadline).await;
+                (i, r, began.elapsed())
+            }),
+            Err(e) => Box::pin(async move { (i, Err(e), began.elapsed()) }),
+        }
+    };
+    for (i, _) in calls.iter().enumerate().filter(|(_, c)| c.deps.is_empty()) {
+        running.push(start(i, &scope));
+    }
+    while let Some((i, result, took)) = running.next().await {
+        let call = &calls[i];
+        timings[i] = took;
+        let value = match result {
+            Ok(v) => v,
+            Err(CallError::Status(s)) if call.forward_status.contains(&s) => {
+                return Err(ExecError::Forward {
+                    call: call.name.to_string(),
+                    status: s,
+                });
+            }
+            Err(e) => match &call.fallback {
+                Some(fallback) => {
+                    if let CallError::Input(msg) = &e {
+                        tracing::warn!(call = %call.name, error = %msg, "call could not be built");
+                    }
+                    degraded.push(Degraded {
+                        call: call.name.to_string(),
+                        reason: e.reason(),
+                    });
+                    fallback.clone()
+                }
+                None => {
+                    if let CallError::Input(msg) = &e {
+                        tracing::warn!(call = %call.name, error = %msg, "call could not be built");
+                    }
+                    return Err(ExecError::Call {
+                        call: call.name.to_string(),
+                        error: e,
+                    });
+                }
+            },
+        };
+        scope.results[i] = Some(value);
+        for &d in &call.dependents {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                running.push(start(d, &scope));
+            }
+        }
+    }
+    drop(running);
+
+    let value = match &endpoint.respond {
+        Some(expr) => expr.first(scope.jq_input()).map_err(|e| {
+            tracing::error!(endpoint = %endpoint.id(), error = %e, "respond expression failed");
+            ExecError::Shape(e)
+        })?,
+        None => {
+            let pairs = calls
+                .iter()
+                .zip(scope.results.iter())
+                .map(|(c, r)| (&*c.name, r.clone().unwrap_or(Val::Null)));
+            crate::value::object(pairs)
+        }
+    };
+    let timings = calls
+        .iter()
+        .map(|c| c.name.to_string())
+        .zip(timings)
+        .collect();
+    Ok(Outcome {
+        value,
+        degraded,
+        timings,
+    })
+}

@@ -1,0 +1,36 @@
+//! The public hooks a BFF binary implements to add what its kind of client
+//! needs. Every hook defaults to doing nothing, so an extension states only
+//! what it changes.
+
+use axum::Router;
+use axum::response::Response;
+use jaq_json::Val;
+
+use crate::plan::Endpoint;
+
+/// Client-specific behaviour of one BFF binary.
+pub trait Extension: Send + Sync + 'static {
+    /// Wraps or extends the router (layers such as CORS, extra routes).
+    fn router(&self, router: Router) -> Router {
+        router
+    }
+
+    /// Encodes a shaped value into a response; `None` keeps the default
+    /// JSON encoding. The status and partial-response headers are added
+    /// afterwards by the gateway.
+    fn encode(
+        &self,
+        endpoint: &Endpoint,
+        request: &http::request::Parts,
+        value: &Val,
+    ) -> Option<Response> {
+        let _ = (endpoint, request, value);
+        None
+    }
+}
+
+/// An extension that changes nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoExtension;
+
+impl Extension for NoExtension {}

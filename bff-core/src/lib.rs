@@ -1,0 +1,25 @@
+//! bff-core: the composition engine and edge machinery shared by every
+//! Backends-for-Frontends binary.
+//!
+//! A BFF is a folder of composition specs (`bff.yaml` plus one file per
+//! endpoint). [`spec`] loads and checks them, [`plan`] compiles each endpoint
+//! into a call graph with its templates and expressions compiled once,
+//! [`exec`] runs a graph per request, and [`server`] puts it all behind one
+//! axum router together with the pass-through [`proxy`] routes.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod extension;
+pub mod plan;
+pub mod proxy;
+pub mod schema;
+pub mod server;
+pub mod spec;
+pub mod value;
+
+pub use error::Problem;
+pub use extension::{Extension, NoExtension};
+pub use server::Gateway;
+pub use spec::{Diagnostic, Diagnostics};

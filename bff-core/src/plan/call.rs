@@ -1,0 +1,97 @@
+//! A call of an endpoint, compiled: its request templates, expressions,
+//! dependencies and error contract.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode};
+
+use super::expr::Expr;
+use super::template::Template;
+use crate::value::Value;
+
+/// An upstream service of the BFF.
+#[derive(Debug)]
+pub struct Service {
+    /// Name in bff.yaml.
+    pub name: String,
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    /// Per-call timeout unless the call sets its own.
+    pub timeout: Option<Duration>,
+}
+
+/// A call, ready to run.
+#[derive(Debug)]
+pub struct Call {
+    /// Name in the spec; also the key of its result.
+    pub name: Arc<str>,
+    /// Where it goes.
+    pub service: Arc<Service>,
+    /// HTTP method.
+    pub method: Method,
+    /// Path and optional inline query, appended to the service URL.
+    pub path: Template,
+    /// Query parameters added to the URL.
+    pub query: Vec<(String, Template)>,
+    /// Request headers.
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Request body.
+    pub body: Option<BodyPlan>,
+    /// Time allowed for each upstream request of this call.
+    pub timeout: Duration,
+    /// Condition to run at all.
+    pub when: Option<Expr>,
+    /// List enrichment.
+    pub for_each: Option<ForEach>,
+    /// Calls whose results this call needs (indexes into the endpoint's calls).
+    pub deps: Vec<usize>,
+    /// Calls that need this call's result.
+    pub dependents: Vec<usize>,
+    /// Result used when an optional call fails.
+    pub fallback: Option<Value>,
+    /// Upstream statuses that become the endpoint's status.
+    pub forward_status: Vec<StatusCode>,
+    /// Top-level names the templates read, so only those enter their context.
+    pub template_roots: Vec<String>,
+}
+
+/// How a request body is built.
+#[derive(Debug)]
+pub enum BodyPlan {
+    /// A JSON structure whose strings are templates.
+    Template(BodyTemplate),
+    /// A jq expression computing the whole body.
+    Jq(Expr),
+}
+
+/// A JSON structure with templated strings.
+#[derive(Debug)]
+pub enum BodyTemplate {
+    /// A value with no template in it.
+    Literal(Value),
+    /// A templated string.
+    Text(Template),
+    /// A list.
+    Array(Vec<BodyTemplate>),
+    /// An object, in written order.
+    Object(Vec<(String, BodyTemplate)>),
+}
+
+/// `for_each`: one upstream request per batch or per item.
+#[derive(Debug)]
+pub struct ForEach {
+    /// Produces the items.
+    pub items: Expr,
+    /// `Some(n)`: at most n items per request (as `batch`); `None`: one per item (as `item`).
+    pub batch: Option<usize>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Call {
+    /// Whether a failure of this call falls back instead of failing the endpoint.
+    pub fn is_optional(&self) -> bool {
+        self.fallback.is_some()
+    }
+}

@@ -1,0 +1,693 @@
+//! From parsed specs to plans, checking what only the whole folder can
+//! tell: services and calls that exist, endpoints that do not clash,
+//! templates and expressions that parse, graphs without cycles.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use http::{HeaderName, Method, StatusCode};
+use indexmap::IndexMap;
+
+use super::expr::{Expr, ExprError};
+use super::graph;
+use super::template::{Escape, Template, TemplateBuilder, TemplateError};
+use super::{
+    BodyPlan, BodyTemplate, Call, Endpoint, ForEach, Plan, ProxyPlan, REQUEST_ROOTS, Service,
+};
+use crate::config::{BffConfig, expand_env};
+use crate::spec::{
+    CallSpec, Diagnostic, Diagnostics, EndpointSpec, Loc, SpecFile, SpecSet, read_dir,
+};
+use crate::value;
+
+/// Default number of `for_each` requests in flight at once.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Reads, checks and compiles a spec folder, reporting every problem.
+pub fn load(dir: &Path) -> Result<Plan, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let set = read_dir(dir, &mut diags);
+    match set {
+        Some(set) => {
+            let plan = compile(&set, &mut diags);
+            if diags.is_empty() {
+                plan.ok_or(diags)
+            } else {
+                Err(diags)
+            }
+        }
+        None => Err(diags),
+    }
+}
+
+/// Compiles a parsed folder; problems go to `diags`.
+pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
+    let config_file = &set.config;
+    let services = compile_services(config_file, diags);
+    let listen = match &config_file.spec.listen {
+        Some(l) => match expand_env(l) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                diags.push(Diagnostic::file(&config_file.path, format!("listen: {e}")));
+                None
+            }
+        },
+        None => None,
+    };
+    let proxies = compile_proxies(config_file, &services, diags);
+
+    let mut templates = TemplateBuilder::default();
+    let mut endpoints = Vec::new();
+    let mut routes = matchit::Router::new();
+    let mut seen: HashMap<(Method, String), &Path> = HashMap::new();
+    for p in &proxies {
+        let _ = routes.insert(format!("{}/{{*rest}}", p.prefix), ());
+        let _ = routes.insert(p.prefix.clone(), ());
+    }
+    for file in &set.endpoints {
+        let Some(ep) = compile_endpoint(file, &config_file.spec, &services, &mut templates, diags)
+        else {
+            continue;
+        };
+        let key = (ep.method.clone(), ep.path.clone());
+        if let Some(other) = seen.get(&key) {
+            diags.push(file.error_at(
+                &file.spec.endpoint,
+                format!("`{}` is already defined in {}", ep.id(), other.display()),
+            ));
+            continue;
+        }
+        if let Err(e) = routes.insert(ep.path.clone(), ()) {
+            if !matches!(e, matchit::InsertError::Conflict { ref with } if *with == ep.path) {
+                diags.push(file.error_at(
+                    &file.spec.endpoint,
+                    format!("path clashes with another route: {e}"),
+                ));
+                continue;
+            }
+        }
+        seen.insert(key, &file.path);
+        endpoints.push(Arc::new(ep));
+    }
+    let templates = match templates.finish() {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::file(&set.dir, format!("templates: {e}")));
+            return None;
+        }
+    };
+    Some(Plan {
+        config: config_file.spec.clone(),
+        listen,
+        endpoints,
+        proxies,
+        templates: Arc::new(templates),
+    })
+}
+
+fn compile_services(
+    file: &SpecFile<BffConfig>,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Arc<Service>> {
+    let mut out = IndexMap::new();
+    for (name, svc) in &file.spec.services {
+        let url = match expand_env(&svc.url) {
+            Ok(u) => u,
+            Err(e) => {
+                diags.push(file.error_at(&svc.url, e));
+                continue;
+            }
+        };
+        match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(_) => {
+                diags.push(file.error_at(
+                    &svc.url,
+                    format!("service `{name}`: URL must be http or https, got `{url}`"),
+                ));
+                continue;
+            }
+            Err(e) => {
+                diags.push(file.error_at(
+                    &svc.url,
+                    format!("service `{name}`: invalid URL `{url}`: {e}"),
+                ));
+                continue;
+            }
+        }
+        out.insert(
+            name.clone(),
+            Arc::new(Service {
+                name: name.clone(),
+                base_url: url.trim_end_matches('/').to_owned(),
+                timeout: svc.timeout,
+            }),
+        );
+    }
+    out
+}
+
+fn compile_proxies(
+    file: &SpecFile<BffConfig>,
+    services: &IndexMap<String, Arc<Service>>,
+    diags: &mut Diagnostics,
+) -> Vec<Arc<ProxyPlan>> {
+    let mut out = Vec::new();
+    for route in &file.spec.proxy {
+        let Some(service) = lookup_service(file, &route.service, services, diags) else {
+            continue;
+        };
+        if !route.prefix.starts_with('/') || route.prefix.contains(['{', '}', '*']) {
+            diags.push(file.error_at(
+                &route.prefix,
+                "a proxy prefix is a literal path starting with `/`",
+            ));
+            continue;
+        }
+        let prefix = route.prefix.trim_end_matches('/').to_owned();
+        let rewrite = route
+            .rewrite
+            .as_deref()
+            .unwrap_or(&prefix)
+            .trim_end_matches('/')
+            .to_owned();
+        out.push(Arc::new(ProxyPlan {
+            prefix,
+            rewrite,
+            timeout: route
+                .timeout
+                .or(service.timeout)
+                .unwrap_or(file.spec.defaults.timeout),
+            service,
+        }));
+    }
+    out
+}
+
+fn lookup_service<T>(
+    file: &SpecFile<T>,
+    name: &Loc<String>,
+    services: &IndexMap<String, Arc<Service>>,
+    diags: &mut Diagnostics,
+) -> Option<Arc<Service>> {
+    match services.get(name.as_str()) {
+        Some(s) => Some(s.clone()),
+        None => {
+            let known: Vec<&str> = services.keys().map(String::as_str).collect();
+            diags.push(file.error_at(
+                name,
+                format!(
+                    "unknown service `{}` (bff.yaml defines: {})",
+                    name.value,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+            None
+        }
+    }
+}
+
+fn compile_endpoint(
+    file: &SpecFile<EndpointSpec>,
+    config: &BffConfig,
+    services: &IndexMap<String, Arc<Service>>,
+    templates: &mut TemplateBuilder,
+    diags: &mut Diagnostics,
+) -> Option<Endpoint> {
+    let spec = &file.spec;
+    let before = diags.0.len();
+    let (method, path) = match parse_endpoint(&spec.endpoint) {
+        Ok(mp) => mp,
+        Err(e) => {
+            diags.push(file.error_at(&spec.endpoint, e));
+            return None;
+        }
+    };
+    let names: Vec<&str> = spec.calls.keys().map(String::as_str).collect();
+    let mut calls = Vec::new();
+    for (name, call) in &spec.calls {
+        if let Some(c) = compile_call(file, name, call, &names, config, services, templates, diags)
+        {
+            calls.push(c);
+        }
+    }
+    let respond = spec
+        .respond
+        .as_ref()
+        .and_then(|r| r.jq.as_ref())
+        .and_then(|jq| compile_expr(file, jq, diags));
+    let status = match spec.respond.as_ref().and_then(|r| r.status) {
+        Some(s) => match StatusCode::from_u16(s) {
+            Ok(s) => s,
+            Err(_) => {
+                diags.push(file.error_at(
+                    &spec.endpoint,
+                    format!("respond.status {s} is not an HTTP status"),
+                ));
+                StatusCode::OK
+            }
+        },
+        None => StatusCode::OK,
+    };
+    if diags.0.len() > before {
+        return None;
+    }
+    let deps: Vec<Vec<usize>> = calls.iter().map(|c: &Call| c.deps.clone()).collect();
+    if let Err(cycle) = graph::check_acyclic(&deps) {
+        let path: Vec<&str> = cycle.iter().map(|&i| &*calls[i].name).collect();
+        let first = &spec.calls[cycle[0]];
+        diags.push(file.error_at(
+            &first.service,
+            format!("dependency cycle: {}", path.join(" → ")),
+        ));
+        return None;
+    }
+    for i in 0..calls.len() {
+        for d in calls[i].deps.clone() {
+            calls[d].dependents.push(i);
+        }
+    }
+    Some(Endpoint {
+        method,
+        path,
+        file: file.path.clone(),
+        description: spec.description.clone(),
+        deadline: spec.deadline.unwrap_or(config.defaults.deadline),
+        calls,
+        respond,
+        status,
+        body_limit: config.defaults.body_limit,
+    })
+}
+
+/// Splits `GET /v1/x/{id}` into method and route path.
+fn parse_endpoint(text: &str) -> Result<(Method, String), String> {
+    let mut parts = text.split_whitespace();
+    let (Some(m), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("expected `METHOD /path`, got `{text}`"));
+    };
+    let method = match m {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "PATCH" => Method::PATCH,
+        "DELETE" => Method::DELETE,
+        other => {
+            return Err(format!(
+                "unsupported method `{other}` (GET, POST, PUT, PATCH, DELETE)"
+            ));
+        }
+    };
+    if !path.starts_with('/') {
+        return Err(format!("the path must start with `/`, got `{path}`"));
+    }
+    for segment in path.split('/') {
+        if segment.contains(['{', '}']) {
+            let name = segment
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+                .filter(|n| is_identifier(n));
+            if name.is_none() {
+                return Err(format!(
+                    "path parameter `{segment}` must be a whole segment like `{{id}}`"
+                ));
+            }
+        }
+    }
+    Ok((method, path.to_owned()))
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_call(
+    file: &SpecFile<EndpointSpec>,
+    name: &str,
+    spec: &Loc<CallSpec>,
+    names: &[&str],
+    config: &BffConfig,
+    services: &IndexMap<String, Arc<Service>>,
+    templates: &mut TemplateBuilder,
+    diags: &mut Diagnostics,
+) -> Option<Call> {
+    let before = diags.0.len();
+    if REQUEST_ROOTS.contains(&name) || matches!(name, "batch" | "item") || !is_identifier(name) {
+        diags.push(file.error_at(
+            spec,
+            format!("`{name}` cannot name a call: use letters, digits and `_`, and none of path, query, headers, body, auth, batch, item"),
+        ));
+    }
+    let service = lookup_service(file, &spec.service, services, diags);
+    let methods = [
+        (Method::GET, &spec.get),
+        (Method::POST, &spec.post),
+        (Method::PUT, &spec.put),
+        (Method::PATCH, &spec.patch),
+        (Method::DELETE, &spec.delete),
+    ];
+    let given: Vec<(Method, &Loc<String>)> = methods
+        .iter()
+        .filter_map(|(m, p)| p.as_ref().map(|p| (m.clone(), p)))
+        .collect();
+    let (method, path_src) = match given.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            diags.push(file.error_at(
+                &spec.service,
+                format!("call `{name}` needs one of get, post, put, patch, delete"),
+            ));
+            return None;
+        }
+        [_, second, ..] => {
+            diags.push(file.error_at(second.1, format!("call `{name}` has more than one method")));
+            return None;
+        }
+    };
+    let mut roots: Vec<String> = Vec::new();
+    let mut template =
+        |src: &Loc<String>, escape: Escape, roots: &mut Vec<String>, diags: &mut Diagnostics| {
+            match templates.add(src, escape) {
+                Ok(t) => {
+                    roots.extend(t.roots.iter().cloned());
+                    Some(t)
+                }
+                Err(e) => {
+                    diags.push(template_diagnostic(file, src, &e));
+                    None
+                }
+            }
+        };
+    let path = template(path_src, Escape::Url, &mut roots, diags);
+    let query: Vec<(String, Template)> = spec
+        .query
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), template(v, Escape::Verbatim, &mut roots, diags)?)))
+        .collect();
+    let mut headers = Vec::new();
+    for (k, v) in &spec.headers {
+        match HeaderName::try_from(k.as_str()) {
+            Ok(h) => {
+                if let Some(t) = template(v, Escape::Verbatim, &mut roots, diags) {
+                    headers.push((h, t));
+                }
+            }
+            Err(_) => diags.push(file.error_at(v, format!("`{k}` is not a valid header name"))),
+        }
+    }
+    let body = match (&spec.body, &spec.body_jq) {
+        (Some(_), Some(jq)) => {
+            diags.push(file.error_at(jq, "use either body or body_jq, not both"));
+            None
+        }
+        (Some(b), None) => {
+            let mut tmpl = |s: &str, roots: &mut Vec<String>| {
+                let loc = Loc {
+                    value: s.to_owned(),
+                    line: b.line,
+                    column: b.column,
+                };
+                template(&loc, Escape::Verbatim, roots, diags)
+            };
+            body_template(&b.value, &mut tmpl, &mut roots).map(BodyPlan::Template)
+        }
+        (None, Some(jq)) => compile_expr(file, jq, diags).map(BodyPlan::Jq),
+        (None, None) => None,
+    };
+    let when = spec
+        .when
+        .as_ref()
+        .and_then(|w| compile_expr(file, w, diags));
+    let for_each = match &spec.for_each {
+        Some(fe) => compile_expr(file, fe, diags).map(|items| ForEach {
+            items,
+            batch: spec.batch.as_ref().map(|b| b.value.max(1)),
+            concurrency: spec
+                .concurrency
+                .as_ref()
+                .map_or(DEFAULT_CONCURRENCY, |c| c.value.max(1)),
+        }),
+        None => {
+            if let Some(b) = &spec.batch {
+                diags.push(file.error_at(b, "`batch` needs `for_each`"));
+            }
+            if let Some(c) = &spec.concurrency {
+                diags.push(file.error_at(c, "`concurrency` needs `for_each`"));
+            }
+            None
+        }
+    };
+    if let (Some(b), Some(_), Some(fe)) = (&spec.batch, &spec.concurrency, &spec.for_each)
+        && b.value == 0
+    {
+        diags.push(file.error_at(fe, "`batch` must be at least 1"));
+    }
+
+    // Dependencies: what templates and expressions read, plus `after`.
+    let allowed_in_templates: Vec<&str> = match &spec.for_each {
+        Some(_) if spec.batch.is_some() => vec!["batch"],
+        Some(_) => vec!["item"],
+        None => vec![],
+    };
+    let mut deps = Vec::new();
+    for root in &roots {
+        if let Some(i) = names.iter().position(|n| n == root) {
+            deps.push(i);
+        } else if !REQUEST_ROOTS.contains(&root.as_str())
+            && !allowed_in_templates.contains(&root.as_str())
+        {
+            diags.push(file.error_at(
+                spec,
+                format!("call `{name}` reads `{root}`, which is not a call of this endpoint nor one of path, query, headers, body, auth{}", hint_for(&allowed_in_templates, root)),
+            ));
+        }
+    }
+    for src in [&spec.when, &spec.for_each, &spec.body_jq]
+        .into_iter()
+        .flatten()
+    {
+        for n in Expr::top_level_names(src) {
+            if let Some(i) = names.iter().position(|c| *c == n) {
+                deps.push(i);
+            }
+        }
+    }
+    for after in &spec.after {
+        match names.iter().position(|n| *n == after.as_str()) {
+            Some(i) => deps.push(i),
+            None => {
+                diags.push(file.error_at(after, format!("unknown call `{}` in after", after.value)))
+            }
+        }
+    }
+    deps.sort_unstable();
+    deps.dedup();
+
+    let (fallback, forward_status) = match &spec.on_error {
+        Some(on_error) => {
+            let mut statuses = Vec::new();
+            for s in &on_error.forward_status {
+                match StatusCode::from_u16(*s) {
+                    Ok(code) if code.is_client_error() || code.is_server_error() => {
+                        statuses.push(code)
+                    }
+                    _ => diags.push(file.error_at(
+                        spec,
+                        format!("forward_status: {s} is not a 4xx or 5xx status"),
+                    )),
+                }
+            }
+            (on_error.default.as_ref().map(value::from_json), statuses)
+        }
+        None => (None, Vec::new()),
+    };
+    if diags.0.len() > before {
+        return None;
+    }
+    let service = service?;
+    let timeout = spec
+        .timeout
+        .or(service.timeout)
+        .unwrap_or(config.defaults.timeout);
+    roots.sort();
+    roots.dedup();
+    Some(Call {
+        name: name.into(),
+        method,
+        path: path?,
+        query,
+        headers,
+        body,
+        timeout,
+        when,
+        for_each,
+        deps,
+        dependents: Vec::new(),
+        fallback,
+        forward_status,
+        template_roots: roots,
+        service,
+    })
+}
+
+fn hint_for(allowed: &[&str], root: &str) -> String {
+    match root {
+        "batch" if !allowed.contains(&"batch") => " (`batch` needs for_each with batch)".into(),
+        "item" if !allowed.contains(&"item") => " (`item` needs for_each without batch)".into(),
+        _ => String::new(),
+    }
+}
+
+fn body_template(
+    v: &serde_json::Value,
+    tmpl: &mut impl FnMut(&str, &mut Vec<String>) -> Option<Template>,
+    roots: &mut Vec<String>,
+) -> Option<BodyTemplate> {
+    Some(match v {
+        serde_json::Value::String(s) => {
+            let t = tmpl(s, roots)?;
+            if t.is_literal() {
+                BodyTemplate::Literal(value::string(s))
+            } else {
+                BodyTemplate::Text(t)
+            }
+        }
+        serde_json::Value::Array(a) => BodyTemplate::Array(
+            a.iter()
+                .map(|x| body_template(x, tmpl, roots))
+                .collect::<Option<_>>()?,
+        ),
+        serde_json::Value::Object(o) => BodyTemplate::Object(
+            o.iter()
+                .map(|(k, x)| Some((k.clone(), body_template(x, tmpl, roots)?)))
+                .collect::<Option<_>>()?,
+        ),
+        other => BodyTemplate::Literal(value::from_json(other)),
+    })
+}
+
+fn compile_expr(
+    file: &SpecFile<EndpointSpec>,
+    src: &Loc<String>,
+    diags: &mut Diagnostics,
+) -> Option<Expr> {
+    match Expr::compile(src) {
+        Ok(e) => Some(e),
+        Err(errors) => {
+            for ExprError { range, message } in errors {
+                let (line, column) = line_col(src, range.start);
+                let width = src[range.clone()]
+                    .lines()
+                    .next()
+                    .map_or(1, |l| l.chars().count());
+                diags.push(locate(
+                    file,
+                    src,
+                    line,
+                    column,
+                    width,
+                    format!("jq: {message}"),
+                ));
+            }
+            None
+        }
+    }
+}
+
+fn template_diagnostic(
+    file: &SpecFile<EndpointSpec>,
+    src: &Loc<String>,
+    e: &TemplateError,
+) -> Diagnostic {
+    locate(
+        file,
+        src,
+        e.line,
+        e.column,
+        e.width,
+        format!("template: {}", e.message),
+    )
+}
+
+/// 1-based line and 0-based column of a byte offset in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    (line, column)
+}
+
+/// Places an error found inside a scalar (template or expression) in its
+/// file: the scalar's own line of text is searched for from where the
+/// scalar starts, which works for plain, quoted and block scalars alike.
+fn locate(
+    file: &SpecFile<EndpointSpec>,
+    src: &Loc<String>,
+    line: usize,
+    column: usize,
+    width: usize,
+    message: String,
+) -> Diagnostic {
+    let wanted = src.value.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    let start = src.line.saturating_sub(1) as usize;
+    let found = file
+        .text
+        .lines()
+        .enumerate()
+        .skip(start)
+        .take(src.value.lines().count() + 2)
+        .find_map(|(i, l)| {
+            l.find(wanted)
+                .filter(|_| !wanted.is_empty())
+                .map(|at| (i, at))
+        });
+    match found {
+        Some((i, at)) => {
+            let col_chars = file
+                .text
+                .lines()
+                .nth(i)
+                .map_or(0, |l| l[..at].chars().count());
+            Diagnostic::span(
+                &file.path,
+                &file.text,
+                i as u32 + 1,
+                (col_chars + column + 1) as u32,
+                width as u32,
+                message,
+            )
+        }
+        None => file.error_at(src, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_lines_parse() {
+        assert_eq!(
+            parse_endpoint("GET /v1/x/{id}").unwrap(),
+            (Method::GET, "/v1/x/{id}".into())
+        );
+        assert!(parse_endpoint("FETCH /x").is_err());
+        assert!(parse_endpoint("GET x").is_err());
+        assert!(parse_endpoint("GET /x/a{id}").is_err());
+        assert!(parse_endpoint("GET /x extra").is_err());
+    }
+
+    #[test]
+    fn offsets_become_line_and_column() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 1));
+        assert_eq!(line_col("abc", 1), (1, 1));
+    }
+}

@@ -1,0 +1,208 @@
+//! jq expressions (via jaq), compiled once when specs load and run per
+//! request on the engine's values.
+
+use std::sync::Arc;
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+use jaq_json::Val;
+
+type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
+
+/// A compiled jq expression.
+#[derive(Clone)]
+pub struct Expr {
+    filter: Arc<JqFilter>,
+    source: Arc<str>,
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Expr({:?})", self.source)
+    }
+}
+
+/// A compile error: what went wrong and at which byte range of the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExprError {
+    /// Byte range of the offending text in the expression.
+    pub range: std::ops::Range<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Expr {
+    /// Parses and compiles an expression, reporting every error found.
+    pub fn compile(code: &str) -> Result<Self, Vec<ExprError>> {
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
+        let arena = Arena::default();
+        let loader = Loader::new(defs);
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errs| load_errors(code, errs))?;
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| {
+                errs.into_iter()
+                    .flat_map(|(_, undefined)| undefined)
+                    .map(|(name, what)| ExprError {
+                        range: jaq_core::load::span(code, name),
+                        message: format!("undefined {} `{name}`", what.as_str()),
+                    })
+                    .collect::<Vec<_>>()
+            })?;
+        Ok(Self {
+            filter: Arc::new(filter),
+            source: code.into(),
+        })
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Every output of the expression for `input`.
+    pub fn run(&self, input: Val) -> Result<Vec<Val>, String> {
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        self.filter
+            .id
+            .run((ctx, input))
+            .map(unwrap_valr)
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// The first output of the expression, or `null` when it yields nothing.
+    pub fn first(&self, input: Val) -> Result<Val, String> {
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        match self.filter.id.run((ctx, input)).map(unwrap_valr).next() {
+            Some(r) => r.map_err(|e| e.to_string()),
+            None => Ok(Val::Null),
+        }
+    }
+
+    /// Names the expression reads from its input's top level (`.name`,
+    /// `.name.x`, `.name[]`): the calls it may depend on. A name after a
+    /// pipe (`… | .name`) counts too, which may add an ordering edge but
+    /// never drops a needed one.
+    pub fn top_level_names(code: &str) -> Vec<&str> {
+        let bytes = code.as_bytes();
+        let mut names = Vec::new();
+        let mut i = 0;
+        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                b'#' => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'.' => {
+                    let prev = i.checked_sub(1).map(|p| bytes[p]);
+                    let starts_path = !matches!(prev, Some(b) if ident(b) || matches!(b, b']' | b')' | b'.' | b'?'));
+                    let start = i + 1;
+                    let mut end = start;
+                    while end < bytes.len() && ident(bytes[end]) {
+                        end += 1;
+                    }
+                    if starts_path && end > start && !bytes[start].is_ascii_digit() {
+                        names.push(&code[start..end]);
+                    }
+                    i = end.max(i + 1);
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+fn load_errors(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> Vec<ExprError> {
+    use jaq_core::load::Error;
+    let mut out = Vec::new();
+    for (_, err) in errs {
+        match err {
+            Error::Io(items) => out.extend(items.into_iter().map(|(s, msg)| ExprError {
+                range: jaq_core::load::span(code, s),
+                message: msg,
+            })),
+            Error::Lex(items) => out.extend(items.into_iter().map(|(expect, found)| ExprError {
+                range: jaq_core::load::span(code, found),
+                message: format!("expected {}", expect.as_str()),
+            })),
+            Error::Parse(items) => out.extend(items.into_iter().map(|(expect, found)| {
+                let range = if found.is_empty() {
+                    code.len()..code.len()
+                } else {
+                    jaq_core::load::span(code, found)
+                };
+                let found = if found.is_empty() {
+                    "end of input".to_owned()
+                } else {
+                    format!("`{found}`")
+                };
+                ExprError {
+                    range,
+                    message: format!("expected {}, found {found}", expect.as_str()),
+                }
+            })),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value;
+
+    #[test]
+    fn compiled_once_runs_many_times() {
+        let e = Expr::compile("{name: .profile.name, n: (.orders | length)}").unwrap();
+        for i in 0..3 {
+            let input = value::parse(
+                format!(r#"{{"profile":{{"name":"A{i}"}},"orders":[1,2]}}"#).as_bytes(),
+            )
+            .unwrap();
+            let out = e.first(input).unwrap();
+            assert_eq!(
+                value::to_json(&out),
+                format!(r#"{{"name":"A{i}","n":2}}"#).as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_source() {
+        let errs = Expr::compile(".a | {x: }").unwrap_err();
+        assert!(!errs.is_empty());
+        let errs = Expr::compile(".a | nosuchfn(1)").unwrap_err();
+        assert_eq!(errs[0].range, 5..13);
+        assert!(errs[0].message.contains("nosuchfn"), "{:?}", errs);
+    }
+
+    #[test]
+    fn top_level_names_are_found() {
+        let names = Expr::top_level_names(
+            r#"{a: .profile.name, b: [.orders[].items[] | .product_id], c: ."x.y", d: 1.5}"#,
+        );
+        assert_eq!(names, vec!["orders", "product_id", "profile"]);
+    }
+}

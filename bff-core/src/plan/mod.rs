@@ -1,0 +1,183 @@
+//! Specs compiled into plans: per endpoint, a call graph whose templates
+//! and expressions are compiled once here, never per request. Compiling
+//! checks the folder as a whole and reports every problem with its place.
+
+mod call;
+mod compile;
+pub mod expr;
+pub mod graph;
+pub mod template;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+
+pub use call::{BodyPlan, BodyTemplate, Call, ForEach, Service};
+pub use compile::{compile, load};
+use expr::Expr;
+use template::TemplateSet;
+
+use crate::config::BffConfig;
+
+/// Names every template and expression can read besides call results.
+pub const REQUEST_ROOTS: [&str; 5] = ["path", "query", "headers", "body", "auth"];
+
+/// Everything a running BFF needs, built from one spec folder.
+pub struct Plan {
+    /// `bff.yaml` as read, with environment values expanded.
+    pub config: BffConfig,
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// Aggregated endpoints.
+    pub endpoints: Vec<Arc<Endpoint>>,
+    /// Pass-through routes.
+    pub proxies: Vec<Arc<ProxyPlan>>,
+    /// The compiled templates of all endpoints.
+    pub templates: Arc<TemplateSet>,
+}
+
+/// One aggregated endpoint.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: Method,
+    /// Route path, e.g. `/v1/products/{id}`.
+    pub path: String,
+    /// File it came from.
+    pub file: PathBuf,
+    /// What it is for.
+    pub description: Option<String>,
+    /// End-to-end deadline.
+    pub deadline: Duration,
+    /// The calls; indexes are used by dependencies.
+    pub calls: Vec<Call>,
+    /// The shaping expression.
+    pub respond: Option<Expr>,
+    /// Status of a successful response.
+    pub status: StatusCode,
+    /// Largest client body read.
+    pub body_limit: usize,
+}
+
+impl Endpoint {
+    /// `METHOD /path`, as written in specs.
+    pub fn id(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// Looks a call up by name.
+    pub fn call(&self, name: &str) -> Option<&Call> {
+        self.calls.iter().find(|c| &*c.name == name)
+    }
+
+    /// A readable account of the call graph: what runs in parallel and
+    /// what waits for what.
+    pub fn explain(&self) -> String {
+        use std::fmt::Write;
+        let deps: Vec<Vec<usize>> = self.calls.iter().map(|c| c.deps.clone()).collect();
+        let stages = graph::stages(&deps);
+        let mut out = String::new();
+        let _ = writeln!(out, "{}  ({})", self.id(), self.file.display());
+        if let Some(d) = &self.description {
+            let _ = writeln!(out, "  {d}");
+        }
+        let _ = writeln!(
+            out,
+            "  deadline {}",
+            humantime::format_duration(self.deadline)
+        );
+        let last = stages.iter().copied().max();
+        for stage in 0..=last.unwrap_or(0) {
+            let members: Vec<&Call> = self
+                .calls
+                .iter()
+                .zip(&stages)
+                .filter(|(_, s)| **s == stage)
+                .map(|(c, _)| c)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let mode = if members.len() > 1 { "in parallel" } else { "" };
+            let _ = writeln!(out, "\n  stage {} {mode}", stage + 1);
+            for c in members {
+                let _ = write!(
+                    out,
+                    "    {:<16} {} {}{}",
+                    c.name,
+                    c.method,
+                    c.service.name,
+                    describe_for_each(c)
+                );
+                if c.deps.is_empty() {
+                    let _ = write!(out, "  — starts at once");
+                } else {
+                    let names: Vec<&str> = c.deps.iter().map(|&d| &*self.calls[d].name).collect();
+                    let _ = write!(out, "  — waits for {}", names.join(", "));
+                }
+                if c.when.is_some() {
+                    let _ = write!(out, ", conditional");
+                }
+                let _ = write!(out, ", timeout {}", humantime::format_duration(c.timeout));
+                if c.is_optional() {
+                    let _ = write!(out, ", optional (falls back on error)");
+                }
+                let _ = writeln!(out);
+            }
+        }
+        if self.calls.is_empty() {
+            let _ = writeln!(out, "\n  no calls");
+        }
+        let shape = if self.respond.is_some() {
+            "jq expression"
+        } else {
+            "results by call name"
+        };
+        let _ = writeln!(out, "\n  respond {} with {shape}", self.status.as_u16());
+        out
+    }
+}
+
+fn describe_for_each(c: &Call) -> String {
+    match &c.for_each {
+        Some(f) => match f.batch {
+            Some(n) => format!(" for_each `{}` in batches of {n}", f.items.source()),
+            None => format!(
+                " for_each `{}` one by one, {} at once",
+                f.items.source(),
+                f.concurrency
+            ),
+        },
+        None => String::new(),
+    }
+}
+
+/// A pass-through route.
+#[derive(Debug)]
+pub struct ProxyPlan {
+    /// Owned path prefix, without a trailing slash.
+    pub prefix: String,
+    /// Where requests go.
+    pub service: Arc<Service>,
+    /// What replaces the prefix upstream.
+    pub rewrite: String,
+    /// Time until the upstream's response headers arrive.
+    pub timeout: Duration,
+}
+
+impl ProxyPlan {
+    /// The upstream path and query for a request path under the prefix.
+    pub fn upstream_path(&self, path_and_query: &str) -> String {
+        let rest = path_and_query
+            .strip_prefix(self.prefix.as_str())
+            .unwrap_or(path_and_query);
+        let joined = format!("{}{rest}", self.rewrite);
+        if joined.is_empty() || joined.starts_with('?') {
+            format!("/{joined}")
+        } else {
+            joined
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Pass-through routes: requests under a prefix are streamed to a service
+//! and the answer streamed back, with hop-by-hop headers dropped and
+//! `X-Forwarded-*` added. Nothing here buffers a body.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+
+use crate::error::Problem;
+use crate::plan::ProxyPlan;
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Forwards one request along a pass-through route.
+pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let url = format!("{}{}", route.service.base_url, route.upstream_path(path));
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let mut headers = parts.headers;
+    let host = headers.remove(header::HOST);
+    strip_hop_by_hop(&mut headers);
+    add_forwarded(&mut headers, peer, host);
+
+    let upstream = client
+        .request(parts.method, url)
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    let resp = match tokio::time::timeout(route.timeout, upstream.send()).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
+            return Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
+                .detail(format!("service `{}` is unreachable", route.service.name))
+                .into_response();
+        }
+        Err(_) => {
+            return Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
+                .detail(format!(
+                    "service `{}` did not answer in time",
+                    route.service.name
+                ))
+                .into_response();
+        }
+    };
+    let status = resp.status();
+    let mut out_headers = resp.headers().clone();
+    strip_hop_by_hop(&mut out_headers);
+    let mut response = Response::new(Body::from_stream(resp.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = out_headers;
+    response
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for h in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(h);
+    }
+}
+
+fn add_forwarded(
+    headers: &mut HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    host: Option<HeaderValue>,
+) {
+    if let Some(ip) = peer {
+        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, {ip}"),
+            None => ip.to_string(),
+        };
+        if let Ok(v) = HeaderValue::try_from(value) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+    if !headers.contains_key("x-forwarded-proto") {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    if let Some(host) = host {
+        headers.entry("x-forwarded-host").or_insert(host);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn forwarded_for_appends_to_a_chain() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        add_forwarded(
+            &mut h,
+            Some([127, 0, 0, 1].into()),
+            Some(HeaderValue::from_static("shop.test")),
+        );
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-host"], "shop.test");
+        assert_eq!(h["x-forwarded-proto"], "http");
+    }
+}

@@ -1,0 +1,292 @@
+//! The gateway: one axum router holding every aggregated endpoint and
+//! pass-through route of a BFF, and the request pipeline of a composed
+//! endpoint written once, in order.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawPathParams, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, any};
+use http::{HeaderValue, StatusCode, header};
+use jaq_json::Val;
+
+use crate::error::Problem;
+use crate::exec::{self, Outcome, RequestData};
+use crate::extension::{Extension, NoExtension};
+use crate::plan::{self, Endpoint, Plan};
+use crate::spec::Diagnostics;
+use crate::value;
+
+/// Header set on a response some optional calls of which fell back.
+pub const PARTIAL_HEADER: &str = "bff-partial";
+/// Header listing the calls that fell back and why.
+pub const DEGRADED_HEADER: &str = "bff-degraded";
+
+/// A BFF: its compiled specs, its upstream client and its extension.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    plan: Plan,
+    client: reqwest::Client,
+    extension: Box<dyn Extension>,
+}
+
+impl Gateway {
+    /// Loads and compiles a spec folder.
+    pub fn load(dir: &Path) -> Result<Self, Diagnostics> {
+        Ok(Self::from_plan(plan::load(dir)?, NoExtension))
+    }
+
+    /// A gateway for a compiled plan with a client extension.
+    pub fn from_plan(plan: Plan, extension: impl Extension) -> Self {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .user_agent(concat!("bff/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client's configuration is static and valid");
+        Self {
+            shared: Arc::new(Shared {
+                plan,
+                client,
+                extension: Box::new(extension),
+            }),
+        }
+    }
+
+    /// Replaces the extension.
+    pub fn with_extension(self, extension: impl Extension) -> Self {
+        let shared = Arc::try_unwrap(self.shared).unwrap_or_else(|_| {
+            panic!("with_extension is called while building, before the gateway is shared")
+        });
+        Self::from_plan(shared.plan, extension)
+    }
+
+    /// The compiled specs.
+    pub fn plan(&self) -> &Plan {
+        &self.shared.plan
+    }
+
+    /// The router with every endpoint and route, wrapped by the extension.
+    pub fn router(&self) -> Router {
+        let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
+        for (i, ep) in self.shared.plan.endpoints.iter().enumerate() {
+            let shared = self.shared.clone();
+            let filter = MethodFilter::try_from(ep.method.clone())
+                .expect("endpoint methods are checked when specs load");
+            let handler = move |req: Request| {
+                let shared = shared.clone();
+                async move { shared.compose(i, req).await }
+            };
+            let entry = by_path.remove(ep.path.as_str()).unwrap_or_default();
+            by_path.insert(ep.path.as_str(), entry.on(filter, handler));
+        }
+        let mut router = Router::new();
+        for (path, methods) in by_path {
+            router = router.route(path, methods.fallback(method_not_allowed));
+        }
+        for (i, route) in self.shared.plan.proxies.iter().enumerate() {
+            let shared = self.shared.clone();
+            let handler = move |req: Request| {
+                let shared = shared.clone();
+                async move {
+                    let route = &shared.plan.proxies[i];
+                    crate::proxy::forward(route, &shared.client, req).await
+                }
+            };
+            router = router
+                .route(&format!("{}/{{*rest}}", route.prefix), any(handler.clone()))
+                .route(&route.prefix, any(handler));
+        }
+        let router = router.fallback(|| async { Problem::not_found() });
+        self.shared.extension.router(router)
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
+    pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+impl Shared {
+    /// The pipeline of a composed endpoint: read the request, run the call
+    /// graph, shape, encode, mark partial results.
+    async fn compose(&self, index: usize, req: Request) -> Response {
+        let endpoint = &self.plan.endpoints[index];
+        let (mut parts, body) = req.into_parts();
+        let request = match read_request(endpoint, &mut parts, body).await {
+            Ok(r) => r,
+            Err(problem) => return problem.into_response(),
+        };
+        match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
+            Ok(outcome) => self.respond(endpoint, &parts, outcome),
+            Err(e) => {
+                tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
+                e.problem().into_response()
+            }
+        }
+    }
+
+    fn respond(
+        &self,
+        endpoint: &Endpoint,
+        parts: &http::request::Parts,
+        outcome: Outcome,
+    ) -> Response {
+        let mut response = self
+            .extension
+            .encode(endpoint, parts, &outcome.value)
+            .unwrap_or_else(|| json_response(&outcome.value));
+        *response.status_mut() = endpoint.status;
+        let headers = response.headers_mut();
+        if !outcome.degraded.is_empty() {
+            headers.insert(PARTIAL_HEADER, HeaderValue::from_static("true"));
+            let list: Vec<String> = outcome
+                .degraded
+                .iter()
+                .map(|d| format!("{};reason={}", d.call, d.reason))
+                .collect();
+            if let Ok(v) = HeaderValue::try_from(list.join(", ")) {
+                headers.insert(DEGRADED_HEADER, v);
+            }
+        }
+        let timing: Vec<String> = outcome
+            .timings
+            .iter()
+            .map(|(name, d)| format!("{name};dur={:.1}", d.as_secs_f64() * 1000.0))
+            .collect();
+        if let Ok(v) = HeaderValue::try_from(timing.join(", ")) {
+            headers.insert("server-timing", v);
+        }
+        response
+    }
+}
+
+/// The default encoding: compact JSON.
+pub fn json_response(v: &Val) -> Response {
+    let mut r = Response::new(Body::from(value::to_json(v)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
+        .detail("this endpoint does not accept this method")
+}
+
+/// Gathers what specs may read from the client's request.
+async fn read_request(
+    endpoint: &Endpoint,
+    parts: &mut http::request::Parts,
+    body: Body,
+) -> Result<RequestData, Problem> {
+    use axum::extract::FromRequestParts;
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|_| Problem::bad_request("the path parameters are not valid UTF-8"))?;
+    let path = value::object(params.iter().map(|(k, v)| (k, value::string(v))));
+    let mut query_pairs: Vec<(String, String)> = Vec::new();
+    if let Some(q) = parts.uri.query() {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            if !query_pairs.iter().any(|(seen, _)| *seen == k) {
+                query_pairs.push((k.into_owned(), v.into_owned()));
+            }
+        }
+    }
+    let query = value::object(
+        query_pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), value::string(v))),
+    );
+    let headers = value::object(
+        parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), value::string(v)))),
+    );
+    let body = read_body(endpoint, parts, body).await?;
+    Ok(RequestData {
+        path,
+        query,
+        headers,
+        body,
+        auth: Val::Null,
+    })
+}
+
+async fn read_body(
+    endpoint: &Endpoint,
+    parts: &http::request::Parts,
+    body: Body,
+) -> Result<Val, Problem> {
+    let bytes = axum::body::to_bytes(body, endpoint.body_limit)
+        .await
+        .map_err(|_| {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "about:blank").detail(format!(
+                "the request body exceeds {} bytes",
+                endpoint.body_limit
+            ))
+        })?;
+    if bytes.is_empty() {
+        return Ok(Val::Null);
+    }
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let ct = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            ct == "application/json" || ct.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(
+            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "about:blank")
+                .detail("the request body must be JSON (Content-Type: application/json)"),
+        );
+    }
+    value::parse(&bytes)
+        .map_err(|e| Problem::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,176 @@
+//! Load errors that point at the text: file, line, column and a caret under
+//! the offending characters, collected for the whole folder before failing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem found while loading a spec folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// File the problem is in.
+    pub file: PathBuf,
+    /// 1-based line; 0 when the problem concerns the whole file.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// How many characters the caret underlines.
+    pub width: u32,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// The line of text the caret points into.
+    pub source_line: String,
+}
+
+impl Diagnostic {
+    /// A problem at `line:column` of `text`, underlining the value that starts there.
+    pub fn at(file: &Path, text: &str, line: u32, column: u32, message: impl Into<String>) -> Self {
+        let source_line = nth_line(text, line);
+        let width = value_width(&source_line, column);
+        Self {
+            file: file.to_owned(),
+            line,
+            column,
+            width,
+            message: message.into(),
+            source_line,
+        }
+    }
+
+    /// A problem at an exact span on one line.
+    pub fn span(
+        file: &Path,
+        text: &str,
+        line: u32,
+        column: u32,
+        width: u32,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            width: width.max(1),
+            ..Self::at(file, text, line, column, message)
+        }
+    }
+
+    /// A problem with the file as a whole (unreadable, missing).
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            width: 0,
+            message: message.into(),
+            source_line: String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if self.line == 0 {
+            return write!(f, "  --> {}", self.file.display());
+        }
+        let gutter = self.line.to_string();
+        let pad = " ".repeat(gutter.len());
+        writeln!(
+            f,
+            "{pad}--> {}:{}:{}",
+            self.file.display(),
+            self.line,
+            self.column
+        )?;
+        writeln!(f, "{pad} |")?;
+        writeln!(f, "{gutter} | {}", self.source_line)?;
+        let indent: String = self
+            .source_line
+            .chars()
+            .take(self.column.saturating_sub(1) as usize)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        write!(
+            f,
+            "{pad} | {indent}{}",
+            "^".repeat(self.width.max(1) as usize)
+        )
+    }
+}
+
+/// Every problem of a folder, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Records a problem.
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}\n")?;
+        }
+        let n = self.0.len();
+        write!(f, "{n} error{}", if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+fn nth_line(text: &str, line: u32) -> String {
+    text.lines()
+        .nth(line.saturating_sub(1) as usize)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Width of the YAML scalar starting at `column`: a quoted string to its
+/// closing quote, a plain one to the end of the line or a comment.
+fn value_width(line: &str, column: u32) -> u32 {
+    let rest: String = line
+        .chars()
+        .skip(column.saturating_sub(1) as usize)
+        .collect();
+    let len = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => rest[1..].find(q).map_or(rest.len(), |end| end + 2),
+        Some(_) => rest.find(" #").unwrap_or(rest.len()),
+        None => 1,
+    };
+    rest[..len.min(rest.len())]
+        .trim_end()
+        .chars()
+        .count()
+        .max(1) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_underlines_the_value() {
+        let text = "calls:\n  a:\n    service: catalogue  # typo\n";
+        let d = Diagnostic::at(
+            Path::new("e.yaml"),
+            text,
+            3,
+            14,
+            "unknown service `catalogue`",
+        );
+        assert_eq!(
+            d.to_string(),
+            "error: unknown service `catalogue`\n --> e.yaml:3:14\n  |\n3 |     service: catalogue  # typo\n  |              ^^^^^^^^^"
+        );
+    }
+
+    #[test]
+    fn quoted_values_include_quotes() {
+        assert_eq!(value_width(r#"  get: "/a/{{ x }}" # c"#, 8), 12);
+    }
+}

@@ -1,0 +1,158 @@
+//! Reading a BFF folder: `bff.yaml` and every file under `endpoints/`,
+//! parsed into typed specs with unknown keys rejected. Problems are
+//! collected across all files, never just the first.
+
+mod diagnostic;
+mod loc;
+mod model;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use loc::Loc;
+pub use model::{CallSpec, EndpointSpec, OnError, RespondSpec};
+
+use crate::config::BffConfig;
+
+/// A parsed file, with its text kept for pointing at errors found later.
+#[derive(Debug, Clone)]
+pub struct SpecFile<T> {
+    /// Where the file is, as the user named it.
+    pub path: PathBuf,
+    /// The file's text.
+    pub text: String,
+    /// What it says.
+    pub spec: T,
+}
+
+impl<T> SpecFile<T> {
+    /// A problem at a located value of this file.
+    pub fn error_at<V>(&self, at: &Loc<V>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.path, &self.text, at.line, at.column, message)
+    }
+}
+
+/// Everything a BFF folder holds, parsed but not yet checked as a whole.
+#[derive(Debug, Clone)]
+pub struct SpecSet {
+    /// The folder.
+    pub dir: PathBuf,
+    /// `bff.yaml`.
+    pub config: SpecFile<BffConfig>,
+    /// The endpoint files, sorted by path.
+    pub endpoints: Vec<SpecFile<EndpointSpec>>,
+}
+
+/// Reads and parses a folder. Files that fail to parse are reported and left
+/// out; the caller decides whether anything reported is fatal.
+pub fn read_dir(dir: &Path, diags: &mut Diagnostics) -> Option<SpecSet> {
+    let config_path = dir.join("bff.yaml");
+    let config = read_file::<BffConfig>(&config_path, diags);
+    let endpoints_dir = dir.join("endpoints");
+    let mut files = Vec::new();
+    if endpoints_dir.is_dir() {
+        collect_yaml(&endpoints_dir, &mut files, diags);
+    }
+    files.sort();
+    let endpoints = files
+        .iter()
+        .filter_map(|p| read_file::<EndpointSpec>(p, diags))
+        .collect();
+    Some(SpecSet {
+        dir: dir.to_owned(),
+        config: config?,
+        endpoints,
+    })
+}
+
+/// Parses one spec file, reporting a syntax or shape error at its location.
+pub fn read_file<T: DeserializeOwned>(path: &Path, diags: &mut Diagnostics) -> Option<SpecFile<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::file(path, format!("cannot read file: {e}")));
+            return None;
+        }
+    };
+    match parse_text::<T>(path, &text) {
+        Ok(spec) => Some(SpecFile {
+            path: path.to_owned(),
+            text,
+            spec,
+        }),
+        Err(d) => {
+            diags.push(d);
+            None
+        }
+    }
+}
+
+/// Parses YAML text into a spec type.
+pub fn parse_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
+    serde_saphyr::from_str::<T>(text).map_err(|e| {
+        let message = e.render_with_options(serde_saphyr::render_options! {
+            snippets: serde_saphyr::SnippetMode::Off,
+        });
+        let message = strip_location_suffix(&message);
+        match e.location() {
+            Some(l) if l.line() > 0 => {
+                Diagnostic::at(path, text, l.line() as u32, l.column() as u32, message)
+            }
+            _ => Diagnostic::file(path, message),
+        }
+    })
+}
+
+/// The plain message of a YAML error, without the location it repeats.
+fn strip_location_suffix(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message);
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_owned(),
+        None => first.to_owned(),
+    }
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(Diagnostic::file(dir, format!("cannot read folder: {e}")));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_yaml(&path, out, diags);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            out.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_reported_where_it_is() {
+        let text = "endpoint: GET /a\ncalls:\n  x:\n    service: s\n    gett: /a\n";
+        let d = parse_text::<EndpointSpec>(Path::new("a.yaml"), text).unwrap_err();
+        println!("{d}");
+        assert_eq!((d.line, d.column), (5, 5));
+        assert!(d.message.contains("gett"), "{}", d.message);
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let text = "endpoint: GET /a\ncalls: [\n";
+        let d = parse_text::<EndpointSpec>(Path::new("a.yaml"), text).unwrap_err();
+        println!("{d}");
+        assert!(d.line >= 2);
+    }
+}

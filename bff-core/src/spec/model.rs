@@ -1,0 +1,121 @@
+//! The endpoint file: what an endpoint owns, which calls it makes and how it
+//! shapes the answer. Field docs here become the JSON Schema editors use.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::Loc;
+
+/// One endpoint the BFF owns (a file under `endpoints/`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    /// Method and path, e.g. `GET /v1/products/{id}`; `{name}` captures a path parameter.
+    pub endpoint: Loc<String>,
+    /// What the endpoint is for; shown by `explain`.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// End-to-end deadline, e.g. `800ms`; defaults to `defaults.deadline` of bff.yaml.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub deadline: Option<Duration>,
+    /// Upstream calls by name. A call starts as soon as the calls it refers to have finished.
+    #[serde(default)]
+    pub calls: IndexMap<String, Loc<CallSpec>>,
+    /// How the results become the response; without it, the object of results by call name.
+    #[serde(default)]
+    pub respond: Option<RespondSpec>,
+}
+
+/// One upstream call.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallSpec {
+    /// Name of a service in bff.yaml.
+    pub service: Loc<String>,
+    /// GET this path (tera template, appended to the service URL).
+    #[serde(default)]
+    pub get: Option<Loc<String>>,
+    /// POST to this path (tera template).
+    #[serde(default)]
+    pub post: Option<Loc<String>>,
+    /// PUT to this path (tera template).
+    #[serde(default)]
+    pub put: Option<Loc<String>>,
+    /// PATCH this path (tera template).
+    #[serde(default)]
+    pub patch: Option<Loc<String>>,
+    /// DELETE this path (tera template).
+    #[serde(default)]
+    pub delete: Option<Loc<String>>,
+    /// Query parameters: name → tera template. Values are percent-encoded.
+    #[serde(default)]
+    pub query: IndexMap<String, Loc<String>>,
+    /// Request headers: name → tera template.
+    #[serde(default)]
+    pub headers: IndexMap<String, Loc<String>>,
+    /// JSON body; every string in it is a tera template rendered to a string.
+    #[serde(default)]
+    pub body: Option<Loc<serde_json::Value>>,
+    /// JSON body computed by a jq expression (keeps numbers, lists and objects typed).
+    #[serde(default)]
+    pub body_jq: Option<Loc<String>>,
+    /// Time this call may take (each try, each batch), e.g. `300ms`.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Duration>,
+    /// jq condition; when it is false or null the call is skipped and its result is `null`.
+    #[serde(default)]
+    pub when: Option<Loc<String>>,
+    /// Calls that must finish first, beside those the templates and expressions refer to.
+    #[serde(default)]
+    pub after: Vec<Loc<String>>,
+    /// jq producing the list to enrich; values are deduplicated. See `batch` and `concurrency`.
+    #[serde(default)]
+    pub for_each: Option<Loc<String>>,
+    /// With `for_each`: at most this many values per upstream call, seen as `batch`.
+    #[serde(default)]
+    pub batch: Option<Loc<usize>>,
+    /// With `for_each`: how many upstream calls may run at once (default 8).
+    #[serde(default)]
+    pub concurrency: Option<Loc<usize>>,
+    /// What a failure of this call means; without it the call is required.
+    #[serde(default)]
+    pub on_error: Option<OnError>,
+}
+
+/// The error contract of a call.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnError {
+    /// Makes the call optional: on failure its result is this value and the
+    /// response is marked partial.
+    #[serde(default, deserialize_with = "some_value")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub default: Option<serde_json::Value>,
+    /// Upstream statuses that become the endpoint's own status, e.g. `[404]`.
+    #[serde(default)]
+    pub forward_status: Vec<u16>,
+}
+
+/// Keeps an explicit `default: null` apart from a missing `default`.
+fn some_value<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+/// How the response is built.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RespondSpec {
+    /// jq over the results by call name (and `path`, `query`, `headers`, `body`, `auth`).
+    #[serde(default)]
+    pub jq: Option<Loc<String>>,
+    /// Status of a successful response (default 200).
+    #[serde(default)]
+    pub status: Option<u16>,
+}

@@ -1,0 +1,86 @@
+//! Demo upstream services for the `bff` framework: six small HTTP APIs of an
+//! online shop (users, orders, catalog, reviews, recommendations, inventory)
+//! that the shipped composition specs, the demo and the end-to-end tests run
+//! against. Their data is generated from a fixed seed, so every run serves
+//! the same JSON; latency and failures can be injected on purpose.
+//!
+//! # Environment
+//!
+//! | variable                    | effect                                                    |
+//! | --------------------------- | --------------------------------------------------------- |
+//! | `DEMO_LATENCY_MS`           | base delay of every response, ms (default 0)              |
+//! | `DEMO_JITTER_MS`            | up to this many ms more per response (default 0)          |
+//! | `DEMO_LATENCY_<SERVICE>_MS` | base delay of one service, e.g. `DEMO_LATENCY_REVIEWS_MS=150` |
+//! | `DEMO_JITTER_<SERVICE>_MS`  | jitter of one service                                     |
+//!
+//! `<SERVICE>` is `USERS`, `ORDERS`, `CATALOG`, `REVIEWS`, `RECOMMENDATIONS`
+//! or `INVENTORY`. Read them with [`Latency::from_env`].
+//!
+//! # Per request
+//!
+//! Every service route also honours `?delay_ms=N` (wait N ms more) and
+//! `?fail=STATUS` (answer STATUS as problem+json), and `PUT /_demo/faults`
+//! with `{"delay_ms": N, "fail": STATUS}` applies both to every request of
+//! that service until `DELETE /_demo/faults` — handy for showing a BFF's
+//! partial responses and deadlines.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use bff_demo::{DemoPorts, Latency, spawn_services};
+//! let services = spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, Latency::none()).await?;
+//! for (name, addr) in &services {
+//!     println!("{name}: http://{addr}");
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod services;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use services::{Delay, DemoPorts, Latency, LatencyError, Service};
+
+use services::data::Dataset;
+
+/// Starts the six services on `host`, each on its own listener at the port
+/// `ports` gives it (0: any free port), and returns each service's name and
+/// bound address in [`Service::ALL`] order. All listeners are bound before
+/// any service starts, so a port conflict fails the call as a whole. The
+/// services run on the current tokio runtime until it shuts down.
+pub async fn spawn_services(
+    host: IpAddr,
+    ports: DemoPorts,
+    latency: Latency,
+) -> std::io::Result<Vec<(&'static str, SocketAddr)>> {
+    let mut listeners = Vec::with_capacity(Service::ALL.len());
+    for service in Service::ALL {
+        let port = ports.port(service);
+        let listener = TcpListener::bind((host, port)).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("{service} service: cannot listen on {host}:{port}: {e}"),
+            )
+        })?;
+        listeners.push((service, listener));
+    }
+    let data = Arc::new(Dataset::generate());
+    let mut bound = Vec::with_capacity(listeners.len());
+    for (service, listener) in listeners {
+        let addr = listener.local_addr()?;
+        let app = services::router(service, data.clone(), latency.for_service(service));
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%service, %error, "demo service stopped");
+            }
+        });
+        tracing::info!(%service, %addr, "demo service listening");
+        bound.push((service.name(), addr));
+    }
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests;

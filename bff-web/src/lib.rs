@@ -1,0 +1,58 @@
+//! Web client extensions: CORS for single-page apps served from other origins.
+
+use axum::Router;
+use bff_core::Extension;
+use http::{HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Origins allowed by default: the usual local dev servers of SPAs.
+const DEFAULT_ORIGINS: &str = "http://localhost:5173,http://127.0.0.1:5173,http://localhost:3000";
+
+/// The web BFF's extension, with allowed origins from `BFF_WEB_CORS_ORIGINS`
+/// (comma-separated) or the local dev defaults.
+pub fn extension() -> WebExtension {
+    let origins =
+        std::env::var("BFF_WEB_CORS_ORIGINS").unwrap_or_else(|_| DEFAULT_ORIGINS.to_owned());
+    WebExtension::new(origins.split(',').map(str::trim).filter(|o| !o.is_empty()))
+}
+
+/// Adds CORS: preflights answered at the edge, credentials allowed for the
+/// listed origins only.
+#[derive(Debug, Clone)]
+pub struct WebExtension {
+    origins: Vec<HeaderValue>,
+}
+
+impl WebExtension {
+    /// Allows the given origins (e.g. `https://shop.example`).
+    pub fn new<'a>(origins: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            origins: origins
+                .into_iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect(),
+        }
+    }
+}
+
+impl Extension for WebExtension {
+    fn router(&self, router: Router) -> Router {
+        let cors = CorsLayer::new()
+            .allow_origin(AllowOrigin::list(self.origins.clone()))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+            .expose_headers([
+                header::HeaderName::from_static(bff_core::server::PARTIAL_HEADER),
+                header::HeaderName::from_static(bff_core::server::DEGRADED_HEADER),
+            ])
+            .allow_credentials(true)
+            .max_age(std::time::Duration::from_secs(600));
+        router.layer(cors)
+    }
+}
