@@ -95,21 +95,18 @@ fn explain(dir: &Path, endpoint: Option<&str>) -> ExitCode {
         Ok(p) => p,
         Err(d) => return report(dir, &d),
     };
-    let wanted = endpoint.map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "));
-    let mut found = false;
-    for ep in &plan.endpoints {
-        if wanted
-            .as_deref()
-            .is_none_or(|w| w.eq_ignore_ascii_case(&ep.id()))
-        {
-            println!("{}", ep.explain());
-            found = true;
-        }
-    }
-    if !found {
+    let base = format!(
+        "http://{}",
+        plan.listen.as_deref().unwrap_or("127.0.0.1:8080")
+    );
+    let chosen: Vec<&crate::plan::Endpoint> = match endpoint {
+        None => plan.endpoints.iter().map(|e| &**e).collect(),
+        Some(wanted) => find_endpoint(&plan, wanted).into_iter().collect(),
+    };
+    if chosen.is_empty() {
         eprintln!(
             "no endpoint `{}` in {}; known endpoints:",
-            wanted.unwrap_or_default(),
+            endpoint.unwrap_or_default(),
             dir.display()
         );
         for ep in &plan.endpoints {
@@ -117,7 +114,39 @@ fn explain(dir: &Path, endpoint: Option<&str>) -> ExitCode {
         }
         return ExitCode::from(EXIT_CONFIG);
     }
+    for ep in chosen {
+        print!("{}", ep.explain());
+        if let Some(curl) = ep.curl(&base) {
+            println!("\n  try: {curl}");
+        }
+        println!();
+    }
     ExitCode::SUCCESS
+}
+
+/// Finds an endpoint by its spec line (`GET /v1/products/{id}`) or by a
+/// concrete request (`GET /v1/products/p-1`).
+fn find_endpoint<'a>(
+    plan: &'a crate::plan::Plan,
+    wanted: &str,
+) -> Option<&'a crate::plan::Endpoint> {
+    let mut parts = wanted.split_whitespace();
+    let (method, path) = (parts.next()?.to_ascii_uppercase(), parts.next()?);
+    let path = path.split('?').next().unwrap_or(path);
+    let same_method = || {
+        plan.endpoints
+            .iter()
+            .filter(|e| e.method.as_str() == method)
+    };
+    if let Some(ep) = same_method().find(|e| e.path == path) {
+        return Some(ep);
+    }
+    same_method()
+        .find(|e| {
+            let mut router = matchit::Router::new();
+            router.insert(e.path.as_str(), ()).is_ok() && router.at(path).is_ok()
+        })
+        .map(|e| &**e)
 }
 
 fn serve(name: &str, dir: &Path, listen: Option<String>, extension: impl Extension) -> ExitCode {

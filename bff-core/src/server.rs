@@ -134,7 +134,7 @@ impl Shared {
             Err(problem) => return problem.into_response(),
         };
         match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
-            Ok(outcome) => self.respond(endpoint, &parts, outcome),
+            Ok(outcome) => self.respond(endpoint, &parts, &outcome),
             Err(e) => {
                 tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
                 e.problem().into_response()
@@ -146,7 +146,7 @@ impl Shared {
         &self,
         endpoint: &Endpoint,
         parts: &http::request::Parts,
-        outcome: Outcome,
+        outcome: &Outcome,
     ) -> Response {
         let mut response = self
             .extension

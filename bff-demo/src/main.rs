@@ -1,20 +1,113 @@
-//! Temporary: starts the demo services on their fixed ports (the lead owns
-//! this file and will add starting the three BFFs).
+//! `cargo run --release -p bff-demo`: the whole shop on one machine. Starts
+//! the six demo services and the three BFFs on fixed local ports and prints
+//! a ready-to-paste curl command for every aggregated endpoint.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
+use anyhow::{Context, anyhow};
+use bff_core::{Extension, Gateway};
 use bff_demo::{DemoPorts, Latency, spawn_services};
+use clap::Parser;
+
+/// Runs the demo shop: upstream services and all three BFFs.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Folder holding the mobile/, web/ and partner/ spec folders.
+    #[arg(long, env = "BFF_SPECS_ROOT")]
+    specs_root: Option<PathBuf>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let host: IpAddr = std::env::var("DEMO_HOST")
-        .ok()
-        .and_then(|h| h.parse().ok())
-        .unwrap_or([127, 0, 0, 1].into());
+    let args = Args::parse();
+    bff_core::cli::init_tracing();
+    let root = specs_root(args.specs_root)?;
+    let host: IpAddr = [127, 0, 0, 1].into();
     let latency = Latency::from_env()?;
+
+    println!("Demo services (latency and faults: see README):");
     for (name, addr) in spawn_services(host, DemoPorts::FIXED, latency).await? {
-        println!("{name:<16} http://{addr}");
+        println!("  {name:<16} http://{addr}");
     }
+
+    let mut bffs = Vec::new();
+    bffs.push(start("bff-mobile", &root.join("mobile"), bff_mobile::extension()).await?);
+    bffs.push(start("bff-web", &root.join("web"), bff_web::extension()).await?);
+    bffs.push(
+        start(
+            "bff-partner",
+            &root.join("partner"),
+            bff_partner::extension(),
+        )
+        .await?,
+    );
+
+    for (name, base, lines) in &bffs {
+        println!("\n{name} on {base}");
+        for line in lines {
+            println!("  {line}");
+        }
+    }
+    println!(
+        "\nShow a partial response: make reviews fail, then call a product page again:\n  \
+         curl -s -X PUT -H 'content-type: application/json' -d '{{\"fail\": 503}}' http://127.0.0.1:9104/_demo/faults\n  \
+         curl -s -X DELETE http://127.0.0.1:9104/_demo/faults"
+    );
+    println!("\nPress Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// Loads one BFF's specs, serves it on the address its bff.yaml names, and
+/// returns its name, base URL and curl lines.
+async fn start(
+    name: &'static str,
+    dir: &Path,
+    extension: impl Extension,
+) -> anyhow::Result<(&'static str, String, Vec<String>)> {
+    let plan = bff_core::plan::load(dir).map_err(|d| anyhow!("{name}: {d}"))?;
+    let listen = plan.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("{name}: cannot listen on {listen}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let mut lines = Vec::new();
+    for ep in &plan.endpoints {
+        lines.push(format!("# {}", ep.id()));
+        lines.push(
+            ep.curl(&base)
+                .unwrap_or_else(|| format!("curl -s -X {} '{base}{}'", ep.method, ep.path)),
+        );
+    }
+    for p in &plan.proxies {
+        lines.push(format!(
+            "# pass-through {}/* -> {}",
+            p.prefix, p.service.name
+        ));
+    }
+    let gateway = Gateway::from_plan(plan, extension);
+    tokio::spawn(async move {
+        if let Err(e) = gateway.serve(listener).await {
+            tracing::error!(bff = name, error = %e, "server stopped");
+        }
+    });
+    Ok((name, base, lines))
+}
+
+/// The spec root: as given, else `composition-specs` in the current folder,
+/// else the one beside this crate in the source tree.
+fn specs_root(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let candidates = given.into_iter().chain([
+        PathBuf::from("composition-specs"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../composition-specs"),
+    ]);
+    for c in candidates {
+        if c.join("web").join("bff.yaml").is_file() {
+            return Ok(c);
+        }
+    }
+    Err(anyhow!(
+        "cannot find the composition-specs folder; pass --specs-root DIR"
+    ))
 }

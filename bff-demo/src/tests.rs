@@ -183,6 +183,15 @@ async fn catalog_batches_lists_and_pages() {
             .iter()
             .all(|p| p["category"] == "kitchen")
     );
+    // A 1-based page instead of an offset gives the same page.
+    let third = demo
+        .ok("catalog", "/products?category=kitchen&limit=4&page=3")
+        .await;
+    assert_eq!(third, page);
+    for bad in ["page=0", "page=2&offset=4", "offset=-1"] {
+        let (status, _) = demo.get("catalog", &format!("/products?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
 
     let cheap_first = demo
         .ok("catalog", "/products?sort=price_asc&limit=100")

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::error::CallError;
 use super::scope::Scope;
-use crate::plan::template::TemplateSet;
+use crate::plan::template::{TemplateSet, URL_VALUE};
 use crate::plan::{BodyPlan, BodyTemplate, Call};
 use crate::value;
 
@@ -102,15 +102,9 @@ fn render(
             '&'
         };
         url.push(sep);
-        url.extend(percent_encoding::utf8_percent_encode(
-            name,
-            percent_encoding::NON_ALPHANUMERIC,
-        ));
+        url.extend(percent_encoding::utf8_percent_encode(name, URL_VALUE));
         url.push('=');
-        url.extend(percent_encoding::utf8_percent_encode(
-            &v,
-            percent_encoding::NON_ALPHANUMERIC,
-        ));
+        url.extend(percent_encoding::utf8_percent_encode(&v, URL_VALUE));
     }
     let mut headers = HeaderMap::new();
     for (name, t) in &call.headers {

@@ -67,10 +67,13 @@ impl Scope {
         for root in roots {
             if let Some(i) = REQUEST_ROOTS.iter().position(|r| r == root) {
                 ctx.insert(root.clone(), &Json(&self.request[i]));
-            } else if let Some(i) = self.names.iter().position(|n| **n == **root) {
-                if let Some(v) = &self.results[i] {
-                    ctx.insert(root.clone(), &Json(v));
-                }
+            } else if let Some(Some(v)) = self
+                .names
+                .iter()
+                .position(|n| **n == **root)
+                .map(|i| &self.results[i])
+            {
+                ctx.insert(root.clone(), &Json(v));
             }
         }
         if let Some((k, v)) = extra {

@@ -78,14 +78,16 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             ));
             continue;
         }
-        if let Err(e) = routes.insert(ep.path.clone(), ()) {
-            if !matches!(e, matchit::InsertError::Conflict { ref with } if *with == ep.path) {
-                diags.push(file.error_at(
-                    &file.spec.endpoint,
-                    format!("path clashes with another route: {e}"),
-                ));
-                continue;
-            }
+        // The same path with another method is fine; another shape of path
+        // at the same place (`/{id}` beside `/{name}`) is not.
+        if let Err(e) = routes.insert(ep.path.clone(), ())
+            && !matches!(&e, matchit::InsertError::Conflict { with } if *with == ep.path)
+        {
+            diags.push(file.error_at(
+                &file.spec.endpoint,
+                format!("path clashes with another route: {e}"),
+            ));
+            continue;
         }
         seen.insert(key, &file.path);
         endpoints.push(Arc::new(ep));
@@ -254,6 +256,9 @@ fn compile_endpoint(
         },
         None => StatusCode::OK,
     };
+    if let Some(example) = &spec.example {
+        check_example(file, example, &path, diags);
+    }
     if diags.0.len() > before {
         return None;
     }
@@ -282,7 +287,28 @@ fn compile_endpoint(
         respond,
         status,
         body_limit: config.defaults.body_limit,
+        example: spec.example.as_ref().map(|e| e.value.clone()),
     })
+}
+
+/// An example must be a request the endpoint actually answers.
+fn check_example(
+    file: &SpecFile<EndpointSpec>,
+    example: &Loc<crate::spec::ExampleSpec>,
+    route: &str,
+    diags: &mut Diagnostics,
+) {
+    let mut router = matchit::Router::new();
+    if router.insert(route, ()).is_err() {
+        return;
+    }
+    let path = example.path.split('?').next().unwrap_or("");
+    if router.at(path).is_err() {
+        diags.push(file.error_at(
+            example,
+            format!("example path `{}` does not match `{route}`", example.path),
+        ));
+    }
 }
 
 /// Splits `GET /v1/x/{id}` into method and route path.

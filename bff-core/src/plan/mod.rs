@@ -59,6 +59,8 @@ pub struct Endpoint {
     pub status: StatusCode,
     /// Largest client body read.
     pub body_limit: usize,
+    /// A sample request.
+    pub example: Option<crate::spec::ExampleSpec>,
 }
 
 impl Endpoint {
@@ -70,6 +72,24 @@ impl Endpoint {
     /// Looks a call up by name.
     pub fn call(&self, name: &str) -> Option<&Call> {
         self.calls.iter().find(|c| &*c.name == name)
+    }
+
+    /// A curl command line sending the endpoint's example request to `base`.
+    pub fn curl(&self, base: &str) -> Option<String> {
+        let ex = self.example.as_ref()?;
+        let mut cmd = String::from("curl -s");
+        if self.method != Method::GET {
+            cmd.push_str(&format!(" -X {}", self.method));
+        }
+        for (k, v) in &ex.headers {
+            cmd.push_str(&format!(" -H '{k}: {v}'"));
+        }
+        if let Some(body) = &ex.body {
+            cmd.push_str(" -H 'content-type: application/json'");
+            cmd.push_str(&format!(" -d '{body}'"));
+        }
+        cmd.push_str(&format!(" '{base}{}'", ex.path));
+        Some(cmd)
     }
 
     /// A readable account of the call graph: what runs in parallel and
@@ -136,6 +156,7 @@ impl Endpoint {
             "results by call name"
         };
         let _ = writeln!(out, "\n  respond {} with {shape}", self.status.as_u16());
+
         out
     }
 }

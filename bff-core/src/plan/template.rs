@@ -8,7 +8,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tera::{Context, ErrorKind, Tera};
 
 /// Everything but RFC 3986 unreserved characters is encoded.
-const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -48,6 +48,7 @@ pub struct TemplateError {
 }
 
 /// Collects templates while specs are compiled.
+#[derive(Default)]
 pub struct TemplateBuilder {
     url: Vec<(String, String)>,
     verbatim: Vec<(String, String)>,
@@ -59,17 +60,6 @@ pub struct TemplateBuilder {
 pub struct TemplateSet {
     url: Tera,
     verbatim: Tera,
-}
-
-impl Default for TemplateBuilder {
-    fn default() -> Self {
-        Self {
-            url: Vec::new(),
-            verbatim: Vec::new(),
-            scratch: Tera::default(),
-            next: 0,
-        }
-    }
 }
 
 impl TemplateBuilder {

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use loc::Loc;
-pub use model::{CallSpec, EndpointSpec, OnError, RespondSpec};
+pub use model::{CallSpec, EndpointSpec, ExampleSpec, OnError, RespondSpec};
 
 use crate::config::BffConfig;
 

@@ -28,6 +28,23 @@ pub struct EndpointSpec {
     /// How the results become the response; without it, the object of results by call name.
     #[serde(default)]
     pub respond: Option<RespondSpec>,
+    /// A sample request, shown by `explain` and the demo as a ready-to-paste curl command.
+    #[serde(default)]
+    pub example: Option<Loc<ExampleSpec>>,
+}
+
+/// A sample request of an endpoint.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleSpec {
+    /// A concrete path (and query) this endpoint answers, e.g. `/v1/products/p-2001?lang=en`.
+    pub path: String,
+    /// Request headers.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// JSON body of the request.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
 }
 
 /// One upstream call.

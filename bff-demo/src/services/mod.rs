@@ -5,7 +5,8 @@
 //!
 //! Conventions shared by all services:
 //! - JSON bodies with `snake_case` keys; errors are `application/problem+json`.
-//! - Listings take `limit`/`offset` and return `{items, total, offset, limit}`.
+//! - Listings take `limit` and `offset` (or a 1-based `page` instead of
+//!   `offset`) and return `{items, total, offset, limit}`.
 //! - Batch lookups take a comma-separated list (`?ids=a,b,c`, at most 100),
 //!   return a JSON array in the order given and skip unknown ids.
 //! - `GET /health` answers `{"status": "ok", "service": NAME}`.

@@ -30,7 +30,9 @@ pub(crate) struct Page<T> {
 }
 
 impl Paging {
-    /// Reads `limit` (1..=`max`, default `default`) and `offset` (default 0).
+    /// Reads `limit` (1..=`max`, default `default`) and either `offset`
+    /// (default 0) or a 1-based `page` of `limit` items, which spares
+    /// callers the arithmetic.
     pub(crate) fn from_params(
         params: &Params,
         default: usize,
@@ -42,7 +44,15 @@ impl Paging {
                 "limit must be between 1 and {max}"
             )));
         }
-        let offset = number(params, "offset")?.unwrap_or(0);
+        let offset = match (number(params, "offset")?, number(params, "page")?) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::bad_request("give offset or page, not both"));
+            }
+            (Some(offset), None) => offset,
+            (None, Some(0)) => return Err(Problem::bad_request("page starts at 1")),
+            (None, Some(page)) => (page - 1).saturating_mul(limit),
+            (None, None) => 0,
+        };
         Ok(Self { limit, offset })
     }
 
