@@ -93,7 +93,13 @@ fn render(
 ) -> Result<Rendered, CallError> {
     let ctx = scope.tera_context(&call.template_roots, extra.as_ref());
     let r = |t| templates.render(t, &ctx).map_err(CallError::Input);
-    let mut url = format!("{}{}", call.service.base_url, r(&call.path)?);
+    let path = r(&call.path)?;
+    if has_dot_segment(&path) {
+        return Err(CallError::Input(format!(
+            "path `{path}` has a `.` or `..` segment, which would leave the intended path"
+        )));
+    }
+    let mut url = format!("{}{path}", call.service.base_url);
     for (i, (name, t)) in call.query.iter().enumerate() {
         let v = r(t)?;
         let sep = if i == 0 && !url.contains('?') {
@@ -130,6 +136,18 @@ fn render(
         );
     }
     Ok(Rendered { url, headers, body })
+}
+
+/// Whether a rendered path has a `.` or `..` segment, percent-encoded or
+/// not. URL parsing resolves those (WHATWG counts `%2e` as a dot), so a
+/// value such as `..` would send the request to another upstream path;
+/// encoding cannot prevent that, so such a request is refused.
+fn has_dot_segment(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    path.split('/').any(|segment| {
+        let s = segment.to_ascii_lowercase().replace("%2e", ".");
+        s == "." || s == ".."
+    })
 }
 
 fn with_key(input: Val, key: &str, v: Val) -> Val {
@@ -174,13 +192,12 @@ pub(super) async fn send(
     client: &reqwest::Client,
     deadline: Instant,
 ) -> Result<Val, CallError> {
-    let until = deadline.min(Instant::now() + call.timeout);
     match prepared {
         Prepared::Skipped => Ok(Val::Null),
-        Prepared::One(r) => fetch(call, r, client, until).await,
+        Prepared::One(r) => fetch(call, r, client, deadline).await,
         Prepared::Batches(reqs, concurrency) => {
             let results: Vec<Val> = stream::iter(reqs)
-                .map(|r| fetch(call, r, client, until))
+                .map(|r| fetch(call, r, client, deadline))
                 .buffered(concurrency)
                 .collect::<Vec<_>>()
                 .await
@@ -198,7 +215,7 @@ pub(super) async fn send(
         }
         Prepared::Items(reqs, concurrency) => {
             let results: Vec<Val> = stream::iter(reqs)
-                .map(|r| fetch(call, r, client, until))
+                .map(|r| fetch(call, r, client, deadline))
                 .buffered(concurrency)
                 .collect::<Vec<_>>()
                 .await
@@ -213,8 +230,11 @@ async fn fetch(
     call: &Call,
     r: Rendered,
     client: &reqwest::Client,
-    until: Instant,
+    deadline: Instant,
 ) -> Result<Val, CallError> {
+    // The call's timeout bounds each upstream request (each batch, each
+    // item), counted from when that request starts; never past the deadline.
+    let until = deadline.min(Instant::now() + call.timeout);
     let mut req = client
         .request(call.method.clone(), &r.url)
         .headers(r.headers);
@@ -259,6 +279,16 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_are_found_in_the_path_only() {
+        for p in ["/a/..", "/a/../b", "/./b", "/a/%2E%2e/b", "/a/.%2E?x=1"] {
+            assert!(has_dot_segment(p), "{p}");
+        }
+        for p in ["/a/.../b", "/a/..b", "/a/b.", "/a?x=..", "/a/%2E%2E%2F"] {
+            assert!(!has_dot_segment(p), "{p}");
+        }
+    }
 
     #[test]
     fn for_each_items_are_deduplicated_in_order() {

@@ -157,7 +157,8 @@ fn compile_proxies(
 ) -> Vec<Arc<ProxyPlan>> {
     let mut out = Vec::new();
     for route in &file.spec.proxy {
-        let Some(service) = lookup_service(file, &route.service, services, diags) else {
+        let Some(service) = lookup_service(file, &route.service, &file.spec, services, diags)
+        else {
             continue;
         };
         if !route.prefix.starts_with('/') || route.prefix.contains(['{', '}', '*']) {
@@ -190,13 +191,16 @@ fn compile_proxies(
 fn lookup_service<T>(
     file: &SpecFile<T>,
     name: &Loc<String>,
+    config: &BffConfig,
     services: &IndexMap<String, Arc<Service>>,
     diags: &mut Diagnostics,
 ) -> Option<Arc<Service>> {
     match services.get(name.as_str()) {
         Some(s) => Some(s.clone()),
+        // Declared but broken: its own error is reported in bff.yaml.
+        None if config.services.contains_key(name.as_str()) => None,
         None => {
-            let known: Vec<&str> = services.keys().map(String::as_str).collect();
+            let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
             diags.push(file.error_at(
                 name,
                 format!(
@@ -264,11 +268,15 @@ fn compile_endpoint(
     }
     let deps: Vec<Vec<usize>> = calls.iter().map(|c: &Call| c.deps.clone()).collect();
     if let Err(cycle) = graph::check_acyclic(&deps) {
-        let path: Vec<&str> = cycle.iter().map(|&i| &*calls[i].name).collect();
-        let first = &spec.calls[cycle[0]];
-        diags.push(file.error_at(
-            &first.service,
-            format!("dependency cycle: {}", path.join(" → ")),
+        let waits: Vec<String> = cycle
+            .windows(2)
+            .map(|w| format!("`{}` waits for `{}`", calls[w[0]].name, calls[w[1]].name))
+            .collect();
+        diags.push(at_reference(
+            file,
+            &spec.calls[cycle[0]],
+            &calls[cycle[1]].name,
+            format!("dependency cycle: {}", waits.join(", ")),
         ));
         return None;
     }
@@ -372,7 +380,7 @@ fn compile_call(
             format!("`{name}` cannot name a call: use letters, digits and `_`, and none of path, query, headers, body, auth, batch, item"),
         ));
     }
-    let service = lookup_service(file, &spec.service, services, diags);
+    let service = lookup_service(file, &spec.service, config, services, diags);
     let methods = [
         (Method::GET, &spec.get),
         (Method::POST, &spec.post),
@@ -490,8 +498,10 @@ fn compile_call(
         } else if !REQUEST_ROOTS.contains(&root.as_str())
             && !allowed_in_templates.contains(&root.as_str())
         {
-            diags.push(file.error_at(
+            diags.push(at_reference(
+                file,
                 spec,
+                root,
                 format!("call `{name}` reads `{root}`, which is not a call of this endpoint nor one of path, query, headers, body, auth{}", hint_for(&allowed_in_templates, root)),
             ));
         }
@@ -663,7 +673,9 @@ fn locate(
     message: String,
 ) -> Diagnostic {
     let wanted = src.value.lines().nth(line.saturating_sub(1)).unwrap_or("");
-    let start = src.line.saturating_sub(1) as usize;
+    // Line `line` of the scalar cannot sit above the scalar's own line plus
+    // `line - 1`; starting there keeps a repeated text from matching early.
+    let start = src.line.saturating_sub(1) as usize + line.saturating_sub(1);
     let found = file
         .text
         .lines()
@@ -692,6 +704,92 @@ fn locate(
             )
         }
         None => file.error_at(src, message),
+    }
+}
+
+/// Points at where a call reads `name`: the first template, expression or
+/// `after` entry of the call that mentions it; the call itself otherwise.
+fn at_reference(
+    file: &SpecFile<EndpointSpec>,
+    call: &Loc<CallSpec>,
+    name: &str,
+    message: String,
+) -> Diagnostic {
+    let width = name.chars().count();
+    let templates = [&call.get, &call.post, &call.put, &call.patch, &call.delete]
+        .into_iter()
+        .flatten()
+        .chain(call.query.values())
+        .chain(call.headers.values());
+    let expressions = [&call.when, &call.for_each, &call.body_jq]
+        .into_iter()
+        .flatten();
+    let found = templates
+        .filter_map(|src| Some((src, find_in_template(src, name)?)))
+        .chain(expressions.filter_map(|src| Some((src, find_in_jq(src, name)?))))
+        .next();
+    if let Some((src, at)) = found {
+        let (line, column) = line_col(src, at);
+        return locate(file, src, line, column, width, message);
+    }
+    if let Some(after) = call.after.iter().find(|a| a.as_str() == name) {
+        return file.error_at(after, message);
+    }
+    if let Some(body) = &call.body {
+        let mut strings = Vec::new();
+        json_strings(&body.value, &mut strings);
+        for s in strings {
+            if let Some(at) = find_in_template(s, name) {
+                let src = Loc {
+                    value: s.to_owned(),
+                    line: body.line,
+                    column: body.column,
+                };
+                let (line, column) = line_col(s, at);
+                return locate(file, &src, line, column, width, message);
+            }
+        }
+    }
+    file.error_at(call, message)
+}
+
+/// Byte offset of `name` read as a variable inside a `{{ }}` or `{% %}` tag.
+fn find_in_template(text: &str, name: &str) -> Option<usize> {
+    text.match_indices(name).map(|(i, _)| i).find(|&i| {
+        let before = &text[..i];
+        let opened = before.rfind("{{").max(before.rfind("{%"));
+        let closed = before.rfind("}}").max(before.rfind("%}"));
+        let in_tag = match (opened, closed) {
+            (Some(o), Some(c)) => o > c,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        in_tag && is_whole_word(text, i, name.len(), |c| c == '.')
+    })
+}
+
+/// Byte offset of `name` read as a top-level field (`.name`) in jq.
+fn find_in_jq(text: &str, name: &str) -> Option<usize> {
+    text.match_indices(name)
+        .map(|(i, _)| i)
+        .find(|&i| text[..i].ends_with('.') && is_whole_word(text, i, name.len(), |_| false))
+}
+
+/// Whether the word at `i..i + len` stands alone: no identifier character
+/// (nor one `also_not_before` allows) right before it, none right after.
+fn is_whole_word(text: &str, i: usize, len: usize, also_not_before: impl Fn(char) -> bool) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let before = text[..i].chars().next_back();
+    let after = text[i + len..].chars().next();
+    !before.is_some_and(|c| ident(c) || also_not_before(c)) && !after.is_some_and(ident)
+}
+
+fn json_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| json_strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| json_strings(x, out)),
+        _ => {}
     }
 }
 

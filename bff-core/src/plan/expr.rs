@@ -143,13 +143,21 @@ fn load_errors(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> Vec<ExprEr
                 range: jaq_core::load::span(code, s),
                 message: msg,
             })),
-            Error::Lex(items) => out.extend(items.into_iter().map(|(expect, found)| ExprError {
-                range: jaq_core::load::span(code, found),
-                message: format!("expected {}", expect.as_str()),
+            // The lexer hands over the rest of the input from where it
+            // stopped: the error is at its first character.
+            Error::Lex(items) => out.extend(items.into_iter().map(|(expect, found)| {
+                let start = jaq_core::load::span(code, found).start;
+                let first = found.chars().next().map_or(0, char::len_utf8);
+                ExprError {
+                    range: start..start + first,
+                    message: format!("expected {}", expect.as_str()),
+                }
             })),
             Error::Parse(items) => out.extend(items.into_iter().map(|(expect, found)| {
+                // Just after the last character, not on a trailing newline.
+                let end = code.trim_end().len();
                 let range = if found.is_empty() {
-                    code.len()..code.len()
+                    end..end
                 } else {
                     jaq_core::load::span(code, found)
                 };
@@ -196,6 +204,14 @@ mod tests {
         let errs = Expr::compile(".a | nosuchfn(1)").unwrap_err();
         assert_eq!(errs[0].range, 5..13);
         assert!(errs[0].message.contains("nosuchfn"), "{:?}", errs);
+    }
+
+    #[test]
+    fn lexer_errors_point_at_one_character_and_ends_at_the_last() {
+        let errs = Expr::compile("{a: [.x) }").unwrap_err();
+        assert!(errs.iter().all(|e| e.range.len() <= 1), "{errs:?}");
+        let errs = Expr::compile(".a |\n").unwrap_err();
+        assert_eq!(errs[0].range, 4..4, "{errs:?}");
     }
 
     #[test]

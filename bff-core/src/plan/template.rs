@@ -165,6 +165,7 @@ fn template_error(e: &tera::Error, source: &str) -> TemplateError {
                 message: report.message().to_owned(),
             }
         }
+        ErrorKind::Msg(report) if let Some(e) = reported_error(report) => e,
         other => TemplateError {
             line: 1,
             column: 0,
@@ -172,6 +173,25 @@ fn template_error(e: &tera::Error, source: &str) -> TemplateError {
             message: other.to_string(),
         },
     }
+}
+
+/// Tera reports unknown filters, tests and functions as already rendered
+/// text (`error: …`, ` --> name:line:col`, ` |`, the line, the carets);
+/// this reads the first report back so the error points into the spec file.
+fn reported_error(report: &str) -> Option<TemplateError> {
+    let mut lines = report.lines();
+    let message = lines.next()?.strip_prefix("error: ")?;
+    let locus = lines.next()?.trim_start().strip_prefix("--> ")?;
+    let mut parts = locus.rsplitn(3, ':');
+    let column: usize = parts.next()?.parse().ok()?;
+    let line: usize = parts.next()?.parse().ok()?;
+    let carets = lines.nth(2)?.matches('^').count();
+    Some(TemplateError {
+        line,
+        column: column.checked_sub(1)?,
+        width: carets.max(1),
+        message: message.to_owned(),
+    })
 }
 
 /// A rendering failure in one line: tera's report spans several lines with
@@ -219,6 +239,19 @@ mod tests {
             .unwrap();
         assert_eq!(t.roots, vec!["orders", "path"]);
         assert!(b.add("/static", Escape::Url).unwrap().is_literal());
+    }
+
+    #[test]
+    fn unknown_filter_is_located() {
+        let mut b = TemplateBuilder::default();
+        let e = b
+            .add(
+                "/u/{{ path.id | nosuch }}/{{ path.id | other }}",
+                Escape::Url,
+            )
+            .unwrap_err();
+        assert_eq!((e.line, e.column, e.width), (1, 16, 6), "{e:?}");
+        assert_eq!(e.message, "Unknown filter `nosuch`");
     }
 
     #[test]

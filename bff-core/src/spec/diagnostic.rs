@@ -131,15 +131,27 @@ fn nth_line(text: &str, line: u32) -> String {
 }
 
 /// Width of the YAML scalar starting at `column`: a quoted string to its
-/// closing quote, a plain one to the end of the line or a comment.
+/// closing quote, a plain one to the end of the line or a comment, or
+/// inside a flow collection (`{ a: b, c: d }`) to the next `,`, `}` or `]`.
 fn value_width(line: &str, column: u32) -> u32 {
+    let before: String = line
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .collect();
     let rest: String = line
         .chars()
         .skip(column.saturating_sub(1) as usize)
         .collect();
     let len = match rest.chars().next() {
         Some(q @ ('"' | '\'')) => rest[1..].find(q).map_or(rest.len(), |end| end + 2),
-        Some(_) => rest.find(" #").unwrap_or(rest.len()),
+        Some(_) => {
+            let comment = rest.find(" #").unwrap_or(rest.len());
+            let flow_end = in_flow(&before)
+                .then(|| rest.find([',', '}', ']']))
+                .flatten()
+                .unwrap_or(rest.len());
+            comment.min(flow_end)
+        }
         None => 1,
     };
     rest[..len.min(rest.len())]
@@ -147,6 +159,24 @@ fn value_width(line: &str, column: u32) -> u32 {
         .chars()
         .count()
         .max(1) as u32
+}
+
+/// Whether the text before a value leaves a flow collection open, where a
+/// plain scalar ends at the next flow indicator.
+fn in_flow(before: &str) -> bool {
+    let mut depth = 0i32;
+    let mut quote = None;
+    for c in before.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth > 0
 }
 
 #[cfg(test)]
@@ -172,5 +202,13 @@ mod tests {
     #[test]
     fn quoted_values_include_quotes() {
         assert_eq!(value_width(r#"  get: "/a/{{ x }}" # c"#, 8), 12);
+    }
+
+    #[test]
+    fn plain_values_in_flow_mappings_end_at_a_flow_indicator() {
+        let line = "  list: { service: orders, get: /p?ids=1,2 }";
+        assert_eq!(value_width(line, 20), 6);
+        assert_eq!(value_width("  get: /p?ids=1,2 # c", 8), 10);
+        assert_eq!(value_width("  after: [a, b]", 14), 1);
     }
 }

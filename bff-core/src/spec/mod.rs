@@ -98,7 +98,19 @@ pub fn parse_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Dia
         let message = strip_location_suffix(&message);
         match e.location() {
             Some(l) if l.line() > 0 => {
-                Diagnostic::at(path, text, l.line() as u32, l.column() as u32, message)
+                // The parser knows what it stopped at (a key, a token); a
+                // caret under that beats one under the rest of the line.
+                // (in characters, as the span counts them), kept on its line.
+                let (line, column) = (l.line() as u32, l.column() as u32);
+                let left_on_line = text.lines().nth(line as usize - 1).map_or(0, |t| {
+                    t.chars()
+                        .count()
+                        .saturating_sub((column as usize).saturating_sub(1))
+                });
+                match l.span().len().min(left_on_line as u64) {
+                    0 => Diagnostic::at(path, text, line, column, message),
+                    w => Diagnostic::span(path, text, line, column, w as u32, message),
+                }
             }
             _ => Diagnostic::file(path, message),
         }

@@ -1,7 +1,7 @@
 //! The six demo upstream services of a small online shop — users, orders,
 //! catalog, reviews, recommendations and inventory — each an axum router
 //! over the shared, generated [`data::Dataset`], behind the fault-injection
-//! layer of [`knobs`].
+//! layer (`knobs.rs`).
 //!
 //! Conventions shared by all services:
 //! - JSON bodies with `snake_case` keys; errors are `application/problem+json`.
@@ -11,7 +11,7 @@
 //!   return a JSON array in the order given and skip unknown ids.
 //! - `GET /health` answers `{"status": "ok", "service": NAME}`.
 //! - Every other route honours `?delay_ms=N` and `?fail=STATUS`, and the
-//!   `/_demo/faults` switch (see [`knobs`]).
+//!   `/_demo/faults` switch (see `knobs.rs`).
 
 mod catalog;
 pub mod data;

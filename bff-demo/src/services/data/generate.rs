@@ -1,21 +1,17 @@
 //! Builds the [`Dataset`] from a seed. The order of generation is part of
 //! the contract: changing it changes every record after it.
 
-use std::collections::{HashMap, HashSet};
-
 use super::clock::{DATA_NOW, DAY, HOUR, date, rfc3339};
 use super::rng::SeededRng;
+use super::shipping::tracking;
+use super::suggest::{product_recommendations, user_recommendations};
 use super::words::{
-    CARRIERS, CATEGORIES, HUBS, PEOPLE, REVIEWERS, WAREHOUSES, review_sentences, review_title,
-    warehouse_for,
+    CATEGORIES, PEOPLE, REVIEWERS, WAREHOUSES, review_sentences, review_title, warehouse_for,
 };
 use super::{
-    Category, Dataset, InventoryRecord, Notifications, Order, OrderItem, OrderStatus, Preferences,
-    Product, Recommendation, Review, StockLevel, Tracking, TrackingEvent, User,
+    Category, Dataset, InventoryRecord, Notifications, Order, OrderItem, Preferences, Product,
+    Review, StockLevel, User,
 };
-
-/// How many recommendations are kept per user and per product.
-const RECOMMENDATIONS_KEPT: usize = 12;
 
 pub(super) fn generate(seed: u64) -> Dataset {
     let mut rng = SeededRng::new(seed);
@@ -263,219 +259,6 @@ fn orders(
         .collect()
 }
 
-/// The parcel's planned journey; the events up to [`DATA_NOW`] have happened.
-fn tracking(
-    rng: &mut SeededRng,
-    created: i64,
-    user: &User,
-    warehouse: usize,
-) -> (OrderStatus, Tracking) {
-    let carrier = *rng.pick(CARRIERS);
-    let code = tracking_code(rng, carrier);
-    let packed = created + rng.range(2 * HOUR, 10 * HOUR);
-    let shipped = packed + rng.range(3 * HOUR, 20 * HOUR);
-    let at_hub = shipped + rng.range(6 * HOUR, 18 * HOUR);
-    let out_for_delivery = at_hub + rng.range(14 * HOUR, 30 * HOUR);
-    let delivered = out_for_delivery + rng.range(2 * HOUR, 7 * HOUR);
-    let (warehouse_id, warehouse_city) = WAREHOUSES[warehouse];
-    let hub = *rng.pick(HUBS[warehouse]);
-    let destination = format!("{}, {}", user.city, user.country);
-    let handover = *rng.pick(&[
-        "Delivered to the customer",
-        "Delivered to a neighbour",
-        "Delivered to the mailbox",
-    ]);
-    let planned = [
-        (
-            created,
-            "placed",
-            "Online".to_owned(),
-            "Order placed".to_owned(),
-        ),
-        (
-            packed,
-            "packed",
-            warehouse_city.to_owned(),
-            format!(
-                "Packed at fulfilment centre {}",
-                warehouse_id.to_uppercase()
-            ),
-        ),
-        (
-            shipped,
-            "shipped",
-            warehouse_city.to_owned(),
-            format!("Handed over to {carrier}"),
-        ),
-        (
-            at_hub,
-            "in_transit",
-            hub.to_owned(),
-            "Arrived at sorting hub".to_owned(),
-        ),
-        (
-            out_for_delivery,
-            "out_for_delivery",
-            destination.clone(),
-            "Out for delivery".to_owned(),
-        ),
-        (delivered, "delivered", destination, handover.to_owned()),
-    ];
-    let events: Vec<TrackingEvent> = planned
-        .into_iter()
-        .filter(|(at, ..)| *at <= DATA_NOW)
-        .map(|(at, status, location, description)| TrackingEvent {
-            at: rfc3339(at),
-            status: status.to_owned(),
-            location,
-            description,
-        })
-        .collect();
-    let status = match events.last().map(|e| e.status.as_str()) {
-        Some("placed") | None => OrderStatus::Placed,
-        Some("packed") => OrderStatus::Packed,
-        Some("delivered") => OrderStatus::Delivered,
-        Some(_) => OrderStatus::Shipped,
-    };
-    let labelled = status != OrderStatus::Placed;
-    let tracking = Tracking {
-        carrier: labelled.then(|| carrier.to_owned()),
-        code: labelled.then_some(code),
-        eta: date(delivered),
-        events,
-    };
-    (status, tracking)
-}
-
-/// A tracking code in the carrier's usual format.
-fn tracking_code(rng: &mut SeededRng, carrier: &str) -> String {
-    const LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
-    let digits = |rng: &mut SeededRng, n: u32| {
-        format!("{:0width$}", rng.below(10u64.pow(n)), width = n as usize)
-    };
-    match carrier {
-        "DHL" => format!("JJD{}", digits(rng, 14)),
-        "PostNL" => {
-            let letters: String = (0..4).map(|_| char::from(*rng.pick(LETTERS))).collect();
-            format!("3S{letters}{}", digits(rng, 9))
-        }
-        "UPS" => format!("1Z{:06X}{}", rng.below(1 << 24), digits(rng, 10)),
-        _ => digits(rng, 14),
-    }
-}
-
-fn user_recommendations(
-    rng: &mut SeededRng,
-    users: &[User],
-    preferences: &[Preferences],
-    products: &[Product],
-    orders: &[Order],
-    categories: &[Category],
-) -> HashMap<String, Vec<Recommendation>> {
-    let category_name = |id: &str| {
-        categories
-            .iter()
-            .find(|c| c.id == id)
-            .map_or(id.to_owned(), |c| c.name.clone())
-    };
-    let mut by_user = HashMap::new();
-    for (user, prefs) in users.iter().zip(preferences) {
-        let mut bought = HashSet::new();
-        // Newest purchase per category, to suggest companions for it.
-        let mut latest_in_category: HashMap<&str, &str> = HashMap::new();
-        for order in orders.iter().filter(|o| o.customer_id == user.id) {
-            for item in &order.items {
-                bought.insert(item.product_id.as_str());
-                if let Some(p) = products.iter().find(|p| p.id == item.product_id) {
-                    latest_in_category.insert(p.category.as_str(), p.name.as_str());
-                }
-            }
-        }
-        let mut scored: Vec<Recommendation> = Vec::new();
-        for product in products.iter().filter(|p| !bought.contains(p.id.as_str())) {
-            let mut score = 0.25 + product.rating.unwrap_or(3.5) / 5.0 * 0.25 + rng.unit() * 0.2;
-            let reason = match latest_in_category.get(product.category.as_str()) {
-                Some(name) if rng.chance(0.5) => {
-                    score += 0.25;
-                    format!("Goes well with your {name}")
-                }
-                _ if prefs.favorite_categories.contains(&product.category) => {
-                    score += 0.2;
-                    format!("Because you like {}", category_name(&product.category))
-                }
-                _ => format!("Popular in {}", category_name(&product.category)),
-            };
-            scored.push(Recommendation {
-                product_id: product.id.clone(),
-                reason,
-                score: (score.min(0.99) * 1000.0).round() / 1000.0,
-            });
-        }
-        by_user.insert(user.id.clone(), best(scored));
-    }
-    by_user
-}
-
-/// "Frequently bought together" from order history, topped up with
-/// well-rated products of the same category.
-fn product_recommendations(
-    products: &[Product],
-    orders: &[Order],
-) -> HashMap<String, Vec<Recommendation>> {
-    let mut together: HashMap<(&str, &str), u32> = HashMap::new();
-    for order in orders {
-        for a in &order.items {
-            for b in order.items.iter().filter(|b| b.product_id != a.product_id) {
-                *together
-                    .entry((a.product_id.as_str(), b.product_id.as_str()))
-                    .or_default() += 1;
-            }
-        }
-    }
-    let mut by_product = HashMap::new();
-    for product in products {
-        let mut scored: Vec<Recommendation> = Vec::new();
-        for other in products.iter().filter(|o| o.id != product.id) {
-            let bought_with = together
-                .get(&(product.id.as_str(), other.id.as_str()))
-                .copied()
-                .unwrap_or(0);
-            let candidate = if bought_with > 0 {
-                Recommendation {
-                    product_id: other.id.clone(),
-                    reason: "Frequently bought together".to_owned(),
-                    score: (0.6 + 0.1 * f64::from(bought_with)).min(0.95),
-                }
-            } else if other.category == product.category {
-                Recommendation {
-                    product_id: other.id.clone(),
-                    reason: format!("Similar to {}", product.name),
-                    score: 0.3 + other.rating.unwrap_or(3.0) / 5.0 * 0.3,
-                }
-            } else {
-                continue;
-            };
-            scored.push(Recommendation {
-                score: (candidate.score * 1000.0).round() / 1000.0,
-                ..candidate
-            });
-        }
-        by_product.insert(product.id.clone(), best(scored));
-    }
-    by_product
-}
-
-/// Highest score first (ties by id, for determinism), at most a dozen.
-fn best(mut scored: Vec<Recommendation>) -> Vec<Recommendation> {
-    scored.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.product_id.cmp(&b.product_id))
-    });
-    scored.truncate(RECOMMENDATIONS_KEPT);
-    scored
-}
-
 fn inventory(rng: &mut SeededRng, products: &[Product]) -> Vec<InventoryRecord> {
     products
         .iter()
@@ -549,7 +332,7 @@ mod tests {
             }
             assert!(!order.tracking.events.is_empty());
         }
-        let statuses: HashSet<_> = data.orders.iter().map(|o| o.status).collect();
+        let statuses: std::collections::HashSet<_> = data.orders.iter().map(|o| o.status).collect();
         assert_eq!(statuses.len(), 4, "every status occurs: {statuses:?}");
         for product in &data.products {
             let reviews = data.reviews_of(&product.id);

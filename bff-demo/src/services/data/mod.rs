@@ -10,6 +10,8 @@
 mod clock;
 mod generate;
 pub(crate) mod rng;
+mod shipping;
+mod suggest;
 mod words;
 
 use std::collections::HashMap;

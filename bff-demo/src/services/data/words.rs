@@ -216,7 +216,7 @@ pub(super) fn warehouse_for(country: &str) -> usize {
 pub(super) const HUBS: &[&[&str]] = &[
     &["Utrecht, NL", "Eindhoven, NL", "Brussels, BE"],
     &["Cologne, DE", "Leipzig, DE", "Hanover, DE"],
-    &["Zaragoza, ES", "Lyon, FR", "Barcelona, ES"],
+    &["Zaragoza, ES", "Valencia, ES", "Barcelona, ES"],
 ];
 
 pub(super) const CARRIERS: &[&str] = &["DHL", "PostNL", "DPD", "UPS"];
