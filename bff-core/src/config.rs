@@ -90,7 +90,7 @@ pub struct ProxyRoute {
     /// What replaces `prefix` upstream, e.g. `/users`; by default the path is kept.
     #[serde(default)]
     pub rewrite: Option<String>,
-    /// Time allowed until the upstream's response headers arrive.
+    /// Time the upstream may take to answer (its response headers) once the request body is sent.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Duration>,

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::error::Problem;
@@ -38,11 +39,30 @@ pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) 
     strip_hop_by_hop(&mut headers);
     add_forwarded(&mut headers, peer, host);
 
+    // The clock for the upstream's answer starts once the client's body has
+    // been sent: a long upload is not a slow upstream.
+    let (body_sent, mut body_done) = tokio::sync::oneshot::channel::<()>();
+    let mut body_sent = Some(body_sent);
+    let body = body
+        .into_data_stream()
+        .chain(futures::stream::poll_fn(move |_| {
+            if let Some(tx) = body_sent.take() {
+                let _ = tx.send(());
+            }
+            std::task::Poll::Ready(None)
+        }));
     let upstream = client
         .request(parts.method, url)
         .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
-    let resp = match tokio::time::timeout(route.timeout, upstream.send()).await {
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    tokio::pin!(upstream);
+    let answer = tokio::select! {
+        answer = &mut upstream => Ok(answer),
+        // Sent, or dropped unsent because the request failed early.
+        _ = &mut body_done => tokio::time::timeout(route.timeout, &mut upstream).await,
+    };
+    let resp = match answer {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
             tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
@@ -88,9 +108,16 @@ fn add_forwarded(
     host: Option<HeaderValue>,
 ) {
     if let Some(ip) = peer {
-        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip.to_string(),
+        // Several `X-Forwarded-For` lines are one list (RFC 9110 §5.3).
+        let prior: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let value = if prior.is_empty() {
+            ip.to_string()
+        } else {
+            format!("{}, {ip}", prior.join(", "))
         };
         if let Ok(v) = HeaderValue::try_from(value) {
             headers.insert("x-forwarded-for", v);

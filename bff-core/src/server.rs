@@ -104,9 +104,14 @@ impl Gateway {
                     crate::proxy::forward(route, &shared.client, req).await
                 }
             };
+            // The prefix itself, with a slash, and everything below; a
+            // prefix of `/` is empty once its slash is trimmed.
             router = router
                 .route(&format!("{}/{{*rest}}", route.prefix), any(handler.clone()))
-                .route(&route.prefix, any(handler));
+                .route(&format!("{}/", route.prefix), any(handler.clone()));
+            if !route.prefix.is_empty() {
+                router = router.route(&route.prefix, any(handler));
+            }
         }
         let router = router.fallback(|| async { Problem::not_found() });
         self.shared.extension.router(router)

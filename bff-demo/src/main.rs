@@ -55,8 +55,24 @@ async fn main() -> anyhow::Result<()> {
          curl -s -X DELETE http://127.0.0.1:9104/_demo/faults"
     );
     println!("\nPress Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
+    stopped().await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (`docker stop`, `kill`).
+async fn stopped() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
 }
 
 /// Loads one BFF's specs, serves it on the address its bff.yaml names, and

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use axum::Router;
 use bff_core::{Extension, Gateway, NoExtension};
 
+pub mod process;
+
 /// Serves a router on 127.0.0.1 with an ephemeral port; returns its base URL.
 pub async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -63,6 +63,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let mut seen: HashMap<(Method, String), &Path> = HashMap::new();
     for p in &proxies {
         let _ = routes.insert(format!("{}/{{*rest}}", p.prefix), ());
+        let _ = routes.insert(format!("{}/", p.prefix), ());
         let _ = routes.insert(p.prefix.clone(), ());
     }
     for file in &set.endpoints {
@@ -770,9 +771,17 @@ fn find_in_template(text: &str, name: &str) -> Option<usize> {
 
 /// Byte offset of `name` read as a top-level field (`.name`) in jq.
 fn find_in_jq(text: &str, name: &str) -> Option<usize> {
-    text.match_indices(name)
-        .map(|(i, _)| i)
-        .find(|&i| text[..i].ends_with('.') && is_whole_word(text, i, name.len(), |_| false))
+    text.match_indices(name).map(|(i, _)| i).find(|&i| {
+        let Some(path) = text[..i].strip_suffix('.') else {
+            return false;
+        };
+        // `.a.name` or `.[0].name` reads a field of something else.
+        let starts_path = !path
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ']' | ')' | '.' | '?'));
+        starts_path && is_whole_word(text, i, name.len(), |_| false)
+    })
 }
 
 /// Whether the word at `i..i + len` stands alone: no identifier character
@@ -807,6 +816,23 @@ mod tests {
         assert!(parse_endpoint("GET x").is_err());
         assert!(parse_endpoint("GET /x/a{id}").is_err());
         assert!(parse_endpoint("GET /x extra").is_err());
+    }
+
+    #[test]
+    fn references_are_found_where_they_are_read() {
+        assert_eq!(
+            find_in_template("/orders/{{ orders.id }}", "orders"),
+            Some(11)
+        );
+        assert_eq!(
+            find_in_template("{{ a.orders }}/{{ orders }}", "orders"),
+            Some(18)
+        );
+        assert_eq!(
+            find_in_jq(".a.orders, [.orders2, .orders]", "orders"),
+            Some(23)
+        );
+        assert_eq!(find_in_jq("orders | .x", "orders"), None);
     }
 
     #[test]

@@ -120,8 +120,12 @@ impl Endpoint {
             if members.is_empty() {
                 continue;
             }
-            let mode = if members.len() > 1 { "in parallel" } else { "" };
-            let _ = writeln!(out, "\n  stage {} {mode}", stage + 1);
+            let mode = if members.len() > 1 {
+                " in parallel"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "\n  stage {}{mode}", stage + 1);
             for c in members {
                 let _ = write!(
                     out,
@@ -184,7 +188,7 @@ pub struct ProxyPlan {
     pub service: Arc<Service>,
     /// What replaces the prefix upstream.
     pub rewrite: String,
-    /// Time until the upstream's response headers arrive.
+    /// Time the upstream may take to answer once the request body is sent.
     pub timeout: Duration,
 }
 

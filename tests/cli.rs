@@ -1,0 +1,234 @@
+//! The binaries' command line as a user runs it: `validate`, `explain`,
+//! and serving a folder whose service URLs come from the environment.
+
+use axum::Router;
+use axum::routing::get;
+use bff_tests::process::{self, BffProcess};
+use bff_tests::{SpecDir, client, serve};
+
+/// Exit status of a broken spec folder (sysexits EX_USAGE).
+const EXIT_CONFIG: i32 = 64;
+
+const BFF: &str = "\
+services:
+  users:  { url: \"${CLI_TEST_USERS_URL:-http://127.0.0.1:9}\" }
+  orders: { url: \"http://127.0.0.1:9\" }
+";
+
+/// `profile` and `orders` start at once; `summary` waits for both.
+const HOME: &str = "\
+endpoint: GET /v1/users/{id}/home
+description: Home screen.
+calls:
+  profile: { service: users, get: \"/users/{{ path.id }}\" }
+  orders:  { service: orders, get: \"/orders?customer={{ path.id }}\" }
+  summary:
+    service: orders
+    get: \"/summary/{{ profile.id }}\"
+    after: [orders]
+respond:
+  jq: '{ name: .profile.name, summary }'
+";
+
+const PROFILE: &str = "\
+endpoint: GET /v1/profile/{id}
+calls:
+  profile: { service: users, get: \"/users/{{ path.id }}\" }
+";
+
+fn good_folder() -> SpecDir {
+    SpecDir::new(BFF)
+        .endpoint("home", HOME)
+        .endpoint("profile", PROFILE)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(dir: &SpecDir) -> &str {
+    dir.path().to_str().unwrap()
+}
+
+#[test]
+fn validate_accepts_a_good_folder() {
+    let dir = good_folder();
+    for bin in ["bff-web", "bff-mobile", "bff-partner"] {
+        let out = process::run(bin, &["validate", "--specs", path(&dir)]);
+        assert!(
+            out.status.success(),
+            "{bin}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stdout).contains("ok (2 endpoints, 0 pass-through routes)"),
+            "{bin}: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn validate_rejects_a_broken_folder_with_every_diagnostic() {
+    let dir = good_folder()
+        .endpoint(
+            "broken",
+            "endpoint: GET /v1/broken\ncalls:\n  x: { service: payments, get: /x }\n",
+        )
+        .endpoint("typo", "endpoint: GET /v1/typo\ncals: {}\n");
+    let out = process::run("bff-web", &["validate", "--specs", path(&dir)]);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("unknown service `payments` (bff.yaml defines: users, orders)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("broken.yaml:3:"), "{stderr}");
+    assert!(stderr.contains("unknown field `cals`"), "{stderr}");
+    assert!(stderr.contains("typo.yaml:2:1"), "{stderr}");
+    assert!(stderr.contains("2 errors"), "{stderr}");
+    assert!(stderr.contains('^'), "{stderr}");
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+}
+
+#[test]
+fn validate_of_a_missing_folder_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let out = process::run(
+        "bff-web",
+        &["validate", "--specs", missing.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    assert!(
+        text(&out.stderr).contains("bff.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn explain_prints_the_call_graph() {
+    let dir = good_folder();
+    let out = process::run(
+        "bff-web",
+        &["explain", "--specs", path(&dir), "GET /v1/users/{id}/home"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("GET /v1/users/{id}/home"), "{stdout}");
+    assert!(stdout.contains("Home screen."), "{stdout}");
+    // Stage 1: profile and orders in parallel; stage 2: summary after both.
+    let stage1 = stdout.find("stage 1 in parallel").expect(&stdout);
+    let stage2 = stdout.find("stage 2").expect(&stdout);
+    let line_of = |call: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(call))
+            .unwrap_or_else(|| panic!("no line for `{call}` in\n{stdout}"))
+    };
+    assert!(line_of("profile").contains("starts at once"), "{stdout}");
+    assert!(line_of("orders").contains("starts at once"), "{stdout}");
+    assert!(
+        line_of("summary").contains("waits for profile, orders"),
+        "{stdout}"
+    );
+    let at = |call: &str| stdout.find(line_of(call)).unwrap();
+    assert!(stage1 < at("profile") && at("orders") < stage2 && stage2 < at("summary"));
+    assert!(
+        stdout.contains("respond 200 with jq expression"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn explain_finds_an_endpoint_by_a_concrete_request() {
+    let dir = good_folder();
+    let out = process::run(
+        "bff-web",
+        &["explain", "--specs", path(&dir), "get /v1/profile/u-1?x=1"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("GET /v1/profile/{id}"));
+    assert!(!text(&out.stdout).contains("/home"));
+}
+
+#[test]
+fn explain_of_an_unknown_endpoint_lists_the_known_ones() {
+    let dir = good_folder();
+    let out = process::run(
+        "bff-web",
+        &["explain", "--specs", path(&dir), "GET /v1/nope"],
+    );
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no endpoint `GET /v1/nope`"), "{stderr}");
+    assert!(stderr.contains("GET /v1/users/{id}/home"), "{stderr}");
+    assert!(stderr.contains("GET /v1/profile/{id}"), "{stderr}");
+}
+
+#[test]
+fn explain_without_an_endpoint_shows_them_all() {
+    let dir = good_folder();
+    let out = process::run("bff-web", &["explain", "--specs", path(&dir)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("GET /v1/users/{id}/home"), "{stdout}");
+    assert!(stdout.contains("GET /v1/profile/{id}"), "{stdout}");
+}
+
+#[test]
+fn serving_a_broken_folder_exits_64() {
+    let dir = good_folder().endpoint("bad", "endpoint: FETCH /x\n");
+    let out = process::run(
+        "bff-web",
+        &["--specs", path(&dir), "--listen", "127.0.0.1:0"],
+    );
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    assert!(text(&out.stderr).contains("unsupported method `FETCH`"));
+}
+
+#[tokio::test]
+async fn serves_with_service_urls_from_the_environment() {
+    let users = serve(Router::new().route(
+        "/users/{id}",
+        get(
+            |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                axum::Json(serde_json::json!({"id": id, "name": "Ada"}))
+            },
+        ),
+    ))
+    .await;
+    let dir = good_folder();
+    for bin in ["bff-web", "bff-mobile", "bff-partner"] {
+        let bff = BffProcess::start(bin, dir.path(), &[("CLI_TEST_USERS_URL", &users)]);
+        let resp = client()
+            .get(format!("{}/v1/profile/u-7", bff.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{bin}: {}", bff.log());
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"profile": {"id": "u-7", "name": "Ada"}}),
+            "{bin}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_the_variable_the_default_url_is_used() {
+    // The default points at a closed port: the call fails as a 502 naming it.
+    let dir = good_folder();
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let resp = client()
+        .get(format!("{}/v1/profile/u-7", bff.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["call"], "profile", "{body}");
+}
