@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use futures::{StreamExt, stream};
+use futures::{StreamExt, TryStreamExt, stream};
 use http::{HeaderMap, HeaderValue, header};
 use jaq_json::Val;
 use tokio::time::Instant;
@@ -196,15 +196,8 @@ pub(super) async fn send(
         Prepared::Skipped => Ok(Val::Null),
         Prepared::One(r) => fetch(call, r, client, deadline).await,
         Prepared::Batches(reqs, concurrency) => {
-            let results: Vec<Val> = stream::iter(reqs)
-                .map(|r| fetch(call, r, client, deadline))
-                .buffered(concurrency)
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()?;
             let mut all = Vec::new();
-            for v in results {
+            for v in fetch_all(call, reqs, concurrency, client, deadline).await? {
                 match v {
                     Val::Arr(a) => all.extend(a.iter().cloned()),
                     Val::Null => {}
@@ -214,16 +207,26 @@ pub(super) async fn send(
             Ok(all.into_iter().collect())
         }
         Prepared::Items(reqs, concurrency) => {
-            let results: Vec<Val> = stream::iter(reqs)
-                .map(|r| fetch(call, r, client, deadline))
-                .buffered(concurrency)
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()?;
+            let results = fetch_all(call, reqs, concurrency, client, deadline).await?;
             Ok(results.into_iter().collect())
         }
     }
+}
+
+/// Sends requests with at most `concurrency` in flight; results keep the
+/// requests' order, and the first failure ends the call at once.
+async fn fetch_all(
+    call: &Call,
+    reqs: Vec<Rendered>,
+    concurrency: usize,
+    client: &reqwest::Client,
+    deadline: Instant,
+) -> Result<Vec<Val>, CallError> {
+    stream::iter(reqs)
+        .map(|r| fetch(call, r, client, deadline))
+        .buffered(concurrency)
+        .try_collect()
+        .await
 }
 
 async fn fetch(
