@@ -26,6 +26,57 @@ pub struct BffConfig {
     /// Pass-through routes: requests under `prefix` are streamed to a service.
     #[serde(default)]
     pub proxy: Vec<Loc<ProxyRoute>>,
+    /// Authentication policies by name; endpoints and routes choose one with `auth:`.
+    #[serde(default)]
+    pub auth: IndexMap<String, Loc<AuthPolicyConfig>>,
+}
+
+/// An authentication policy.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthPolicyConfig {
+    /// Bearer JSON Web Tokens (`Authorization: Bearer …`).
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+}
+
+/// JWT checks.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Required `iss` claim.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Required `aud` claim (one of the token's audiences).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Keys that may have signed a token; a token is checked only with keys of its `alg`.
+    pub keys: Vec<JwtKeyConfig>,
+    /// Clock skew allowed for `exp` and `nbf`, e.g. `30s`.
+    #[serde(default = "default_leeway", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub leeway: Duration,
+}
+
+fn default_leeway() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// One verification key.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyConfig {
+    /// Algorithm the key verifies: RS256/384/512, PS256/384/512, ES256/384, EdDSA, HS256/384/512.
+    pub alg: String,
+    /// PEM file of a public key, relative to the spec folder (RS*, PS*, ES*, EdDSA).
+    #[serde(default)]
+    pub pem: Option<String>,
+    /// Shared secret for HS*; `${VAR}` reads it from the environment.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Key id; when both the key and the token name one, they must match.
+    #[serde(default)]
+    pub kid: Option<String>,
 }
 
 /// Defaults for endpoints and calls.
@@ -90,6 +141,9 @@ pub struct ProxyRoute {
     /// What replaces `prefix` upstream, e.g. `/users`; by default the path is kept.
     #[serde(default)]
     pub rewrite: Option<String>,
+    /// Authentication policy of bff.yaml every request of the route must pass.
+    #[serde(default)]
+    pub auth: Option<Loc<String>>,
     /// Time the upstream may take to answer (its response headers) once the request body is sent.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]

@@ -7,6 +7,7 @@
 //! [`exec`] runs a graph per request, and [`server`] puts it all behind one
 //! axum router together with the pass-through [`proxy`] routes.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;

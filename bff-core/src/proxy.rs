@@ -27,6 +27,11 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Forwards one request along a pass-through route.
 pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) -> Response {
+    if let Some(policy) = &route.auth
+        && let Err(rejection) = policy.authenticate(req.headers())
+    {
+        return rejection.into_response();
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let url = format!("{}{}", route.service.base_url, route.upstream_path(path));

@@ -134,10 +134,18 @@ impl Shared {
     async fn compose(&self, index: usize, req: Request) -> Response {
         let endpoint = &self.plan.endpoints[index];
         let (mut parts, body) = req.into_parts();
-        let request = match read_request(endpoint, &mut parts, body).await {
+        let auth = match &endpoint.auth {
+            Some(policy) => match policy.authenticate(&parts.headers) {
+                Ok(identity) => identity,
+                Err(rejection) => return rejection.into_response(),
+            },
+            None => Val::Null,
+        };
+        let mut request = match read_request(endpoint, &mut parts, body).await {
             Ok(r) => r,
             Err(problem) => return problem.into_response(),
         };
+        request.auth = auth;
         match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
             Ok(outcome) => self.respond(endpoint, &parts, &outcome),
             Err(e) => {

@@ -15,6 +15,7 @@ use super::template::{Escape, Template, TemplateBuilder, TemplateError};
 use super::{
     BodyPlan, BodyTemplate, Call, Endpoint, ForEach, Plan, ProxyPlan, REQUEST_ROOTS, Service,
 };
+use crate::auth::Policy;
 use crate::config::{BffConfig, expand_env};
 use crate::spec::{
     CallSpec, Diagnostic, Diagnostics, EndpointSpec, Loc, SpecFile, SpecSet, read_dir,
@@ -55,7 +56,8 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         },
         None => None,
     };
-    let proxies = compile_proxies(config_file, &services, diags);
+    let policies = compile_policies(config_file, &set.dir, diags);
+    let proxies = compile_proxies(config_file, &services, &policies, diags);
 
     let mut templates = TemplateBuilder::default();
     let mut endpoints = Vec::new();
@@ -67,8 +69,14 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         let _ = routes.insert(p.prefix.clone(), ());
     }
     for file in &set.endpoints {
-        let Some(ep) = compile_endpoint(file, &config_file.spec, &services, &mut templates, diags)
-        else {
+        let Some(ep) = compile_endpoint(
+            file,
+            &config_file.spec,
+            &services,
+            &policies,
+            &mut templates,
+            diags,
+        ) else {
             continue;
         };
         let key = (ep.method.clone(), ep.path.clone());
@@ -151,9 +159,52 @@ fn compile_services(
     out
 }
 
+type Policies = IndexMap<String, Arc<Policy>>;
+
+fn compile_policies(file: &SpecFile<BffConfig>, dir: &Path, diags: &mut Diagnostics) -> Policies {
+    let mut out = IndexMap::new();
+    for (name, config) in &file.spec.auth {
+        match Policy::compile(config, dir) {
+            Ok(p) => {
+                out.insert(name.clone(), Arc::new(p));
+            }
+            Err(e) => diags.push(file.error_at(config, format!("auth policy `{name}`: {e}"))),
+        }
+    }
+    out
+}
+
+/// The policy an endpoint or route names, reported when unknown.
+fn lookup_policy<T>(
+    file: &SpecFile<T>,
+    name: Option<&Loc<String>>,
+    policies: &Policies,
+    diags: &mut Diagnostics,
+) -> Option<Arc<Policy>> {
+    let name = name?;
+    let found = policies.get(name.as_str()).cloned();
+    if found.is_none() {
+        let known: Vec<&str> = policies.keys().map(String::as_str).collect();
+        diags.push(file.error_at(
+            name,
+            format!(
+                "unknown auth policy `{}` (bff.yaml defines: {})",
+                name.value,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    found
+}
+
 fn compile_proxies(
     file: &SpecFile<BffConfig>,
     services: &IndexMap<String, Arc<Service>>,
+    policies: &Policies,
     diags: &mut Diagnostics,
 ) -> Vec<Arc<ProxyPlan>> {
     let mut out = Vec::new();
@@ -176,7 +227,12 @@ fn compile_proxies(
             .unwrap_or(&prefix)
             .trim_end_matches('/')
             .to_owned();
+        let auth = lookup_policy(file, route.auth.as_ref(), policies, diags);
+        if route.auth.is_some() && auth.is_none() {
+            continue;
+        }
         out.push(Arc::new(ProxyPlan {
+            auth,
             prefix,
             rewrite,
             timeout: route
@@ -223,11 +279,13 @@ fn compile_endpoint(
     file: &SpecFile<EndpointSpec>,
     config: &BffConfig,
     services: &IndexMap<String, Arc<Service>>,
+    policies: &Policies,
     templates: &mut TemplateBuilder,
     diags: &mut Diagnostics,
 ) -> Option<Endpoint> {
     let spec = &file.spec;
     let before = diags.0.len();
+    let auth = lookup_policy(file, spec.auth.as_ref(), policies, diags);
     let (method, path) = match parse_endpoint(&spec.endpoint) {
         Ok(mp) => mp,
         Err(e) => {
@@ -297,6 +355,7 @@ fn compile_endpoint(
         status,
         body_limit: config.defaults.body_limit,
         example: spec.example.as_ref().map(|e| e.value.clone()),
+        auth,
     })
 }
 

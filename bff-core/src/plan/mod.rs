@@ -61,6 +61,8 @@ pub struct Endpoint {
     pub body_limit: usize,
     /// A sample request.
     pub example: Option<crate::spec::ExampleSpec>,
+    /// Authentication every request must pass.
+    pub auth: Option<Arc<crate::auth::Policy>>,
 }
 
 impl Endpoint {
@@ -190,6 +192,8 @@ pub struct ProxyPlan {
     pub rewrite: String,
     /// Time the upstream may take to answer once the request body is sent.
     pub timeout: Duration,
+    /// Authentication every request must pass.
+    pub auth: Option<Arc<crate::auth::Policy>>,
 }
 
 impl ProxyPlan {

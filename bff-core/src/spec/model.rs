@@ -18,6 +18,9 @@ pub struct EndpointSpec {
     /// What the endpoint is for; shown by `explain`.
     #[serde(default)]
     pub description: Option<String>,
+    /// Authentication policy of bff.yaml; the identity becomes `auth` in templates and jq.
+    #[serde(default)]
+    pub auth: Option<Loc<String>>,
     /// End-to-end deadline, e.g. `800ms`; defaults to `defaults.deadline` of bff.yaml.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]

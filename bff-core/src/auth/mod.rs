@@ -1,0 +1,103 @@
+//! Authentication: policies named in bff.yaml, chosen per endpoint and
+//! route, turning a request's credentials into the caller's identity (the
+//! `auth` value of templates and expressions) or a 401.
+
+mod jwt;
+
+use std::path::Path;
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use jaq_json::Val;
+
+pub use jwt::JwtPolicy;
+
+use crate::config::AuthPolicyConfig;
+use crate::error::Problem;
+
+/// A compiled authentication policy.
+#[derive(Debug)]
+pub enum Policy {
+    /// Bearer JSON Web Tokens checked against configured keys.
+    Jwt(JwtPolicy),
+}
+
+impl Policy {
+    /// Builds a policy; file paths are relative to the spec folder `dir`.
+    pub fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, String> {
+        match &config.jwt {
+            Some(jwt) => Ok(Self::Jwt(JwtPolicy::compile(jwt, dir)?)),
+            None => Err("an auth policy needs a kind: jwt".into()),
+        }
+    }
+
+    /// The caller's identity, or the reason the request is refused.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
+        match self {
+            Self::Jwt(p) => {
+                let token = bearer_token(headers).ok_or(Rejection::Missing)?;
+                p.verify(token)
+            }
+        }
+    }
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// No credentials were sent.
+    Missing,
+    /// Credentials were sent but are not acceptable; the text says why.
+    Invalid(String),
+}
+
+impl Rejection {
+    /// The 401 response, with the `WWW-Authenticate` challenge of RFC 6750.
+    pub fn into_response(self) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let (detail, challenge) = match &self {
+            Self::Missing => (
+                "this endpoint needs a bearer token".to_owned(),
+                "Bearer".to_owned(),
+            ),
+            Self::Invalid(why) => (
+                format!("the bearer token is not accepted: {why}"),
+                format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
+            ),
+        };
+        let mut r = Problem::new(StatusCode::UNAUTHORIZED, "about:blank")
+            .detail(detail)
+            .into_response();
+        if let Ok(v) = HeaderValue::try_from(challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        r
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(bearer_token(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_token(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer_token(&h), None);
+    }
+}
