@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -34,7 +34,7 @@ pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) 
     }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let url = format!("{}{}", route.service.base_url, route.upstream_path(path));
+    let url = route.service.url(&route.upstream_path(path));
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -44,28 +44,13 @@ pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) 
     strip_hop_by_hop(&mut headers);
     add_forwarded(&mut headers, peer, host);
 
-    // The clock for the upstream's answer starts once the client's body has
-    // been sent: a long upload is not a slow upstream.
-    let (body_sent, mut body_done) = tokio::sync::oneshot::channel::<()>();
-    let mut body_sent = Some(body_sent);
-    let body = body
-        .into_data_stream()
-        .chain(futures::stream::poll_fn(move |_| {
-            if let Some(tx) = body_sent.take() {
-                let _ = tx.send(());
-            }
-            std::task::Poll::Ready(None)
-        }));
-    let upstream = client
-        .request(parts.method, url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(body))
-        .send();
-    tokio::pin!(upstream);
-    let answer = tokio::select! {
-        answer = &mut upstream => Ok(answer),
-        // Sent, or dropped unsent because the request failed early.
-        _ = &mut body_done => tokio::time::timeout(route.timeout, &mut upstream).await,
+    let request = client.request(parts.method, url).headers(headers);
+    let answer = if body.is_end_stream() {
+        // Most GETs: no body to stream, so none is sent (not even an empty
+        // chunked one) and the clock starts at once.
+        tokio::time::timeout(route.timeout, request.send()).await
+    } else {
+        send_streaming(request, body, route.timeout).await
     };
     let resp = match answer {
         Ok(Ok(resp)) => resp,
@@ -91,6 +76,33 @@ pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) 
     *response.status_mut() = status;
     *response.headers_mut() = out_headers;
     response
+}
+
+/// Sends a request whose body streams from the client. The clock for the
+/// upstream's answer starts once the body has been sent: a long upload is
+/// not a slow upstream.
+async fn send_streaming(
+    request: reqwest::RequestBuilder,
+    body: Body,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Result<reqwest::Response>, tokio::time::error::Elapsed> {
+    let (body_sent, mut body_done) = tokio::sync::oneshot::channel::<()>();
+    let mut body_sent = Some(body_sent);
+    let body = body
+        .into_data_stream()
+        .chain(futures::stream::poll_fn(move |_| {
+            if let Some(tx) = body_sent.take() {
+                let _ = tx.send(());
+            }
+            std::task::Poll::Ready(None)
+        }));
+    let upstream = request.body(reqwest::Body::wrap_stream(body)).send();
+    tokio::pin!(upstream);
+    tokio::select! {
+        answer = &mut upstream => Ok(answer),
+        // Sent, or dropped unsent because the request failed early.
+        _ = &mut body_done => tokio::time::timeout(timeout, &mut upstream).await,
+    }
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.

@@ -10,6 +10,9 @@ use bff_core::{Extension, Gateway};
 use bff_demo::{DemoPorts, Latency, spawn_services};
 use clap::Parser;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs the demo shop: upstream services and all three BFFs.
 #[derive(Parser, Debug)]
 struct Args {

@@ -8,6 +8,8 @@
 //! - `GET /agg`: `/a.json`, `/b.json`, `/c.json` → `{"a":…,"b":…,"c":…}`
 //! - `GET /fan/{n}`: `/f/0.json` … `/f/{n-1}.json` → `{"c0":…,…}`
 //! - `GET /one/{file}`: `/{file}` → `{"a":…}`
+//!
+//! and the same under `/slow`, calling the origin's `/slow/…` paths.
 
 use std::sync::Arc;
 
@@ -34,15 +36,17 @@ pub fn router(upstream: &str) -> Router {
         .pool_idle_timeout(std::time::Duration::from_secs(60))
         .build()
         .expect("a static client configuration is valid");
-    let origin = Arc::new(Origin {
-        client,
-        base: upstream.trim_end_matches('/').to_owned(),
-    });
+    let base = upstream.trim_end_matches('/');
+    let slow = routes(client.clone(), format!("{base}/slow"));
+    routes(client, base.to_owned()).nest("/slow", slow)
+}
+
+fn routes(client: reqwest::Client, base: String) -> Router {
     Router::new()
         .route("/agg", get(aggregate))
         .route("/fan/{n}", get(fan_out))
         .route("/one/{file}", get(one))
-        .with_state(origin)
+        .with_state(Arc::new(Origin { client, base }))
 }
 
 async fn aggregate(State(origin): State<Arc<Origin>>) -> Response {
@@ -147,6 +151,8 @@ mod tests {
         assert_eq!(body, serde_json::json!({"a": {"path": "/1k.json"}}));
         let (status, _) = get_json(&format!("{floor}/fan/0")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (_, body) = get_json(&format!("{floor}/slow/agg")).await;
+        assert_eq!(body["b"]["path"], "/slow/b.json");
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use crate::value;
 
 /// A rendered upstream request.
 pub(super) struct Rendered {
-    url: String,
+    url: reqwest::Url,
     headers: HeaderMap,
     body: Option<Vec<u8>>,
 }
@@ -99,7 +99,7 @@ fn render(
             "path `{path}` has a `.` or `..` segment, which would leave the intended path"
         )));
     }
-    let mut url = format!("{}{path}", call.service.base_url);
+    let mut url = path;
     for (i, (name, t)) in call.query.iter().enumerate() {
         let v = r(t)?;
         let sep = if i == 0 && !url.contains('?') {
@@ -112,6 +112,7 @@ fn render(
         url.push('=');
         url.extend(percent_encoding::utf8_percent_encode(&v, URL_VALUE));
     }
+    let url = call.service.url(&url);
     let mut headers = HeaderMap::new();
     for (name, t) in &call.headers {
         let v = HeaderValue::try_from(r(t)?)
@@ -239,7 +240,7 @@ async fn fetch(
     // item), counted from when that request starts; never past the deadline.
     let until = deadline.min(Instant::now() + call.timeout);
     let mut req = client
-        .request(call.method.clone(), &r.url)
+        .request(call.method.clone(), r.url)
         .headers(r.headers);
     if let Some(body) = r.body {
         req = req.body(body);

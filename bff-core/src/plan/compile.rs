@@ -130,8 +130,8 @@ fn compile_services(
                 continue;
             }
         };
-        match reqwest::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        let base = match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
             Ok(_) => {
                 diags.push(file.error_at(
                     &svc.url,
@@ -146,11 +146,12 @@ fn compile_services(
                 ));
                 continue;
             }
-        }
+        };
         out.insert(
             name.clone(),
             Arc::new(Service {
                 name: name.clone(),
+                base,
                 base_url: url.trim_end_matches('/').to_owned(),
                 timeout: svc.timeout,
             }),
