@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod schema;
 pub mod server;
 pub mod spec;
+pub mod upstream;
 pub mod value;
 
 pub use error::Problem;

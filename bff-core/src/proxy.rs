@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::error::Problem;
 use crate::plan::ProxyPlan;
+use crate::upstream;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -26,7 +27,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 /// Forwards one request along a pass-through route.
-pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) -> Response {
+pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request) -> Response {
     if let Some(policy) = &route.auth
         && let Err(rejection) = policy.authenticate(req.headers())
     {
@@ -34,7 +35,12 @@ pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) 
     }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let url = route.service.url(&route.upstream_path(path));
+    let uri = match route.service.uri(&route.upstream_path(path)) {
+        Ok(u) => u,
+        Err(_) => {
+            return Problem::bad_request("the request path cannot be forwarded").into_response();
+        }
+    };
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -44,13 +50,16 @@ pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) 
     strip_hop_by_hop(&mut headers);
     add_forwarded(&mut headers, peer, host);
 
-    let request = client.request(parts.method, url).headers(headers);
+    let mut request = http::Request::new(Body::empty());
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
     let answer = if body.is_end_stream() {
         // Most GETs: no body to stream, so none is sent (not even an empty
         // chunked one) and the clock starts at once.
-        tokio::time::timeout(route.timeout, request.send()).await
+        tokio::time::timeout(route.timeout, client.send(request)).await
     } else {
-        send_streaming(request, body, route.timeout).await
+        send_streaming(client, request, body, route.timeout).await
     };
     let resp = match answer {
         Ok(Ok(resp)) => resp,
@@ -69,23 +78,23 @@ pub async fn forward(route: &ProxyPlan, client: &reqwest::Client, req: Request) 
                 .into_response();
         }
     };
-    let status = resp.status();
-    let mut out_headers = resp.headers().clone();
-    strip_hop_by_hop(&mut out_headers);
-    let mut response = Response::new(Body::from_stream(resp.bytes_stream()));
-    *response.status_mut() = status;
-    *response.headers_mut() = out_headers;
-    response
+    let (mut head, incoming) = resp.into_parts();
+    strip_hop_by_hop(&mut head.headers);
+    Response::from_parts(head, Body::new(incoming))
 }
 
 /// Sends a request whose body streams from the client. The clock for the
 /// upstream's answer starts once the body has been sent: a long upload is
 /// not a slow upstream.
 async fn send_streaming(
-    request: reqwest::RequestBuilder,
+    client: &upstream::Client,
+    mut request: http::Request<Body>,
     body: Body,
     timeout: std::time::Duration,
-) -> Result<reqwest::Result<reqwest::Response>, tokio::time::error::Elapsed> {
+) -> Result<
+    Result<http::Response<hyper::body::Incoming>, upstream::Error>,
+    tokio::time::error::Elapsed,
+> {
     let (body_sent, mut body_done) = tokio::sync::oneshot::channel::<()>();
     let mut body_sent = Some(body_sent);
     let body = body
@@ -96,7 +105,8 @@ async fn send_streaming(
             }
             std::task::Poll::Ready(None)
         }));
-    let upstream = request.body(reqwest::Body::wrap_stream(body)).send();
+    *request.body_mut() = Body::from_stream(body);
+    let upstream = client.send(request);
     tokio::pin!(upstream);
     tokio::select! {
         answer = &mut upstream => Ok(answer),

@@ -35,7 +35,7 @@ pub struct Gateway {
 
 struct Shared {
     plan: Plan,
-    client: reqwest::Client,
+    client: crate::upstream::Client,
     extension: Box<dyn Extension>,
 }
 
@@ -47,14 +47,7 @@ impl Gateway {
 
     /// A gateway for a compiled plan with a client extension.
     pub fn from_plan(plan: Plan, extension: impl Extension) -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(std::time::Duration::from_secs(60))
-            .user_agent(concat!("bff/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client's configuration is static and valid");
+        let client = crate::upstream::Client::new();
         Self {
             shared: Arc::new(Shared {
                 plan,

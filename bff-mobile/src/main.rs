@@ -6,5 +6,9 @@ use std::process::ExitCode;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    bff_core::cli::main("bff-mobile", "composition-specs/mobile", bff_mobile::extension())
+    bff_core::cli::main(
+        "bff-mobile",
+        "composition-specs/mobile",
+        bff_mobile::extension(),
+    )
 }

@@ -6,5 +6,9 @@ use std::process::ExitCode;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    bff_core::cli::main("bff-partner", "composition-specs/partner", bff_partner::extension())
+    bff_core::cli::main(
+        "bff-partner",
+        "composition-specs/partner",
+        bff_partner::extension(),
+    )
 }

@@ -4,8 +4,10 @@
 
 use std::collections::HashSet;
 
+use axum::body::Body;
 use futures::{StreamExt, TryStreamExt, stream};
 use http::{HeaderMap, HeaderValue, header};
+use http_body_util::BodyExt;
 use jaq_json::Val;
 use tokio::time::Instant;
 
@@ -13,11 +15,14 @@ use super::error::CallError;
 use super::scope::Scope;
 use crate::plan::template::{TemplateSet, URL_VALUE};
 use crate::plan::{BodyPlan, BodyTemplate, Call};
-use crate::value;
+use crate::{upstream, value};
+
+/// What upstreams see as the client.
+const USER_AGENT: &str = concat!("bff/", env!("CARGO_PKG_VERSION"));
 
 /// A rendered upstream request.
 pub(super) struct Rendered {
-    url: reqwest::Url,
+    uri: http::Uri,
     headers: HeaderMap,
     body: Option<Vec<u8>>,
 }
@@ -112,7 +117,10 @@ fn render(
         url.push('=');
         url.extend(percent_encoding::utf8_percent_encode(&v, URL_VALUE));
     }
-    let url = call.service.url(&url);
+    let uri = call
+        .service
+        .uri(&url)
+        .map_err(|_| CallError::Input(format!("`{url}` is not a valid path")))?;
     let mut headers = HeaderMap::new();
     for (name, t) in &call.headers {
         let v = HeaderValue::try_from(r(t)?)
@@ -136,7 +144,7 @@ fn render(
             HeaderValue::from_static("application/json"),
         );
     }
-    Ok(Rendered { url, headers, body })
+    Ok(Rendered { uri, headers, body })
 }
 
 /// Whether a rendered path has a `.` or `..` segment, percent-encoded or
@@ -190,7 +198,7 @@ fn render_body(
 pub(super) async fn send(
     call: &Call,
     prepared: Prepared,
-    client: &reqwest::Client,
+    client: &upstream::Client,
     deadline: Instant,
 ) -> Result<Val, CallError> {
     match prepared {
@@ -220,7 +228,7 @@ async fn fetch_all(
     call: &Call,
     reqs: Vec<Rendered>,
     concurrency: usize,
-    client: &reqwest::Client,
+    client: &upstream::Client,
     deadline: Instant,
 ) -> Result<Vec<Val>, CallError> {
     stream::iter(reqs)
@@ -233,32 +241,36 @@ async fn fetch_all(
 async fn fetch(
     call: &Call,
     r: Rendered,
-    client: &reqwest::Client,
+    client: &upstream::Client,
     deadline: Instant,
 ) -> Result<Val, CallError> {
     // The call's timeout bounds each upstream request (each batch, each
     // item), counted from when that request starts; never past the deadline.
     let until = deadline.min(Instant::now() + call.timeout);
-    let mut req = client
-        .request(call.method.clone(), r.url)
-        .headers(r.headers);
-    if let Some(body) = r.body {
-        req = req.body(body);
-    }
+    let mut req = http::Request::new(r.body.map_or_else(Body::empty, Body::from));
+    *req.method_mut() = call.method.clone();
+    *req.uri_mut() = r.uri;
+    *req.headers_mut() = r.headers;
+    let headers = req.headers_mut();
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    headers
+        .entry(header::ACCEPT)
+        .or_insert(HeaderValue::from_static("application/json"));
     let exchange = async {
-        let resp = req.send().await.map_err(|e| {
+        let resp = client.send(req).await.map_err(|e| {
             tracing::warn!(call = %call.name, error = %e, "upstream request failed");
-            if e.is_timeout() {
-                CallError::Timeout
-            } else {
-                CallError::Unreachable
-            }
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| {
-            tracing::warn!(call = %call.name, error = %e, "upstream body failed");
             CallError::Unreachable
         })?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| {
+                tracing::warn!(call = %call.name, error = %e, "upstream body failed");
+                CallError::Unreachable
+            })?
+            .to_bytes();
         if !status.is_success() {
             tracing::info!(call = %call.name, status = status.as_u16(), "upstream answered an error");
             return Err(CallError::Status(status));

@@ -47,7 +47,7 @@ type CallFuture<'a> =
 pub async fn run(
     endpoint: &Endpoint,
     templates: &TemplateSet,
-    client: &reqwest::Client,
+    client: &crate::upstream::Client,
     request: RequestData,
 ) -> Result<Outcome, ExecError> {
     let deadline = Instant::now() + endpoint.deadline;
@@ -65,7 +65,7 @@ pub async fn run(
 async fn run_graph(
     endpoint: &Endpoint,
     templates: &TemplateSet,
-    client: &reqwest::Client,
+    client: &crate::upstream::Client,
     request: RequestData,
     deadline: Instant,
 ) -> Result<Outcome, ExecError> {

@@ -17,30 +17,17 @@ pub struct Service {
     pub name: String,
     /// Base URL without a trailing slash.
     pub base_url: String,
-    /// The base URL parsed once, so requests only set path and query.
-    pub base: reqwest::Url,
     /// Per-call timeout unless the call sets its own.
     pub timeout: Option<Duration>,
 }
 
 impl Service {
-    /// The URL of `path_and_query` (already percent-encoded) on this service.
-    /// Setting parts of the pre-parsed base skips parsing the scheme and
-    /// host on every request.
-    pub fn url(&self, path_and_query: &str) -> reqwest::Url {
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path_and_query, None),
-        };
-        let mut url = self.base.clone();
-        let base_path = self.base.path().trim_end_matches('/');
-        if base_path.is_empty() {
-            url.set_path(path);
-        } else {
-            url.set_path(&format!("{base_path}{path}"));
-        }
-        url.set_query(query);
-        url
+    /// The URI of `path_and_query` (already percent-encoded) on this service.
+    pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::uri::InvalidUri> {
+        let mut s = String::with_capacity(self.base_url.len() + path_and_query.len());
+        s.push_str(&self.base_url);
+        s.push_str(path_and_query);
+        http::Uri::try_from(s)
     }
 }
 

@@ -130,12 +130,14 @@ fn compile_services(
                 continue;
             }
         };
-        let base = match reqwest::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {}
             Ok(_) => {
                 diags.push(file.error_at(
                     &svc.url,
-                    format!("service `{name}`: URL must be http or https, got `{url}`"),
+                    format!(
+                        "service `{name}`: URL must be http or https without a query, got `{url}`"
+                    ),
                 ));
                 continue;
             }
@@ -146,12 +148,11 @@ fn compile_services(
                 ));
                 continue;
             }
-        };
+        }
         out.insert(
             name.clone(),
             Arc::new(Service {
                 name: name.clone(),
-                base,
                 base_url: url.trim_end_matches('/').to_owned(),
                 timeout: svc.timeout,
             }),
