@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::{HeaderName, Method, StatusCode};
 use indexmap::IndexMap;
 
-use super::expr::{Expr, ExprError};
+use super::expr::{Expr, ExprBuilder, ExprError};
 use super::graph;
 use super::template::{Escape, Template, TemplateBuilder, TemplateError};
 use super::{
@@ -59,7 +59,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let policies = compile_policies(config_file, &set.dir, diags);
     let proxies = compile_proxies(config_file, &services, &policies, diags);
 
-    let mut templates = TemplateBuilder::default();
+    let mut b = Builders::default();
     let mut endpoints = Vec::new();
     let mut routes = matchit::Router::new();
     let mut seen: HashMap<(Method, String), &Path> = HashMap::new();
@@ -69,14 +69,9 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         let _ = routes.insert(p.prefix.clone(), ());
     }
     for file in &set.endpoints {
-        let Some(ep) = compile_endpoint(
-            file,
-            &config_file.spec,
-            &services,
-            &policies,
-            &mut templates,
-            diags,
-        ) else {
+        let Some(ep) =
+            compile_endpoint(file, &config_file.spec, &services, &policies, &mut b, diags)
+        else {
             continue;
         };
         let key = (ep.method.clone(), ep.path.clone());
@@ -101,7 +96,14 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         seen.insert(key, &file.path);
         endpoints.push(Arc::new(ep));
     }
-    let templates = match templates.finish() {
+    if let Err(errors) = b.exprs.finish() {
+        for (i, e) in errors {
+            let (file, src) = b.expr_sites[i];
+            diags.push(expr_diagnostic(file, src, &e));
+        }
+        return None;
+    }
+    let templates = match b.templates.finish() {
         Ok(t) => t,
         Err(e) => {
             diags.push(Diagnostic::file(&set.dir, format!("templates: {e}")));
@@ -277,12 +279,44 @@ fn lookup_service<T>(
     }
 }
 
-fn compile_endpoint(
-    file: &SpecFile<EndpointSpec>,
+/// What compiling collects across endpoints, to build once at the end.
+#[derive(Default)]
+struct Builders<'a> {
+    templates: TemplateBuilder,
+    exprs: ExprBuilder,
+    /// Where each expression was written, by the order it was added in.
+    expr_sites: Vec<(&'a SpecFile<EndpointSpec>, &'a Loc<String>)>,
+}
+
+impl<'a> Builders<'a> {
+    /// Queues a jq expression; syntax errors are reported at once.
+    fn expr(
+        &mut self,
+        file: &'a SpecFile<EndpointSpec>,
+        src: &'a Loc<String>,
+        diags: &mut Diagnostics,
+    ) -> Option<Expr> {
+        match self.exprs.add(src) {
+            Ok(e) => {
+                self.expr_sites.push((file, src));
+                Some(e)
+            }
+            Err(errors) => {
+                for e in errors {
+                    diags.push(expr_diagnostic(file, src, &e));
+                }
+                None
+            }
+        }
+    }
+}
+
+fn compile_endpoint<'a>(
+    file: &'a SpecFile<EndpointSpec>,
     config: &BffConfig,
     services: &IndexMap<String, Arc<Service>>,
     policies: &Policies,
-    templates: &mut TemplateBuilder,
+    b: &mut Builders<'a>,
     diags: &mut Diagnostics,
 ) -> Option<Endpoint> {
     let spec = &file.spec;
@@ -298,8 +332,7 @@ fn compile_endpoint(
     let names: Vec<&str> = spec.calls.keys().map(String::as_str).collect();
     let mut calls = Vec::new();
     for (name, call) in &spec.calls {
-        if let Some(c) = compile_call(file, name, call, &names, config, services, templates, diags)
-        {
+        if let Some(c) = compile_call(file, name, call, &names, config, services, b, diags) {
             calls.push(c);
         }
     }
@@ -307,7 +340,7 @@ fn compile_endpoint(
         .respond
         .as_ref()
         .and_then(|r| r.jq.as_ref())
-        .and_then(|jq| compile_expr(file, jq, diags));
+        .and_then(|jq| b.expr(file, jq, diags));
     let status = match spec.respond.as_ref().and_then(|r| r.status) {
         Some(s) => match StatusCode::from_u16(s) {
             Ok(s) => s,
@@ -425,14 +458,14 @@ fn is_identifier(s: &str) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn compile_call(
-    file: &SpecFile<EndpointSpec>,
+fn compile_call<'a>(
+    file: &'a SpecFile<EndpointSpec>,
     name: &str,
-    spec: &Loc<CallSpec>,
+    spec: &'a Loc<CallSpec>,
     names: &[&str],
     config: &BffConfig,
     services: &IndexMap<String, Arc<Service>>,
-    templates: &mut TemplateBuilder,
+    b: &mut Builders<'a>,
     diags: &mut Diagnostics,
 ) -> Option<Call> {
     let before = diags.0.len();
@@ -469,30 +502,37 @@ fn compile_call(
         }
     };
     let mut roots: Vec<String> = Vec::new();
-    let mut template =
-        |src: &Loc<String>, escape: Escape, roots: &mut Vec<String>, diags: &mut Diagnostics| {
-            match templates.add(src, escape) {
-                Ok(t) => {
-                    roots.extend(t.roots.iter().cloned());
-                    Some(t)
-                }
-                Err(e) => {
-                    diags.push(template_diagnostic(file, src, &e));
-                    None
-                }
+    let template = |templates: &mut TemplateBuilder,
+                    src: &Loc<String>,
+                    escape: Escape,
+                    roots: &mut Vec<String>,
+                    diags: &mut Diagnostics| {
+        match templates.add(src, escape) {
+            Ok(t) => {
+                roots.extend(t.roots.iter().cloned());
+                Some(t)
             }
-        };
-    let path = template(path_src, Escape::Url, &mut roots, diags);
+            Err(e) => {
+                diags.push(template_diagnostic(file, src, &e));
+                None
+            }
+        }
+    };
+    let path = template(&mut b.templates, path_src, Escape::Url, &mut roots, diags);
     let query: Vec<(String, Template)> = spec
         .query
         .iter()
-        .filter_map(|(k, v)| Some((k.clone(), template(v, Escape::Verbatim, &mut roots, diags)?)))
+        .filter_map(|(k, v)| {
+            let t = template(&mut b.templates, v, Escape::Verbatim, &mut roots, diags)?;
+            Some((k.clone(), t))
+        })
         .collect();
     let mut headers = Vec::new();
     for (k, v) in &spec.headers {
         match HeaderName::try_from(k.as_str()) {
             Ok(h) => {
-                if let Some(t) = template(v, Escape::Verbatim, &mut roots, diags) {
+                if let Some(t) = template(&mut b.templates, v, Escape::Verbatim, &mut roots, diags)
+                {
                     headers.push((h, t));
                 }
             }
@@ -504,26 +544,24 @@ fn compile_call(
             diags.push(file.error_at(jq, "use either body or body_jq, not both"));
             None
         }
-        (Some(b), None) => {
+        (Some(body), None) => {
+            let templates = &mut b.templates;
             let mut tmpl = |s: &str, roots: &mut Vec<String>| {
                 let loc = Loc {
                     value: s.to_owned(),
-                    line: b.line,
-                    column: b.column,
+                    line: body.line,
+                    column: body.column,
                 };
-                template(&loc, Escape::Verbatim, roots, diags)
+                template(templates, &loc, Escape::Verbatim, roots, diags)
             };
-            body_template(&b.value, &mut tmpl, &mut roots).map(BodyPlan::Template)
+            body_template(&body.value, &mut tmpl, &mut roots).map(BodyPlan::Template)
         }
-        (None, Some(jq)) => compile_expr(file, jq, diags).map(BodyPlan::Jq),
+        (None, Some(jq)) => b.expr(file, jq, diags).map(BodyPlan::Jq),
         (None, None) => None,
     };
-    let when = spec
-        .when
-        .as_ref()
-        .and_then(|w| compile_expr(file, w, diags));
+    let when = spec.when.as_ref().and_then(|w| b.expr(file, w, diags));
     let for_each = match &spec.for_each {
-        Some(fe) => compile_expr(file, fe, diags).map(|items| ForEach {
+        Some(fe) => b.expr(file, fe, diags).map(|items| ForEach {
             items,
             batch: spec.batch.as_ref().map(|b| b.value.max(1)),
             concurrency: spec
@@ -672,32 +710,13 @@ fn body_template(
     })
 }
 
-fn compile_expr(
-    file: &SpecFile<EndpointSpec>,
-    src: &Loc<String>,
-    diags: &mut Diagnostics,
-) -> Option<Expr> {
-    match Expr::compile(src) {
-        Ok(e) => Some(e),
-        Err(errors) => {
-            for ExprError { range, message } in errors {
-                let (line, column) = line_col(src, range.start);
-                let width = src[range.clone()]
-                    .lines()
-                    .next()
-                    .map_or(1, |l| l.chars().count());
-                diags.push(locate(
-                    file,
-                    src,
-                    line,
-                    column,
-                    width,
-                    format!("jq: {message}"),
-                ));
-            }
-            None
-        }
-    }
+fn expr_diagnostic(file: &SpecFile<EndpointSpec>, src: &Loc<String>, e: &ExprError) -> Diagnostic {
+    let (line, column) = line_col(src, e.range.start);
+    let width = src
+        .get(e.range.clone())
+        .and_then(|t| t.lines().next())
+        .map_or(1, |l| l.chars().count());
+    locate(file, src, line, column, width, format!("jq: {}", e.message))
 }
 
 fn template_diagnostic(

@@ -1,7 +1,7 @@
 //! jq expressions (via jaq), compiled once when specs load and run per
 //! request on the engine's values.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -9,11 +9,15 @@ use jaq_json::Val;
 
 type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
 
+/// The global variable that selects which expression of a program runs.
+const SELECTOR: &str = "$__bff_expr";
+
 /// A compiled jq expression.
 #[derive(Clone)]
 pub struct Expr {
-    filter: Arc<JqFilter>,
+    id: usize,
     source: Arc<str>,
+    program: Arc<OnceLock<JqFilter>>,
 }
 
 impl std::fmt::Debug for Expr {
@@ -31,9 +35,53 @@ pub struct ExprError {
     pub message: String,
 }
 
-impl Expr {
-    /// Parses and compiles an expression, reporting every error found.
-    pub fn compile(code: &str) -> Result<Self, Vec<ExprError>> {
+/// Collects the expressions of a BFF and compiles them as one jq program.
+///
+/// jq's standard library is itself jq: compiling each expression alone
+/// would parse and compile it once per expression, which makes a folder of
+/// thousands of endpoints slow to load and heavy in memory. Each
+/// expression becomes a definition of one program instead, and a global
+/// variable selects the definition to run.
+#[derive(Default)]
+pub struct ExprBuilder {
+    sources: Vec<String>,
+    program: Arc<OnceLock<JqFilter>>,
+}
+
+impl ExprBuilder {
+    /// Checks an expression's syntax and queues it.
+    pub fn add(&mut self, code: &str) -> Result<Expr, Vec<ExprError>> {
+        let arena = Arena::default();
+        Loader::new([])
+            .load(&arena, File { code, path: () })
+            .map_err(|errs| load_errors(code, errs))?;
+        self.sources.push(code.to_owned());
+        Ok(Expr {
+            id: self.sources.len() - 1,
+            source: code.into(),
+            program: self.program.clone(),
+        })
+    }
+
+    /// Compiles every queued expression; errors name the expression (by the
+    /// order it was added in) and a range of its own text.
+    pub fn finish(self) -> Result<(), Vec<(usize, ExprError)>> {
+        if self.sources.is_empty() {
+            return Ok(());
+        }
+        let mut code = String::new();
+        let mut starts = Vec::with_capacity(self.sources.len());
+        for (i, src) in self.sources.iter().enumerate() {
+            code.push_str(&format!("def __bff_e{i}: (\n"));
+            starts.push(code.len());
+            code.push_str(src);
+            code.push_str("\n);\n");
+        }
+        dispatch(&mut code, 0, self.sources.len());
+        let locate = |offset: usize| {
+            let i = starts.partition_point(|&s| s <= offset).saturating_sub(1);
+            (i, offset - starts[i])
+        };
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
@@ -41,26 +89,88 @@ impl Expr {
             .chain(jaq_std::funs())
             .chain(jaq_json::funs());
         let arena = Arena::default();
-        let loader = Loader::new(defs);
-        let modules = loader
-            .load(&arena, File { code, path: () })
-            .map_err(|errs| load_errors(code, errs))?;
+        let modules = Loader::new(defs)
+            .load(
+                &arena,
+                File {
+                    code: &code,
+                    path: (),
+                },
+            )
+            .map_err(|errs| {
+                load_errors(&code, errs)
+                    .into_iter()
+                    .map(|e| {
+                        let (i, at) = locate(e.range.start);
+                        let len = e.range.len();
+                        (
+                            i,
+                            ExprError {
+                                range: at..at + len,
+                                message: e.message,
+                            },
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })?;
         let filter = Compiler::default()
             .with_funs(funs)
+            .with_global_vars([SELECTOR])
             .compile(modules)
             .map_err(|errs| {
                 errs.into_iter()
                     .flat_map(|(_, undefined)| undefined)
-                    .map(|(name, what)| ExprError {
-                        range: jaq_core::load::span(code, name),
-                        message: format!("undefined {} `{name}`", what.as_str()),
+                    .map(|(name, what)| {
+                        let range = jaq_core::load::span(&code, name);
+                        let (i, at) = locate(range.start);
+                        (
+                            i,
+                            ExprError {
+                                range: at..at + range.len(),
+                                message: format!("undefined {} `{name}`", what.as_str()),
+                            },
+                        )
                     })
                     .collect::<Vec<_>>()
             })?;
-        Ok(Self {
-            filter: Arc::new(filter),
-            source: code.into(),
-        })
+        let _ = self.program.set(filter);
+        Ok(())
+    }
+}
+
+/// Appends a binary search over the expression number, so selecting one of
+/// n expressions costs log2(n) comparisons.
+fn dispatch(code: &mut String, lo: usize, hi: usize) {
+    if hi - lo == 1 {
+        code.push_str(&format!("__bff_e{lo}"));
+        return;
+    }
+    let mid = lo + (hi - lo) / 2;
+    code.push_str(&format!("if {SELECTOR} < {mid} then "));
+    dispatch(code, lo, mid);
+    code.push_str(" else ");
+    dispatch(code, mid, hi);
+    code.push_str(" end");
+}
+
+impl Expr {
+    /// Parses and compiles one expression on its own.
+    pub fn compile(code: &str) -> Result<Self, Vec<ExprError>> {
+        let mut b = ExprBuilder::default();
+        let e = b.add(code)?;
+        b.finish()
+            .map_err(|errs| errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>())?;
+        Ok(e)
+    }
+
+    fn filter(&self) -> &JqFilter {
+        self.program
+            .get()
+            .expect("expressions are compiled before any runs")
+    }
+
+    fn vars(&self) -> Vars<Val> {
+        Vars::new([Val::from(self.id as isize)])
     }
 
     /// The expression as written.
@@ -70,8 +180,9 @@ impl Expr {
 
     /// Every output of the expression for `input`.
     pub fn run(&self, input: Val) -> Result<Vec<Val>, String> {
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
-        self.filter
+        let filter = self.filter();
+        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, self.vars());
+        filter
             .id
             .run((ctx, input))
             .map(unwrap_valr)
@@ -81,8 +192,9 @@ impl Expr {
 
     /// The first output of the expression, or `null` when it yields nothing.
     pub fn first(&self, input: Val) -> Result<Val, String> {
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
-        match self.filter.id.run((ctx, input)).map(unwrap_valr).next() {
+        let filter = self.filter();
+        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, self.vars());
+        match filter.id.run((ctx, input)).map(unwrap_valr).next() {
             Some(r) => r.map_err(|e| e.to_string()),
             None => Ok(Val::Null),
         }
