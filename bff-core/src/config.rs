@@ -51,11 +51,23 @@ pub struct JwtConfig {
     #[serde(default)]
     pub audience: Option<String>,
     /// Keys that may have signed a token; a token is checked only with keys of its `alg`.
+    #[serde(default)]
     pub keys: Vec<JwtKeyConfig>,
+    /// URL of a JSON Web Key Set (the issuer's `jwks_uri`), fetched in the background.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// How often the JWKS is fetched again, e.g. `5m`.
+    #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub jwks_refresh: Duration,
     /// Clock skew allowed for `exp` and `nbf`, e.g. `30s`.
     #[serde(default = "default_leeway", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub leeway: Duration,
+}
+
+fn default_jwks_refresh() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_leeway() -> Duration {

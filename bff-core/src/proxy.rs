@@ -29,7 +29,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Forwards one request along a pass-through route.
 pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request) -> Response {
     if let Some(policy) = &route.auth
-        && let Err(rejection) = policy.authenticate(req.headers())
+        && let Err(rejection) = policy.authenticate(req.headers()).await
     {
         return rejection.into_response();
     }

@@ -110,8 +110,37 @@ impl Gateway {
         self.shared.extension.router(router)
     }
 
+    /// Starts what keeps the gateway's state fresh (JWKS refreshes). Called
+    /// by [`Gateway::serve`]; call it yourself when serving the router
+    /// another way. Needs a Tokio runtime.
+    pub fn start_background(&self) {
+        for jwks in self.key_sets() {
+            tokio::spawn(jwks.clone().keep_fresh());
+        }
+    }
+
+    /// Whether the gateway can serve every endpoint: all key sets loaded.
+    pub fn is_ready(&self) -> bool {
+        self.key_sets().all(|j| j.is_loaded())
+    }
+
+    fn key_sets(&self) -> impl Iterator<Item = &Arc<crate::auth::Jwks>> {
+        let plan = &self.shared.plan;
+        let mut seen: Vec<*const crate::auth::Jwks> = Vec::new();
+        plan.policies
+            .values()
+            .filter_map(|p| p.jwks())
+            .filter(move |j| {
+                let ptr = Arc::as_ptr(j);
+                let new = !seen.contains(&ptr);
+                seen.push(ptr);
+                new
+            })
+    }
+
     /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.start_background();
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -128,7 +157,7 @@ impl Shared {
         let endpoint = &self.plan.endpoints[index];
         let (mut parts, body) = req.into_parts();
         let auth = match &endpoint.auth {
-            Some(policy) => match policy.authenticate(&parts.headers) {
+            Some(policy) => match policy.authenticate(&parts.headers).await {
                 Ok(identity) => identity,
                 Err(rejection) => return rejection.into_response(),
             },

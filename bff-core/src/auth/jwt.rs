@@ -1,27 +1,32 @@
 //! JWT bearer tokens. The algorithm is pinned by the key: a token is only
 //! checked with keys whose algorithm equals its header's, so `alg: none`
-//! and RS→HS key confusion never verify.
+//! and RS→HS key confusion never verify. Keys come from PEM files, shared
+//! secrets, or a JWKS URL refreshed in the background.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use jaq_json::Val;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 
 use super::Rejection;
+use super::jwks::Jwks;
 use crate::config::{JwtConfig, JwtKeyConfig, expand_env};
 use crate::value;
 
 /// A compiled JWT policy.
 pub struct JwtPolicy {
-    keys: Vec<Key>,
+    keys: Vec<Arc<Key>>,
+    jwks: Option<Arc<Jwks>>,
 }
 
-struct Key {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-    validation: Validation,
+/// A verification key with the checks that go with it.
+pub(super) struct Key {
+    pub(super) kid: Option<String>,
+    pub(super) alg: Algorithm,
+    pub(super) key: DecodingKey,
+    pub(super) validation: Validation,
 }
 
 impl std::fmt::Debug for JwtPolicy {
@@ -31,44 +36,110 @@ impl std::fmt::Debug for JwtPolicy {
             .iter()
             .map(|k| format!("{:?}/{}", k.alg, k.kid.as_deref().unwrap_or("-")))
             .collect();
-        f.debug_struct("JwtPolicy").field("keys", &keys).finish()
+        f.debug_struct("JwtPolicy")
+            .field("keys", &keys)
+            .field("jwks", &self.jwks.as_ref().map(|j| j.url()))
+            .finish()
     }
 }
 
 impl JwtPolicy {
-    /// Reads the keys and fixes the checks, once.
+    /// Reads the keys and fixes the checks, once. A JWKS is not fetched
+    /// here; [`JwtPolicy::jwks`] hands it to the server to keep fresh.
     pub fn compile(config: &JwtConfig, dir: &Path) -> Result<Self, String> {
-        if config.keys.is_empty() {
-            return Err("a jwt policy needs at least one key".into());
+        if config.keys.is_empty() && config.jwks_url.is_none() {
+            return Err("a jwt policy needs `keys` or a `jwks_url`".into());
         }
         let keys = config
             .keys
             .iter()
-            .map(|k| compile_key(k, config, dir))
+            .map(|k| compile_key(k, config, dir).map(Arc::new))
             .collect::<Result<_, _>>()?;
-        Ok(Self { keys })
+        let jwks = match &config.jwks_url {
+            Some(url) => {
+                let url = expand_env(url)?;
+                reqwest::Url::parse(&url).map_err(|e| format!("jwks_url `{url}`: {e}"))?;
+                Some(Arc::new(Jwks::new(url, config.clone())))
+            }
+            None => None,
+        };
+        Ok(Self { keys, jwks })
     }
 
-    /// The token's claims, once its signature and claims check out.
-    pub fn verify(&self, token: &str) -> Result<Val, Rejection> {
+    /// The key set this policy keeps fresh, if it uses one.
+    pub fn jwks(&self) -> Option<&Arc<Jwks>> {
+        self.jwks.as_ref()
+    }
+
+    /// The token's claims, once its signature and claims check out. A key
+    /// id no key has yet makes the JWKS refetch once (shared, rate-limited).
+    pub async fn verify(&self, token: &str) -> Result<Val, Rejection> {
         let header =
             decode_header(token).map_err(|_| Rejection::Invalid("malformed token".into()))?;
-        let mut candidates = self.keys.iter().filter(|k| {
-            k.alg == header.alg
-                && match (&header.kid, &k.kid) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                }
-        });
-        let mut last = Rejection::Invalid("no key matches the token's algorithm and key id".into());
-        for key in &mut candidates {
-            match decode::<serde_json::Value>(token, &key.key, &key.validation) {
-                Ok(data) => return Ok(value::from_json(&data.claims)),
-                Err(e) => last = Rejection::Invalid(reason(e.kind()).into()),
+        if let Some(result) = self.try_keys(&header, token) {
+            return result;
+        }
+        if let Some(jwks) = &self.jwks {
+            if !jwks.is_loaded() {
+                return Err(Rejection::Unavailable);
+            }
+            if let Some(kid) = &header.kid
+                && jwks.refetch_for_unknown(kid).await
+                && let Some(result) = self.try_keys(&header, token)
+            {
+                return result;
             }
         }
-        Err(last)
+        Err(Rejection::Invalid(
+            "no key matches the token's algorithm and key id".into(),
+        ))
     }
+
+    /// `None` when no key could even be tried.
+    fn try_keys(
+        &self,
+        header: &jsonwebtoken::Header,
+        token: &str,
+    ) -> Option<Result<Val, Rejection>> {
+        let fetched = self.jwks.as_ref().map(|j| j.keys());
+        let all = self
+            .keys
+            .iter()
+            .chain(fetched.iter().flat_map(|k| k.iter()));
+        let mut last = None;
+        for key in all.filter(|k| matches(k, header)) {
+            match decode::<serde_json::Value>(token, &key.key, &key.validation) {
+                Ok(data) => return Some(Ok(value::from_json(&data.claims))),
+                Err(e) => last = Some(Err(Rejection::Invalid(reason(e.kind()).into()))),
+            }
+        }
+        last
+    }
+}
+
+fn matches(k: &Key, header: &jsonwebtoken::Header) -> bool {
+    k.alg == header.alg
+        && match (&header.kid, &k.kid) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+}
+
+/// The checks every key of a policy applies, for one algorithm.
+pub(super) fn validation(alg: Algorithm, config: &JwtConfig) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = config.leeway.as_secs();
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp"]);
+    match &config.issuer {
+        Some(iss) => validation.set_issuer(&[iss]),
+        None => validation.iss = None,
+    }
+    match &config.audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    validation
 }
 
 fn compile_key(k: &JwtKeyConfig, config: &JwtConfig, dir: &Path) -> Result<Key, String> {
@@ -102,23 +173,11 @@ fn compile_key(k: &JwtKeyConfig, config: &JwtConfig, dir: &Path) -> Result<Key, 
         },
         _ => return Err("a key needs exactly one of `pem` or `secret`".into()),
     };
-    let mut validation = Validation::new(alg);
-    validation.leeway = config.leeway.as_secs();
-    validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp"]);
-    match &config.issuer {
-        Some(iss) => validation.set_issuer(&[iss]),
-        None => validation.iss = None,
-    }
-    match &config.audience {
-        Some(aud) => validation.set_audience(&[aud]),
-        None => validation.validate_aud = false,
-    }
     Ok(Key {
         kid: k.kid.clone(),
         alg,
         key,
-        validation,
+        validation: validation(alg, config),
     })
 }
 

@@ -2,6 +2,7 @@
 //! route, turning a request's credentials into the caller's identity (the
 //! `auth` value of templates and expressions) or a 401.
 
+mod jwks;
 mod jwt;
 
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::path::Path;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use jaq_json::Val;
 
+pub use jwks::Jwks;
 pub use jwt::JwtPolicy;
 
 use crate::config::AuthPolicyConfig;
@@ -31,12 +33,19 @@ impl Policy {
     }
 
     /// The caller's identity, or the reason the request is refused.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
         match self {
             Self::Jwt(p) => {
                 let token = bearer_token(headers).ok_or(Rejection::Missing)?;
-                p.verify(token)
+                p.verify(token).await
             }
+        }
+    }
+
+    /// Key sets the server must keep fresh for this policy.
+    pub fn jwks(&self) -> Option<&std::sync::Arc<Jwks>> {
+        match self {
+            Self::Jwt(p) => p.jwks(),
         }
     }
 }
@@ -48,12 +57,22 @@ pub enum Rejection {
     Missing,
     /// Credentials were sent but are not acceptable; the text says why.
     Invalid(String),
+    /// The keys to check credentials with have not been loaded yet.
+    Unavailable,
 }
 
 impl Rejection {
     /// The 401 response, with the `WWW-Authenticate` challenge of RFC 6750.
     pub fn into_response(self) -> axum::response::Response {
         use axum::response::IntoResponse;
+        if self == Self::Unavailable {
+            let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
+                .detail("authentication keys are not loaded yet; retry shortly")
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return r;
+        }
         let (detail, challenge) = match &self {
             Self::Missing => (
                 "this endpoint needs a bearer token".to_owned(),
@@ -63,6 +82,7 @@ impl Rejection {
                 format!("the bearer token is not accepted: {why}"),
                 format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
             ),
+            Self::Unavailable => unreachable!("answered above"),
         };
         let mut r = Problem::new(StatusCode::UNAUTHORIZED, "about:blank")
             .detail(detail)

@@ -116,6 +116,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         endpoints,
         proxies,
         templates: Arc::new(templates),
+        policies,
     })
 }
 

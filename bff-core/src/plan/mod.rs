@@ -36,6 +36,8 @@ pub struct Plan {
     pub proxies: Vec<Arc<ProxyPlan>>,
     /// The compiled templates of all endpoints.
     pub templates: Arc<TemplateSet>,
+    /// Authentication policies by name.
+    pub policies: indexmap::IndexMap<String, Arc<crate::auth::Policy>>,
 }
 
 /// One aggregated endpoint.
