@@ -38,6 +38,30 @@ pub struct AuthPolicyConfig {
     /// Bearer JSON Web Tokens (`Authorization: Bearer …`).
     #[serde(default)]
     pub jwt: Option<JwtConfig>,
+    /// Headers that carry the verified identity to upstreams: header name →
+    /// claim (`sub`, `scope`, `tier`, or a dotted path such as `org.id`).
+    /// Clients' own values of these headers are always removed.
+    #[serde(default)]
+    pub forward: IndexMap<String, String>,
+    /// Whether the client's `Authorization` header goes on to upstreams of
+    /// pass-through routes using this policy (default: it is removed).
+    #[serde(default)]
+    pub forward_authorization: bool,
+}
+
+/// What an identity must hold (403 otherwise).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequireConfig {
+    /// Every one of these scopes (claim `scope`, space-separated, or `scp`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// At least one of these roles (claim `roles`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// One of these tiers (claim `tier`).
+    #[serde(default)]
+    pub tiers: Vec<String>,
 }
 
 /// JWT checks.
@@ -156,6 +180,9 @@ pub struct ProxyRoute {
     /// Authentication policy of bff.yaml every request of the route must pass.
     #[serde(default)]
     pub auth: Option<Loc<String>>,
+    /// What the identity must hold to use the route (needs `auth`).
+    #[serde(default)]
+    pub require: Option<Loc<RequireConfig>>,
     /// Time the upstream may take to answer (its response headers) once the request body is sent.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]

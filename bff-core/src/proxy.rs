@@ -28,10 +28,19 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Forwards one request along a pass-through route.
 pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request) -> Response {
-    if let Some(policy) = &route.auth
-        && let Err(rejection) = policy.authenticate(req.headers()).await
-    {
-        return rejection.into_response();
+    let mut identity = HeaderMap::new();
+    let mut keep_authorization = true;
+    if let Some(policy) = &route.auth {
+        match policy.authenticate(req.headers()).await {
+            Ok(claims) => {
+                if let Some(Err(why)) = route.require.as_ref().map(|r| r.check(&claims)) {
+                    return crate::server::forbidden(why).into_response();
+                }
+                policy.forward.apply(&claims, &mut identity);
+                keep_authorization = policy.forward_authorization;
+            }
+            Err(rejection) => return rejection.into_response(),
+        }
     }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -49,6 +58,10 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     let host = headers.remove(header::HOST);
     strip_hop_by_hop(&mut headers);
     add_forwarded(&mut headers, peer, host);
+    if !keep_authorization {
+        headers.remove(header::AUTHORIZATION);
+    }
+    headers.extend(identity);
 
     let mut request = http::Request::new(Body::empty());
     *request.method_mut() = parts.method;

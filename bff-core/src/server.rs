@@ -107,6 +107,21 @@ impl Gateway {
             }
         }
         let router = router.fallback(|| async { Problem::not_found() });
+        // Before anything else: no client may send the headers that carry
+        // verified identities upstream, whatever its authentication.
+        let names = self.shared.plan.identity_headers.clone();
+        let router = if names.is_empty() {
+            router
+        } else {
+            router.layer(tower::util::MapRequestLayer::new(
+                move |mut req: Request| {
+                    for name in &names {
+                        req.headers_mut().remove(name);
+                    }
+                    req
+                },
+            ))
+        };
         self.shared.extension.router(router)
     }
 
@@ -156,9 +171,16 @@ impl Shared {
     async fn compose(&self, index: usize, req: Request) -> Response {
         let endpoint = &self.plan.endpoints[index];
         let (mut parts, body) = req.into_parts();
+        let mut forward = http::HeaderMap::new();
         let auth = match &endpoint.auth {
             Some(policy) => match policy.authenticate(&parts.headers).await {
-                Ok(identity) => identity,
+                Ok(identity) => {
+                    if let Some(Err(why)) = endpoint.require.as_ref().map(|r| r.check(&identity)) {
+                        return forbidden(why).into_response();
+                    }
+                    policy.forward.apply(&identity, &mut forward);
+                    identity
+                }
                 Err(rejection) => return rejection.into_response(),
             },
             None => Val::Null,
@@ -168,6 +190,7 @@ impl Shared {
             Err(problem) => return problem.into_response(),
         };
         request.auth = auth;
+        request.forward = forward;
         match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
             Ok(outcome) => self.respond(endpoint, &parts, &outcome),
             Err(e) => {
@@ -222,6 +245,11 @@ pub fn json_response(v: &Val) -> Response {
     r
 }
 
+/// 403 for an identity that lacks what the endpoint or route requires.
+pub fn forbidden(why: String) -> Problem {
+    Problem::new(StatusCode::FORBIDDEN, "about:blank").detail(why)
+}
+
 async fn method_not_allowed() -> Problem {
     Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
         .detail("this endpoint does not accept this method")
@@ -264,6 +292,7 @@ async fn read_request(
         headers,
         body,
         auth: Val::Null,
+        forward: http::HeaderMap::new(),
     })
 }
 

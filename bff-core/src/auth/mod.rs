@@ -1,24 +1,38 @@
 //! Authentication: policies named in bff.yaml, chosen per endpoint and
 //! route, turning a request's credentials into the caller's identity (the
-//! `auth` value of templates and expressions) or a 401.
+//! `auth` value of templates and expressions) or a 401; what the identity
+//! may do (403); and how it reaches upstreams (identity headers).
 
+mod identity;
 mod jwks;
 mod jwt;
+mod require;
 
 use std::path::Path;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use jaq_json::Val;
 
+pub use identity::{IdentityHeaders, claim};
 pub use jwks::Jwks;
 pub use jwt::JwtPolicy;
+pub use require::Requirement;
 
 use crate::config::AuthPolicyConfig;
 use crate::error::Problem;
 
 /// A compiled authentication policy.
 #[derive(Debug)]
-pub enum Policy {
+pub struct Policy {
+    kind: Kind,
+    /// Headers that carry the identity to upstreams.
+    pub forward: IdentityHeaders,
+    /// Whether the client's `Authorization` header goes on to upstreams.
+    pub forward_authorization: bool,
+}
+
+#[derive(Debug)]
+enum Kind {
     /// Bearer JSON Web Tokens checked against configured keys.
     Jwt(JwtPolicy),
 }
@@ -26,16 +40,21 @@ pub enum Policy {
 impl Policy {
     /// Builds a policy; file paths are relative to the spec folder `dir`.
     pub fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, String> {
-        match &config.jwt {
-            Some(jwt) => Ok(Self::Jwt(JwtPolicy::compile(jwt, dir)?)),
-            None => Err("an auth policy needs a kind: jwt".into()),
-        }
+        let kind = match &config.jwt {
+            Some(jwt) => Kind::Jwt(JwtPolicy::compile(jwt, dir)?),
+            None => return Err("an auth policy needs a kind: jwt".into()),
+        };
+        Ok(Self {
+            kind,
+            forward: IdentityHeaders::compile(&config.forward)?,
+            forward_authorization: config.forward_authorization,
+        })
     }
 
     /// The caller's identity, or the reason the request is refused.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
-        match self {
-            Self::Jwt(p) => {
+        match &self.kind {
+            Kind::Jwt(p) => {
                 let token = bearer_token(headers).ok_or(Rejection::Missing)?;
                 p.verify(token).await
             }
@@ -44,8 +63,8 @@ impl Policy {
 
     /// Key sets the server must keep fresh for this policy.
     pub fn jwks(&self) -> Option<&std::sync::Arc<Jwks>> {
-        match self {
-            Self::Jwt(p) => p.jwks(),
+        match &self.kind {
+            Kind::Jwt(p) => p.jwks(),
         }
     }
 }

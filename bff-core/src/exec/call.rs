@@ -127,6 +127,9 @@ fn render(
             .map_err(|_| CallError::Input(format!("header `{name}` is not a valid value")))?;
         headers.insert(name.clone(), v);
     }
+    for (name, v) in &scope.forward {
+        headers.insert(name.clone(), v.clone());
+    }
     let body = match &call.body {
         None => None,
         Some(BodyPlan::Jq(e)) => {

@@ -21,11 +21,14 @@ pub struct RequestData {
     pub body: Val,
     /// The caller's identity, or null.
     pub auth: Val,
+    /// Identity headers every upstream call carries.
+    pub forward: http::HeaderMap,
 }
 
 /// Request data and results by call name.
 pub(super) struct Scope {
     request: [Val; 5],
+    pub(super) forward: http::HeaderMap,
     names: Vec<Arc<str>>,
     pub(super) results: Vec<Option<Val>>,
 }
@@ -41,6 +44,7 @@ impl Scope {
                 request.body,
                 request.auth,
             ],
+            forward: request.forward,
             names,
             results,
         }

@@ -116,6 +116,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         endpoints,
         proxies,
         templates: Arc::new(templates),
+        identity_headers: identity_headers(&policies),
         policies,
     })
 }
@@ -179,6 +180,17 @@ fn compile_policies(file: &SpecFile<BffConfig>, dir: &Path, diags: &mut Diagnost
     out
 }
 
+/// Every header name any policy fills with identity, once each.
+fn identity_headers(policies: &Policies) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = Vec::new();
+    for name in policies.values().flat_map(|p| p.forward.names()) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
 /// The policy an endpoint or route names, reported when unknown.
 fn lookup_policy<T>(
     file: &SpecFile<T>,
@@ -236,8 +248,16 @@ fn compile_proxies(
         if route.auth.is_some() && auth.is_none() {
             continue;
         }
+        let require = match (&route.require, &auth) {
+            (Some(r), None) => {
+                diags.push(file.error_at(r, "`require` needs an `auth` policy"));
+                continue;
+            }
+            (r, _) => r.as_ref().map(|r| crate::auth::Requirement::new(r)),
+        };
         out.push(Arc::new(ProxyPlan {
             auth,
+            require,
             prefix,
             rewrite,
             timeout: route
@@ -323,6 +343,13 @@ fn compile_endpoint<'a>(
     let spec = &file.spec;
     let before = diags.0.len();
     let auth = lookup_policy(file, spec.auth.as_ref(), policies, diags);
+    if let (Some(r), None) = (&spec.require, &spec.auth) {
+        diags.push(file.error_at(r, "`require` needs an `auth` policy"));
+    }
+    let require = spec
+        .require
+        .as_ref()
+        .map(|r| crate::auth::Requirement::new(r));
     let (method, path) = match parse_endpoint(&spec.endpoint) {
         Ok(mp) => mp,
         Err(e) => {
@@ -392,6 +419,7 @@ fn compile_endpoint<'a>(
         body_limit: config.defaults.body_limit,
         example: spec.example.as_ref().map(|e| e.value.clone()),
         auth,
+        require,
     })
 }
 

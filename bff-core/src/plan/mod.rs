@@ -38,6 +38,8 @@ pub struct Plan {
     pub templates: Arc<TemplateSet>,
     /// Authentication policies by name.
     pub policies: indexmap::IndexMap<String, Arc<crate::auth::Policy>>,
+    /// Headers that carry identities to upstreams; clients may never send them.
+    pub identity_headers: Vec<http::HeaderName>,
 }
 
 /// One aggregated endpoint.
@@ -65,6 +67,8 @@ pub struct Endpoint {
     pub example: Option<crate::spec::ExampleSpec>,
     /// Authentication every request must pass.
     pub auth: Option<Arc<crate::auth::Policy>>,
+    /// What the identity must hold.
+    pub require: Option<crate::auth::Requirement>,
 }
 
 impl Endpoint {
@@ -196,6 +200,8 @@ pub struct ProxyPlan {
     pub timeout: Duration,
     /// Authentication every request must pass.
     pub auth: Option<Arc<crate::auth::Policy>>,
+    /// What the identity must hold.
+    pub require: Option<crate::auth::Requirement>,
 }
 
 impl ProxyPlan {

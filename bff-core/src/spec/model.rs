@@ -21,6 +21,9 @@ pub struct EndpointSpec {
     /// Authentication policy of bff.yaml; the identity becomes `auth` in templates and jq.
     #[serde(default)]
     pub auth: Option<Loc<String>>,
+    /// What the identity must hold to use the endpoint (needs `auth`).
+    #[serde(default)]
+    pub require: Option<Loc<crate::config::RequireConfig>>,
     /// End-to-end deadline, e.g. `800ms`; defaults to `defaults.deadline` of bff.yaml.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
