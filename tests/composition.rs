@@ -304,11 +304,14 @@ calls:
         )],
     )
     .await;
-    let id = "a b/c?d&e+ü";
+    // No `/` in the client's id: an encoded slash in a request path is
+    // refused at the edge. The chained call below carries one from an
+    // upstream result instead.
+    let id = "a b?d&e+ü";
     let r = send(
         client()
             .get(format!(
-                "{gw}/v1/items/a%20b%2Fc%3Fd%26e%2B%C3%BC?q=x%26y%3Dz%20w%2F%2B%23&n=7"
+                "{gw}/v1/items/a%20b%3Fd%26e%2B%C3%BC?q=x%26y%3Dz%20w%2F%2B%23&n=7"
             ))
             .header("x-foo", "hello foo"),
     )

@@ -122,7 +122,12 @@ impl Gateway {
                 },
             ))
         };
-        self.shared.extension.router(router)
+        let router = self.shared.extension.router(router);
+        // The edge stage must see requests before routing (it rewrites the
+        // path), so it wraps a router whose only route is the real one.
+        Router::new()
+            .fallback_service(router)
+            .layer(axum::middleware::from_fn(crate::edge::edge))
     }
 
     /// Starts what keeps the gateway's state fresh (JWKS refreshes). Called
@@ -189,6 +194,9 @@ impl Shared {
             Ok(r) => r,
             Err(problem) => return problem.into_response(),
         };
+        if let Some(id) = parts.headers.get(&crate::edge::REQUEST_ID) {
+            forward.insert(crate::edge::REQUEST_ID, id.clone());
+        }
         request.auth = auth;
         request.forward = forward;
         match exec::run(endpoint, &self.plan.templates, &self.client, request).await {

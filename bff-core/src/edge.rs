@@ -1,0 +1,132 @@
+//! The first stage of every request, before routing: a request id, a
+//! normalised path (or a 400 for paths that try to smuggle something past
+//! the router), and security headers on the way out.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue, Uri};
+
+use crate::error::Problem;
+
+/// Header carrying the request id, to upstreams and back to the client.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Headers every response carries unless something set them already.
+const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// The edge middleware; see the module docs.
+pub async fn edge(mut req: Request, next: Next) -> Response {
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(v) if is_valid_id(v) => v.clone(),
+        _ => HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
+            .expect("a UUID is a valid header value"),
+    };
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    let mut response = match normalize(req.uri()) {
+        Ok(None) => next.run(req).await,
+        Ok(Some(uri)) => {
+            *req.uri_mut() = uri;
+            next.run(req).await
+        }
+        Err(why) => Problem::bad_request(why).into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(REQUEST_ID, id);
+    for (name, value) in SECURITY_HEADERS {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A client's id is kept when it is short printable ASCII, so ids can be
+/// followed across systems without letting clients inject into logs.
+fn is_valid_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
+}
+
+/// `Ok(None)` when the path is already normal, `Ok(Some(uri))` with the
+/// normal form, `Err` for a path no route should see: an encoded `/`, `\`
+/// or NUL, or dot segments that climb above the root.
+pub fn normalize(uri: &Uri) -> Result<Option<Uri>, &'static str> {
+    let path = uri.path();
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%00")
+        || path.contains('\0')
+    {
+        return Err("the path holds an encoded slash, backslash or NUL");
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    let mut changed = false;
+    let trailing = path.len() > 1 && path.ends_with('/');
+    for seg in path.split('/').skip(1) {
+        match seg.to_ascii_lowercase().as_str() {
+            "" => changed = true,
+            "." | "%2e" => changed = true,
+            ".." | "%2e%2e" | ".%2e" | "%2e." => {
+                changed = true;
+                if segments.pop().is_none() {
+                    return Err("the path climbs above the root");
+                }
+            }
+            _ => segments.push(seg),
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let mut normal = String::with_capacity(path.len());
+    for seg in &segments {
+        normal.push('/');
+        normal.push_str(seg);
+    }
+    if normal.is_empty() || trailing {
+        normal.push('/');
+    }
+    if normal == path {
+        return Ok(None);
+    }
+    let pq = match uri.query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq.parse().map_err(|_| "the path is not valid")?);
+    Uri::from_parts(parts)
+        .map(Some)
+        .map_err(|_| "the path is not valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> Result<String, &'static str> {
+        let uri: Uri = p.parse().unwrap();
+        normalize(&uri).map(|u| u.map_or(p.to_owned(), |u| u.to_string()))
+    }
+
+    #[test]
+    fn paths_are_normalised_or_refused() {
+        assert_eq!(norm("/v1/a").unwrap(), "/v1/a");
+        assert_eq!(norm("/v1//a").unwrap(), "/v1/a");
+        assert_eq!(norm("/v1/./a/").unwrap(), "/v1/a/");
+        assert_eq!(norm("/v1/x/../a?q=1").unwrap(), "/v1/a?q=1");
+        assert_eq!(norm("/v1/x/%2E%2E/a").unwrap(), "/v1/a");
+        assert_eq!(norm("/").unwrap(), "/");
+        assert!(norm("/../etc/passwd").is_err());
+        assert!(norm("/v1/%2e%2e/%2e%2e/x").is_err());
+        assert!(norm("/api/users/a%2Fb").is_err());
+        assert!(norm("/api/a%5cb").is_err());
+        assert!(norm("/api/a%00b").is_err());
+    }
+}
