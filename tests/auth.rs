@@ -252,3 +252,35 @@ fn base64_url(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn a_session_cookie_can_carry_the_token() {
+    let up = serve(Router::new().route(
+        "/users/{id}",
+        get(|Path(id): Path<String>| async move { axum::Json(json!({"id": id})) }),
+    ))
+    .await;
+    let pem = keys_dir().join("rs256.pub.pem");
+    let dir = SpecDir::new(&format!(
+        "services:\n  users: {{ url: \"{up}\" }}\nauth:\n  session:\n    jwt:\n      cookie: session\n      keys: [ {{ alg: RS256, pem: \"{}\" }} ]\n",
+        pem.display()
+    ))
+    .endpoint("me", "endpoint: GET /v1/me\nauth: session\ncalls:\n  me: { service: users, get: \"/users/{{ auth.sub }}\" }\n");
+    let gw = gateway(dir.path()).await;
+    let token = sign(Algorithm::RS256, "rs256.key.pem", &claims("u-5"));
+    let r = client()
+        .get(format!("{gw}/v1/me"))
+        .header("cookie", format!("theme=dark; session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["me"]["id"], "u-5");
+    let r = client()
+        .get(format!("{gw}/v1/me"))
+        .header("cookie", "theme=dark")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

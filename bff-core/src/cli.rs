@@ -34,6 +34,9 @@ struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Manage API keys: create one (printed once, only its hash is stored) or revoke one.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
     /// Check a spec folder; exits non-zero on any error.
     Validate {
         /// Folder with bff.yaml and endpoints/.
@@ -50,12 +53,41 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum ApiKeyCommand {
+    /// Creates a key, prints it once and appends its hash and metadata to the key file.
+    Create {
+        /// Key file named by an `api_key` policy (`keys:`), e.g. composition-specs/partner/keys.yaml.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Who the key belongs to; becomes `auth.sub`.
+        #[arg(long)]
+        owner: String,
+        /// Tier of the key; becomes `auth.tier`.
+        #[arg(long)]
+        tier: Option<String>,
+        /// A scope of the key (repeat for several); become `auth.scope`.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Marks a key as revoked; it is refused once the BFF reloads its specs.
+    Revoke {
+        /// The key file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The key's id (the part after `bff_`).
+        #[arg(long)]
+        id: String,
+    },
+}
+
 /// Runs a BFF binary: `name` for messages, `default_specs` when `--specs`
 /// is not given.
 pub fn main(name: &str, default_specs: &str, extension: impl Extension) -> ExitCode {
     let cli = Cli::parse_from(std::env::args_os());
     let specs_or_default = |s: Option<PathBuf>| s.unwrap_or_else(|| PathBuf::from(default_specs));
     match cli.command {
+        Some(Command::Apikey(cmd)) => api_key(cmd),
         Some(Command::Validate { specs }) => validate(&specs_or_default(specs)),
         Some(Command::Explain { specs, endpoint }) => {
             explain(&specs_or_default(specs), endpoint.as_deref())
@@ -66,6 +98,46 @@ pub fn main(name: &str, default_specs: &str, extension: impl Extension) -> ExitC
             cli.serve.listen,
             extension,
         ),
+    }
+}
+
+fn api_key(cmd: ApiKeyCommand) -> ExitCode {
+    use crate::auth::api_key::{generate, read_records, write_records};
+    let result = match cmd {
+        ApiKeyCommand::Create {
+            keys,
+            owner,
+            tier,
+            scopes,
+        } => read_records(&keys).and_then(|mut records| {
+            let (key, record) = generate(&owner, tier, scopes);
+            let id = record.id.clone();
+            records.push(record);
+            write_records(&keys, &records)?;
+            eprintln!(
+                "created key {id} for {owner} in {}; it is shown only now:",
+                keys.display()
+            );
+            println!("{key}");
+            Ok(())
+        }),
+        ApiKeyCommand::Revoke { keys, id } => read_records(&keys).and_then(|mut records| {
+            let record = records
+                .iter_mut()
+                .find(|r| r.id == id)
+                .ok_or_else(|| format!("no key `{id}` in {}", keys.display()))?;
+            record.revoked = true;
+            write_records(&keys, &records)?;
+            eprintln!("revoked key {id}");
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
     }
 }
 

@@ -38,6 +38,9 @@ pub struct AuthPolicyConfig {
     /// Bearer JSON Web Tokens (`Authorization: Bearer …`).
     #[serde(default)]
     pub jwt: Option<JwtConfig>,
+    /// API keys sent in a header, checked against a file of hashed keys.
+    #[serde(default)]
+    pub api_key: Option<ApiKeyConfig>,
     /// Headers that carry the verified identity to upstreams: header name →
     /// claim (`sub`, `scope`, `tier`, or a dotted path such as `org.id`).
     /// Clients' own values of these headers are always removed.
@@ -47,6 +50,21 @@ pub struct AuthPolicyConfig {
     /// pass-through routes using this policy (default: it is removed).
     #[serde(default)]
     pub forward_authorization: bool,
+}
+
+/// API-key checks.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Header the key is sent in.
+    #[serde(default = "default_api_key_header")]
+    pub header: String,
+    /// YAML file of key records (hashes and metadata), relative to the spec folder.
+    pub keys: String,
+}
+
+fn default_api_key_header() -> String {
+    "x-api-key".into()
 }
 
 /// What an identity must hold (403 otherwise).
@@ -71,6 +89,9 @@ pub struct JwtConfig {
     /// Required `iss` claim.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// Cookie to read the token from when there is no `Authorization` header.
+    #[serde(default)]
+    pub cookie: Option<String>,
     /// Required `aud` claim (one of the token's audiences).
     #[serde(default)]
     pub audience: Option<String>,

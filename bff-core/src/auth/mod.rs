@@ -3,6 +3,7 @@
 //! `auth` value of templates and expressions) or a 401; what the identity
 //! may do (403); and how it reaches upstreams (identity headers).
 
+pub mod api_key;
 mod identity;
 mod jwks;
 mod jwt;
@@ -34,15 +35,18 @@ pub struct Policy {
 #[derive(Debug)]
 enum Kind {
     /// Bearer JSON Web Tokens checked against configured keys.
-    Jwt(JwtPolicy),
+    Jwt(JwtPolicy, Option<String>),
+    /// API keys checked against stored hashes.
+    ApiKey(api_key::ApiKeyPolicy),
 }
 
 impl Policy {
     /// Builds a policy; file paths are relative to the spec folder `dir`.
     pub fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, String> {
-        let kind = match &config.jwt {
-            Some(jwt) => Kind::Jwt(JwtPolicy::compile(jwt, dir)?),
-            None => return Err("an auth policy needs a kind: jwt".into()),
+        let kind = match (&config.jwt, &config.api_key) {
+            (Some(jwt), None) => Kind::Jwt(JwtPolicy::compile(jwt, dir)?, jwt.cookie.clone()),
+            (None, Some(keys)) => Kind::ApiKey(api_key::ApiKeyPolicy::compile(keys, dir)?),
+            _ => return Err("an auth policy needs exactly one kind: jwt or api_key".into()),
         };
         Ok(Self {
             kind,
@@ -54,17 +58,21 @@ impl Policy {
     /// The caller's identity, or the reason the request is refused.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
         match &self.kind {
-            Kind::Jwt(p) => {
-                let token = bearer_token(headers).ok_or(Rejection::Missing)?;
+            Kind::Jwt(p, cookie) => {
+                let token = bearer_token(headers)
+                    .or_else(|| cookie.as_deref().and_then(|c| cookie_value(headers, c)))
+                    .ok_or(Rejection::Missing)?;
                 p.verify(token).await
             }
+            Kind::ApiKey(p) => p.verify(headers),
         }
     }
 
     /// Key sets the server must keep fresh for this policy.
     pub fn jwks(&self) -> Option<&std::sync::Arc<Jwks>> {
         match &self.kind {
-            Kind::Jwt(p) => p.jwks(),
+            Kind::Jwt(p, _) => p.jwks(),
+            Kind::ApiKey(_) => None,
         }
     }
 }
@@ -111,6 +119,19 @@ impl Rejection {
         }
         r
     }
+}
+
+/// The value of a cookie of the request.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+        .filter(|v| !v.is_empty())
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
