@@ -29,6 +29,47 @@ pub struct BffConfig {
     /// Authentication policies by name; endpoints and routes choose one with `auth:`.
     #[serde(default)]
     pub auth: IndexMap<String, Loc<AuthPolicyConfig>>,
+    /// Limits on what clients may send.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Limits that protect the gateway from slow and oversized requests.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Time a client has to send its request headers (against slowloris).
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes; larger gets `431`.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most request headers; more gets `431`.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: default_header_read_timeout(),
+            max_header_bytes: default_max_header_bytes(),
+            max_headers: default_max_headers(),
+        }
+    }
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_header_bytes() -> usize {
+    32 * 1024
+}
+
+fn default_max_headers() -> usize {
+    100
 }
 
 /// An authentication policy.

@@ -14,6 +14,7 @@ pub mod edge;
 pub mod error;
 pub mod exec;
 pub mod extension;
+pub mod listener;
 pub mod plan;
 pub mod proxy;
 pub mod schema;

@@ -3,7 +3,6 @@
 //! endpoint written once, in order.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -161,12 +160,8 @@ impl Gateway {
     /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         self.start_background();
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        let limits = &self.shared.plan.config.limits;
+        crate::listener::serve(listener, self.router(), limits, shutdown_signal()).await
     }
 }
 

@@ -1,0 +1,91 @@
+//! Limits on what clients send: oversized heads and slow clients are cut
+//! off without tying the gateway up.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use bff_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn setup() -> (String, SpecDir) {
+    let up = serve(Router::new().route(
+        "/ok",
+        get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+    ))
+    .await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\nlimits:\n  header_read_timeout: 300ms\n  max_header_bytes: 16384\n  max_headers: 20\n"
+    ))
+    .endpoint("ok", "endpoint: GET /v1/ok\ncalls:\n  ok: { service: s, get: /ok }\n");
+    let gw = gateway(dir.path()).await;
+    (gw, dir)
+}
+
+#[tokio::test]
+async fn oversized_heads_get_431() {
+    let (gw, _dir) = setup().await;
+    let big = "x".repeat(20 * 1024);
+    let r = client()
+        .get(format!("{gw}/v1/ok"))
+        .header("x-big", big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+
+    let mut req = client().get(format!("{gw}/v1/ok"));
+    for i in 0..40 {
+        req = req.header(format!("x-h{i}"), "1");
+    }
+    assert_eq!(req.send().await.unwrap().status(), 431);
+
+    let ok = client()
+        .get(format!("{gw}/v1/ok"))
+        .header("x-small", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    let (gw, _dir) = setup().await;
+    let mut s = tokio::net::TcpStream::connect(gw.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(b"GET /v1/ok HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // Trickle one header line every 100 ms, never finishing the head.
+    let mut closed = false;
+    for i in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if s.write_all(format!("x-{i}: y\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+            // An answer (408) or the end of the stream: either way, cut off.
+            let _ = n;
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "the connection stayed open for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+}
