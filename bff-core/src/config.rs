@@ -82,6 +82,9 @@ pub struct AuthPolicyConfig {
     /// API keys sent in a header, checked against a file of hashed keys.
     #[serde(default)]
     pub api_key: Option<ApiKeyConfig>,
+    /// Opaque bearer tokens checked by OAuth 2.0 token introspection (RFC 7662).
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
     /// Headers that carry the verified identity to upstreams: header name →
     /// claim (`sub`, `scope`, `tier`, or a dotted path such as `org.id`).
     /// Clients' own values of these headers are always removed.
@@ -91,6 +94,34 @@ pub struct AuthPolicyConfig {
     /// pass-through routes using this policy (default: it is removed).
     #[serde(default)]
     pub forward_authorization: bool,
+}
+
+/// Token introspection against an authorization server.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// The introspection endpoint; `${VAR}` allowed.
+    pub url: String,
+    /// Client id the BFF authenticates with (HTTP Basic).
+    pub client_id: String,
+    /// Client secret; use `${VAR}` to keep it out of the file.
+    pub client_secret: String,
+    /// Longest time an answer is reused; never past the token's `exp`.
+    #[serde(default = "default_introspection_cache", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub cache: Duration,
+    /// Time one introspection request may take.
+    #[serde(default = "default_introspection_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+}
+
+fn default_introspection_cache() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_introspection_timeout() -> Duration {
+    Duration::from_secs(2)
 }
 
 /// API-key checks.

@@ -5,6 +5,7 @@
 
 pub mod api_key;
 mod identity;
+mod introspection;
 mod jwks;
 mod jwt;
 mod require;
@@ -38,15 +39,24 @@ enum Kind {
     Jwt(JwtPolicy, Option<String>),
     /// API keys checked against stored hashes.
     ApiKey(api_key::ApiKeyPolicy),
+    /// Opaque tokens checked by the authorization server.
+    Introspection(introspection::IntrospectionPolicy),
 }
 
 impl Policy {
     /// Builds a policy; file paths are relative to the spec folder `dir`.
     pub fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, String> {
-        let kind = match (&config.jwt, &config.api_key) {
-            (Some(jwt), None) => Kind::Jwt(JwtPolicy::compile(jwt, dir)?, jwt.cookie.clone()),
-            (None, Some(keys)) => Kind::ApiKey(api_key::ApiKeyPolicy::compile(keys, dir)?),
-            _ => return Err("an auth policy needs exactly one kind: jwt or api_key".into()),
+        let kind = match (&config.jwt, &config.api_key, &config.introspection) {
+            (Some(jwt), None, None) => Kind::Jwt(JwtPolicy::compile(jwt, dir)?, jwt.cookie.clone()),
+            (None, Some(keys), None) => Kind::ApiKey(api_key::ApiKeyPolicy::compile(keys, dir)?),
+            (None, None, Some(i)) => {
+                Kind::Introspection(introspection::IntrospectionPolicy::compile(i)?)
+            }
+            _ => {
+                return Err(
+                    "an auth policy needs exactly one kind: jwt, api_key or introspection".into(),
+                );
+            }
         };
         Ok(Self {
             kind,
@@ -65,6 +75,10 @@ impl Policy {
                 p.verify(token).await
             }
             Kind::ApiKey(p) => p.verify(headers),
+            Kind::Introspection(p) => {
+                let token = bearer_token(headers).ok_or(Rejection::Missing)?;
+                p.verify(token).await
+            }
         }
     }
 
@@ -72,7 +86,7 @@ impl Policy {
     pub fn jwks(&self) -> Option<&std::sync::Arc<Jwks>> {
         match &self.kind {
             Kind::Jwt(p, _) => p.jwks(),
-            Kind::ApiKey(_) => None,
+            Kind::ApiKey(_) | Kind::Introspection(_) => None,
         }
     }
 }

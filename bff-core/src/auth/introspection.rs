@@ -1,0 +1,121 @@
+//! OAuth 2.0 token introspection (RFC 7662): opaque tokens are checked by
+//! asking the authorization server, and its answer is cached no longer than
+//! the token lives (nor than the configured cache time).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest::{SHA256, digest};
+use jaq_json::Val;
+use tokio::time::Instant;
+
+use super::Rejection;
+use crate::config::{IntrospectionConfig, expand_env};
+use crate::value;
+
+/// Most cached answers; past it, expired ones are dropped, then all.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// A compiled introspection policy.
+pub(super) struct IntrospectionPolicy {
+    url: String,
+    client_id: String,
+    client_secret: String,
+    cache_for: Duration,
+    client: reqwest::Client,
+    cache: Mutex<HashMap<[u8; 32], (Val, Instant)>>,
+}
+
+impl std::fmt::Debug for IntrospectionPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionPolicy")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl IntrospectionPolicy {
+    /// Reads the settings; secrets may come from the environment.
+    pub(super) fn compile(config: &IntrospectionConfig) -> Result<Self, String> {
+        let url = expand_env(&config.url)?;
+        reqwest::Url::parse(&url).map_err(|e| format!("introspection url `{url}`: {e}"))?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            url,
+            client_id: expand_env(&config.client_id)?,
+            client_secret: expand_env(&config.client_secret)?,
+            cache_for: config.cache,
+            client,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The token's claims as the authorization server reports them.
+    pub(super) async fn verify(&self, token: &str) -> Result<Val, Rejection> {
+        let key: [u8; 32] = digest(&SHA256, token.as_bytes())
+            .as_ref()
+            .try_into()
+            .unwrap_or([0; 32]);
+        if let Some(claims) = self.cached(&key) {
+            return Ok(claims);
+        }
+        let answer: serde_json::Value = async {
+            self.client
+                .post(&self.url)
+                .basic_auth(&self.client_id, Some(&self.client_secret))
+                .form(&[("token", token), ("token_type_hint", "access_token")])
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
+        }
+        .await
+        .map_err(|e| {
+            tracing::warn!(url = %self.url, error = %e, "token introspection failed");
+            Rejection::Unavailable
+        })?;
+        if answer.get("active") != Some(&serde_json::Value::Bool(true)) {
+            return Err(Rejection::Invalid("token is not active".into()));
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let lives = match answer.get("exp").and_then(serde_json::Value::as_u64) {
+            Some(exp) if exp <= now => return Err(Rejection::Invalid("token expired".into())),
+            Some(exp) => Duration::from_secs(exp - now).min(self.cache_for),
+            None => self.cache_for,
+        };
+        let claims = value::from_json(&answer);
+        self.store(key, claims.clone(), Instant::now() + lives);
+        Ok(claims)
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<Val> {
+        let cache = self.cache.lock().ok()?;
+        cache
+            .get(key)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(claims, _)| claims.clone())
+    }
+
+    fn store(&self, key: [u8; 32], claims: Val, until: Instant) {
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        if cache.len() >= CACHE_CAPACITY {
+            let now = Instant::now();
+            cache.retain(|_, (_, u)| *u > now);
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (claims, until));
+    }
+}
