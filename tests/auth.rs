@@ -284,3 +284,79 @@ async fn a_session_cookie_can_carry_the_token() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn several_issuers_each_with_their_own_keys() {
+    let up = serve(Router::new().route(
+        "/users/{id}",
+        get(|Path(id): Path<String>| async move { axum::Json(json!({"id": id})) }),
+    ))
+    .await;
+    let keys = keys_dir();
+    let dir = SpecDir::new(&format!(
+        r#"
+services:
+  users: {{ url: "{up}" }}
+auth:
+  user:
+    jwt:
+      - {{ issuer: https://staff.test, keys: [ {{ alg: RS256, pem: "{rs}" }} ] }}
+      - {{ issuer: https://customers.test, keys: [ {{ alg: ES256, pem: "{es}" }} ] }}
+"#,
+        rs = keys.join("rs256.pub.pem").display(),
+        es = keys.join("es256.pub.pem").display(),
+    ))
+    .endpoint("me", "endpoint: GET /v1/me\nauth: user\ncalls:\n  me: { service: users, get: \"/users/{{ auth.sub }}\" }\n");
+    let gw = gateway(dir.path()).await;
+    let with = |iss: &str, sub: &str| json!({"sub": sub, "iss": iss, "exp": now() + 600});
+    let status = |token: String| {
+        let gw = gw.clone();
+        async move {
+            client()
+                .get(format!("{gw}/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            "rs256.key.pem",
+            &with("https://staff.test", "s-1")
+        ))
+        .await,
+        200
+    );
+    assert_eq!(
+        status(sign(
+            Algorithm::ES256,
+            "es256.key.pem",
+            &with("https://customers.test", "c-1")
+        ))
+        .await,
+        200
+    );
+    // Each issuer's keys only: a staff-key token claiming to be a customer's.
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            "rs256.key.pem",
+            &with("https://customers.test", "c-2")
+        ))
+        .await,
+        401
+    );
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            "rs256.key.pem",
+            &with("https://evil.test", "x")
+        ))
+        .await,
+        401
+    );
+}

@@ -76,9 +76,10 @@ fn default_max_headers() -> usize {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthPolicyConfig {
-    /// Bearer JSON Web Tokens (`Authorization: Bearer …`).
+    /// Bearer JSON Web Tokens (`Authorization: Bearer …`): one issuer, or a
+    /// list of issuers each with its own keys, chosen by the token's `iss`.
     #[serde(default)]
-    pub jwt: Option<JwtConfig>,
+    pub jwt: Option<OneOrMany<JwtConfig>>,
     /// API keys sent in a header, checked against a file of hashed keys.
     #[serde(default)]
     pub api_key: Option<ApiKeyConfig>,
@@ -94,6 +95,26 @@ pub struct AuthPolicyConfig {
     /// pass-through routes using this policy (default: it is removed).
     #[serde(default)]
     pub forward_authorization: bool,
+}
+
+/// A single item or a list of them.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// One.
+    One(T),
+    /// Several.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The items as a slice.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Self::One(t) => std::slice::from_ref(t),
+            Self::Many(v) => v,
+        }
+    }
 }
 
 /// Token introspection against an authorization server.

@@ -148,7 +148,7 @@ impl Gateway {
         let mut seen: Vec<*const crate::auth::Jwks> = Vec::new();
         plan.policies
             .values()
-            .filter_map(|p| p.jwks())
+            .flat_map(|p| p.jwks())
             .filter(move |j| {
                 let ptr = Arc::as_ptr(j);
                 let new = !seen.contains(&ptr);

@@ -15,10 +15,36 @@ use super::jwks::Jwks;
 use crate::config::{JwtConfig, JwtKeyConfig, expand_env};
 use crate::value;
 
-/// A compiled JWT policy.
+/// A compiled JWT policy for one issuer.
 pub struct JwtPolicy {
+    issuer: Option<String>,
     keys: Vec<Arc<Key>>,
     jwks: Option<Arc<Jwks>>,
+}
+
+/// The policy of the token's issuer. With one issuer it is used whatever
+/// the token says (its checks then refuse a wrong `iss`); with several, the
+/// unverified `iss` only chooses whose keys and checks apply.
+pub(super) fn for_issuer<'a>(
+    policies: &'a [JwtPolicy],
+    token: &str,
+) -> Result<&'a JwtPolicy, Rejection> {
+    if let [only] = policies {
+        return Ok(only);
+    }
+    let iss = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(token)
+        .ok()
+        .and_then(|d| {
+            d.claims
+                .get("iss")
+                .and_then(|i| i.as_str())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| Rejection::Invalid("malformed token".into()))?;
+    policies
+        .iter()
+        .find(|p| p.issuer.as_deref() == Some(iss.as_str()))
+        .ok_or_else(|| Rejection::Invalid("wrong issuer".into()))
 }
 
 /// A verification key with the checks that go with it.
@@ -63,7 +89,11 @@ impl JwtPolicy {
             }
             None => None,
         };
-        Ok(Self { keys, jwks })
+        Ok(Self {
+            issuer: config.issuer.clone(),
+            keys,
+            jwks,
+        })
     }
 
     /// The key set this policy keeps fresh, if it uses one.

@@ -35,8 +35,8 @@ pub struct Policy {
 
 #[derive(Debug)]
 enum Kind {
-    /// Bearer JSON Web Tokens checked against configured keys.
-    Jwt(JwtPolicy, Option<String>),
+    /// Bearer JSON Web Tokens checked against configured keys, by issuer.
+    Jwt(Vec<JwtPolicy>, Option<String>),
     /// API keys checked against stored hashes.
     ApiKey(api_key::ApiKeyPolicy),
     /// Opaque tokens checked by the authorization server.
@@ -47,7 +47,18 @@ impl Policy {
     /// Builds a policy; file paths are relative to the spec folder `dir`.
     pub fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, String> {
         let kind = match (&config.jwt, &config.api_key, &config.introspection) {
-            (Some(jwt), None, None) => Kind::Jwt(JwtPolicy::compile(jwt, dir)?, jwt.cookie.clone()),
+            (Some(jwt), None, None) => {
+                let issuers = jwt.as_slice();
+                if issuers.len() > 1 && issuers.iter().any(|i| i.issuer.is_none()) {
+                    return Err("with several jwt issuers, each needs `issuer`".into());
+                }
+                let policies = issuers
+                    .iter()
+                    .map(|i| JwtPolicy::compile(i, dir))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let cookie = issuers.iter().find_map(|i| i.cookie.clone());
+                Kind::Jwt(policies, cookie)
+            }
             (None, Some(keys), None) => Kind::ApiKey(api_key::ApiKeyPolicy::compile(keys, dir)?),
             (None, None, Some(i)) => {
                 Kind::Introspection(introspection::IntrospectionPolicy::compile(i)?)
@@ -72,7 +83,7 @@ impl Policy {
                 let token = bearer_token(headers)
                     .or_else(|| cookie.as_deref().and_then(|c| cookie_value(headers, c)))
                     .ok_or(Rejection::Missing)?;
-                p.verify(token).await
+                jwt::for_issuer(p, token)?.verify(token).await
             }
             Kind::ApiKey(p) => p.verify(headers),
             Kind::Introspection(p) => {
@@ -83,10 +94,10 @@ impl Policy {
     }
 
     /// Key sets the server must keep fresh for this policy.
-    pub fn jwks(&self) -> Option<&std::sync::Arc<Jwks>> {
+    pub fn jwks(&self) -> Vec<&std::sync::Arc<Jwks>> {
         match &self.kind {
-            Kind::Jwt(p, _) => p.jwks(),
-            Kind::ApiKey(_) | Kind::Introspection(_) => None,
+            Kind::Jwt(p, _) => p.iter().filter_map(JwtPolicy::jwks).collect(),
+            Kind::ApiKey(_) | Kind::Introspection(_) => Vec::new(),
         }
     }
 }
