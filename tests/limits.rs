@@ -89,3 +89,43 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn pass_through_bodies_over_the_route_limit_get_413() {
+    use axum::routing::post;
+    let up = serve(Router::new().route(
+        "/sink",
+        post(|body: axum::body::Bytes| async move { body.len().to_string() }),
+    ))
+    .await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\nproxy:\n  - {{ prefix: /upload, service: s, rewrite: /sink, max_body: 1000 }}\n"
+    ));
+    let gw = gateway(dir.path()).await;
+    let small = client()
+        .post(format!("{gw}/upload"))
+        .body(vec![b'a'; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), 200);
+    assert_eq!(small.text().await.unwrap(), "1000");
+    // Declared too large: refused before anything is sent upstream.
+    let big = client()
+        .post(format!("{gw}/upload"))
+        .body(vec![b'a'; 1001])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    // Streamed without a length: cut off once it passes the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..10).map(|_| Ok(vec![b'b'; 500])).collect();
+    let streamed = client()
+        .post(format!("{gw}/upload"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
+}

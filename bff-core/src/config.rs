@@ -294,6 +294,9 @@ pub struct ProxyRoute {
     /// Authentication policy of bff.yaml every request of the route must pass.
     #[serde(default)]
     pub auth: Option<Loc<String>>,
+    /// Largest request body, in bytes, the route passes on; larger gets `413`.
+    #[serde(default)]
+    pub max_body: Option<u64>,
     /// What the identity must hold to use the route (needs `auth`).
     #[serde(default)]
     pub require: Option<Loc<RequireConfig>>,

@@ -4,6 +4,9 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
@@ -67,6 +70,31 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     *request.method_mut() = parts.method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
+    let too_large = || {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "about:blank")
+            .detail(format!(
+                "the request body exceeds {} bytes",
+                route.max_body.unwrap_or_default()
+            ))
+            .into_response()
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(max), Some(len)) = (route.max_body, declared)
+        && len > max
+    {
+        return too_large();
+    }
+    // A body without a declared length is counted as it streams; past the
+    // limit the upload is cut, and the client told why.
+    let over = Arc::new(AtomicBool::new(false));
+    let body = match route.max_body {
+        Some(max) if !body.is_end_stream() => limit(body, max, over.clone()),
+        _ => body,
+    };
     let answer = if body.is_end_stream() {
         // Most GETs: no body to stream, so none is sent (not even an empty
         // chunked one) and the clock starts at once.
@@ -76,6 +104,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     };
     let resp = match answer {
         Ok(Ok(resp)) => resp,
+        Ok(Err(_)) if over.load(Ordering::Relaxed) => return too_large(),
         Ok(Err(e)) => {
             tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
             return Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
@@ -126,6 +155,20 @@ async fn send_streaming(
         // Sent, or dropped unsent because the request failed early.
         _ = &mut body_done => tokio::time::timeout(timeout, &mut upstream).await,
     }
+}
+
+/// The body, ending in an error once more than `max` bytes went through.
+fn limit(body: Body, max: u64, over: Arc<AtomicBool>) -> Body {
+    let mut seen = 0u64;
+    Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            over.store(true, Ordering::Relaxed);
+            return Err(axum::Error::new("request body too large"));
+        }
+        Ok(chunk)
+    }))
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.

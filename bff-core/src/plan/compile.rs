@@ -258,6 +258,7 @@ fn compile_proxies(
         out.push(Arc::new(ProxyPlan {
             auth,
             require,
+            max_body: route.max_body,
             prefix,
             rewrite,
             timeout: route

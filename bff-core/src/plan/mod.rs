@@ -198,6 +198,8 @@ pub struct ProxyPlan {
     pub rewrite: String,
     /// Time the upstream may take to answer once the request body is sent.
     pub timeout: Duration,
+    /// Largest request body passed on.
+    pub max_body: Option<u64>,
     /// Authentication every request must pass.
     pub auth: Option<Arc<crate::auth::Policy>>,
     /// What the identity must hold.
