@@ -35,17 +35,22 @@ pub struct ExprError {
     pub message: String,
 }
 
-/// Collects the expressions of a BFF and compiles them as one jq program.
+/// Expressions per compiled program: few enough that choosing one costs as
+/// little with 10,000 endpoints as with 10, enough that jq's standard
+/// library is compiled rarely.
+const PER_PROGRAM: usize = 16;
+
+/// Collects the expressions of a BFF and compiles them in a few programs.
 ///
 /// jq's standard library is itself jq: compiling each expression alone
 /// would parse and compile it once per expression, which makes a folder of
-/// thousands of endpoints slow to load and heavy in memory. Each
-/// expression becomes a definition of one program instead, and a global
-/// variable selects the definition to run.
+/// thousands of endpoints slow to load and heavy in memory. Expressions
+/// become definitions of a program instead, [`PER_PROGRAM`] to a program,
+/// and a global variable selects the definition to run.
 #[derive(Default)]
 pub struct ExprBuilder {
     sources: Vec<String>,
-    program: Arc<OnceLock<JqFilter>>,
+    programs: Vec<Arc<OnceLock<JqFilter>>>,
 }
 
 impl ExprBuilder {
@@ -55,87 +60,102 @@ impl ExprBuilder {
         Loader::new([])
             .load(&arena, File { code, path: () })
             .map_err(|errs| load_errors(code, errs))?;
+        let n = self.sources.len();
+        if n.is_multiple_of(PER_PROGRAM) {
+            self.programs.push(Arc::default());
+        }
         self.sources.push(code.to_owned());
         Ok(Expr {
-            id: self.sources.len() - 1,
+            id: n % PER_PROGRAM,
             source: code.into(),
-            program: self.program.clone(),
+            program: self.programs.last().cloned().unwrap_or_default(),
         })
     }
 
     /// Compiles every queued expression; errors name the expression (by the
     /// order it was added in) and a range of its own text.
     pub fn finish(self) -> Result<(), Vec<(usize, ExprError)>> {
-        if self.sources.is_empty() {
-            return Ok(());
+        let mut errors = Vec::new();
+        for (n, (sources, program)) in self
+            .sources
+            .chunks(PER_PROGRAM)
+            .zip(&self.programs)
+            .enumerate()
+        {
+            match compile_program(sources) {
+                Ok(filter) => {
+                    let _ = program.set(filter);
+                }
+                Err(errs) => errors.extend(errs.into_iter().map(|(i, e)| (n * PER_PROGRAM + i, e))),
+            }
         }
-        let mut code = String::new();
-        let mut starts = Vec::with_capacity(self.sources.len());
-        for (i, src) in self.sources.iter().enumerate() {
-            code.push_str(&format!("def __bff_e{i}: (\n"));
-            starts.push(code.len());
-            code.push_str(src);
-            code.push_str("\n);\n");
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
         }
-        dispatch(&mut code, 0, self.sources.len());
-        let locate = |offset: usize| {
-            let i = starts.partition_point(|&s| s <= offset).saturating_sub(1);
-            (i, offset - starts[i])
-        };
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
-        let arena = Arena::default();
-        let modules = Loader::new(defs)
-            .load(
-                &arena,
-                File {
-                    code: &code,
-                    path: (),
-                },
-            )
-            .map_err(|errs| {
-                load_errors(&code, errs)
-                    .into_iter()
-                    .map(|e| {
-                        let (i, at) = locate(e.range.start);
-                        let len = e.range.len();
-                        (
-                            i,
-                            ExprError {
-                                range: at..at + len,
-                                message: e.message,
-                            },
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })?;
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .with_global_vars([SELECTOR])
-            .compile(modules)
-            .map_err(|errs| {
-                errs.into_iter()
-                    .flat_map(|(_, undefined)| undefined)
-                    .map(|(name, what)| {
-                        let range = jaq_core::load::span(&code, name);
-                        let (i, at) = locate(range.start);
-                        (
-                            i,
-                            ExprError {
-                                range: at..at + range.len(),
-                                message: format!("undefined {} `{name}`", what.as_str()),
-                            },
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })?;
-        let _ = self.program.set(filter);
-        Ok(())
     }
+}
+
+/// One program holding `sources` as definitions; errors name the index in
+/// `sources` and a range of that expression's own text.
+fn compile_program(sources: &[String]) -> Result<JqFilter, Vec<(usize, ExprError)>> {
+    let mut code = String::new();
+    let mut starts = Vec::with_capacity(sources.len());
+    for (i, src) in sources.iter().enumerate() {
+        code.push_str(&format!("def __bff_e{i}: (\n"));
+        starts.push(code.len());
+        code.push_str(src);
+        code.push_str("\n);\n");
+    }
+    dispatch(&mut code, 0, sources.len());
+    let locate = |range: std::ops::Range<usize>| {
+        let i = starts
+            .partition_point(|&s| s <= range.start)
+            .saturating_sub(1);
+        let at = range.start - starts[i];
+        (i, at..at + range.len())
+    };
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs());
+    let arena = Arena::default();
+    let file = File {
+        code: code.as_str(),
+        path: (),
+    };
+    let modules = Loader::new(defs).load(&arena, file).map_err(|errs| {
+        load_errors(&code, errs)
+            .into_iter()
+            .map(|e| {
+                let (i, range) = locate(e.range);
+                (
+                    i,
+                    ExprError {
+                        range,
+                        message: e.message,
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    })?;
+    Compiler::default()
+        .with_funs(funs)
+        .with_global_vars([SELECTOR])
+        .compile(modules)
+        .map_err(|errs| {
+            errs.into_iter()
+                .flat_map(|(_, undefined)| undefined)
+                .map(|(name, what)| {
+                    let (i, range) = locate(jaq_core::load::span(&code, name));
+                    let message = format!("undefined {} `{name}`", what.as_str());
+                    (i, ExprError { range, message })
+                })
+                .collect::<Vec<_>>()
+        })
 }
 
 /// Appends a binary search over the expression number, so selecting one of
@@ -292,6 +312,32 @@ fn load_errors(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> Vec<ExprEr
 mod tests {
     use super::*;
     use crate::value;
+
+    #[test]
+    fn many_expressions_share_programs_and_keep_their_own_errors() {
+        let mut b = ExprBuilder::default();
+        let exprs: Vec<Expr> = (0..40)
+            .map(|i| b.add(&format!(". + {i}")).unwrap())
+            .collect();
+        b.finish().unwrap();
+        for (i, e) in exprs.iter().enumerate() {
+            let out = e.first(Val::from(1000isize)).unwrap();
+            assert_eq!(value::to_json(&out), (1000 + i).to_string().as_bytes());
+        }
+        let mut b = ExprBuilder::default();
+        for i in 0..40 {
+            let code = if i == 35 {
+                ".a | nosuch".to_owned()
+            } else {
+                format!(".x{i}")
+            };
+            b.add(&code).unwrap();
+        }
+        let errors = b.finish().unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, 35);
+        assert_eq!(errors[0].1.range, 5..11);
+    }
 
     #[test]
     fn compiled_once_runs_many_times() {
