@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import pwd
+import resource
 from pathlib import Path
 
 from .specs import PAYLOADS
@@ -77,11 +78,12 @@ _PROXY = """proxy_pass http://origin{target}; proxy_http_version 1.1;
 
 
 def nginx_proxy(dir: Path, port: int, origin: int) -> Path:
-    """Pass-through: `proxy_pass` with a keep-alive upstream."""
+    """Pass-through: `proxy_pass` with a keep-alive upstream, buffers of 32 KB
+    (up to 1 MB a request, allocated as a body needs them) and no temp files."""
     return _nginx(dir, False, f"""{_UPSTREAM.format(origin=origin)}
 server {{
   listen 127.0.0.1:{port} backlog=4096;
-  location / {{ {_PROXY.format(target='')} }}
+  location / {{ {_PROXY.format(target='')} proxy_buffers 32 32k; }}
 }}""")
 
 
@@ -106,7 +108,9 @@ _LUA_GATHER = """init_by_lua_block {
 
 
 def nginx_lua(dir: Path, port: int, origin: int) -> Path:
-    """Aggregation in nginx: `ngx.location.capture_multi` + cjson."""
+    """Aggregation in nginx: `ngx.location.capture_multi` + cjson. A captured
+    body must fit in the proxy buffers (2 MB here): with no temp file
+    allowed, a larger one would stall the subrequest."""
     ones = "\n".join(
         f"  location = /one/{n}.json {{ content_by_lua_block "
         f"{{ bench_gather({{'a'}}, {{'/{n}.json'}}) }} }}" for n in PAYLOADS)
@@ -115,7 +119,8 @@ def nginx_lua(dir: Path, port: int, origin: int) -> Path:
 server {{
   listen 127.0.0.1:{port} backlog=4096;
   subrequest_output_buffer_size 2m;
-  location /_o/ {{ internal; {_PROXY.format(target='/')} }}
+  location /_o/ {{ internal; {_PROXY.format(target='/')}
+    proxy_buffers 64 32k; }}
   location = /agg {{ content_by_lua_block {{
     bench_gather({{'a', 'b', 'c'}}, {{'/a.json', '/b.json', '/c.json'}}) }} }}
   location = /slow/agg {{ content_by_lua_block {{
@@ -131,11 +136,15 @@ server {{
 
 
 def haproxy(dir: Path, port: int, origin: int) -> Path:
+    """haproxy insists on two descriptors per connection: its maxconn is what
+    the open-files limit allows, at most MAX_CONNECTIONS."""
     dir.mkdir(parents=True, exist_ok=True)
     conf = dir / "haproxy.cfg"
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    maxconn = min(MAX_CONNECTIONS, (nofile - 20) // 2)
     conf.write_text(f"""global
   nbthread 1
-  maxconn {MAX_CONNECTIONS}
+  maxconn {maxconn}
 defaults
   mode http
   timeout connect 5s
@@ -143,7 +152,7 @@ defaults
   timeout server 30s
   timeout http-keep-alive 300s
   http-reuse always
-  maxconn {MAX_CONNECTIONS}
+  maxconn {maxconn}
 frontend bench
   bind 127.0.0.1:{port}
   default_backend origin

@@ -6,6 +6,8 @@ the gateway core with one worker.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import os
 import shutil
 import subprocess
@@ -39,6 +41,23 @@ class Binaries:
     bff: Path
     floor: Path
     envoy: str
+
+    def snapshot(self, dir: Path) -> "Binaries":
+        """Copies of our binaries, so that a rebuild during the run (someone
+        else's `cargo build`) cannot change what is measured halfway."""
+        dir.mkdir(parents=True, exist_ok=True)
+        copies = [dir / p.name for p in (self.bff, self.floor)]
+        for src, dst in zip((self.bff, self.floor), copies):
+            shutil.copy2(src, dst)
+        return Binaries(bff=copies[0], floor=copies[1], envoy=self.envoy)
+
+    def describe(self) -> dict[str, str]:
+        out = {}
+        for p in (self.bff, self.floor):
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+            built = datetime.datetime.fromtimestamp(p.stat().st_mtime, datetime.timezone.utc)
+            out[p.name] = f"sha256 {digest}, built {built.isoformat(timespec='seconds')}"
+        return out
 
 
 def find_binaries(repo: Path) -> Binaries:

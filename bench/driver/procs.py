@@ -42,10 +42,7 @@ class Proc:
                 env=full_env, cwd=cwd, start_new_session=True)
         self.started = time.monotonic()
         _running.append(self)
-        pidfile = os.environ.get("BENCH_PIDFILE")
-        if pidfile:
-            with open(pidfile, "a") as f:
-                f.write(f"{self.popen.pid}\n")
+        _write_pidfile()
 
     @property
     def pid(self) -> int:
@@ -62,22 +59,21 @@ class Proc:
 
     def stop(self) -> None:
         """SIGTERM to the group, SIGKILL after 5 s."""
-        if self in _running:
-            _running.remove(self)
-        if self.popen.poll() is not None:
-            return
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        if self.popen.poll() is None:
             try:
-                os.killpg(self.pid, signal.SIGKILL)
+                os.killpg(self.pid, signal.SIGTERM)
+                self.popen.wait(timeout=5)
             except ProcessLookupError:
                 pass
-            self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(timeout=5)
+        if self in _running:
+            _running.remove(self)
+            _write_pidfile()
 
     def tree(self) -> list[int]:
         return process_tree(self.pid)
@@ -87,6 +83,15 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         return sum(_cpu(p) for p in self.tree())
+
+
+def _write_pidfile() -> None:
+    """Process groups still running, for `bench/run`'s trap to end should
+    this driver die without stopping them."""
+    pidfile = os.environ.get("BENCH_PIDFILE")
+    if pidfile:
+        with open(pidfile, "w") as f:
+            f.writelines(f"{p.pid}\n" for p in _running)
 
 
 def stop_all() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .load import LoadShape, hold_connections, measure
+from .load import LoadShape, hold_connections, measure_quietly
 from .peers import Peer
 from .procs import http_get
 from .specs import ENDPOINT_COUNTS, FAN_WIDTHS, PAYLOADS, routed_path
@@ -159,7 +159,7 @@ def run_group(group: Group, start: dict[str, Callable[[], Peer]], www: Path, ori
                 if row["error"]:
                     continue
                 try:
-                    r = measure(peers[row["key"]], origin.proc, row["path"], shape, group.headers)
+                    r = measure_quietly(peers[row["key"]], origin.proc, row["path"], shape, group.headers)
                 except (RuntimeError, OSError) as e:
                     row["error"] = str(e)[:300]
                     continue
@@ -215,7 +215,7 @@ def connection_memory(start: dict[str, Callable[[], Peer]], keys: list[str], rep
                     idle = peer.proc.rss_bytes() / 2**20
                     held = hold_connections(peer, "/a.json", n, log_dir)
                     samples.append({"idle_mb": idle, **held,
-                                    "kb_per_conn": (held["rss_mb"] - idle) * 1024 / max(1, n)})
+                                    "kb_per_conn": (held["rss_mb"] - idle) * 1024 / max(1, held["held"])})
                 except RuntimeError as e:
                     say(f"  {key} {n}: {e}")
                 finally:

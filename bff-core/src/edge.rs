@@ -23,8 +23,11 @@ const SECURITY_HEADERS: [(&str, &str); 3] = [
 pub async fn edge(mut req: Request, next: Next) -> Response {
     let id = match req.headers().get(&REQUEST_ID) {
         Some(v) if is_valid_id(v) => v.clone(),
-        _ => HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
-            .expect("a UUID is a valid header value"),
+        _ => {
+            let mut buf = [0; uuid::fmt::Hyphenated::LENGTH];
+            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+            HeaderValue::from_str(text).expect("a UUID is a valid header value")
+        }
     };
     req.headers_mut().insert(REQUEST_ID, id.clone());
     let mut response = match normalize(req.uri()) {

@@ -1,0 +1,1 @@
+"""The benchmark driver: peers, load, scenarios, report, plots."""
