@@ -73,7 +73,25 @@ async fn a_created_key_is_accepted_and_only_its_hash_is_stored() {
 #[tokio::test]
 async fn bad_keys_are_refused() {
     let (gw, _dir, gold, limited) = setup().await;
-    assert_eq!(call(&gw, None).await.0, 401);
+    // The challenge names the scheme and where the key goes.
+    let r = client()
+        .get(format!("{gw}/v1/catalog"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "ApiKey header=\"x-api-key\""
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("API key in the `x-api-key` header"),
+        "{body}"
+    );
     assert_eq!(call(&gw, Some("not-a-key")).await.0, 401);
     // One character changed: the checksum no longer matches.
     let mut typo = gold.clone().into_bytes();

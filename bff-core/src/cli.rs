@@ -167,8 +167,9 @@ fn explain(dir: &Path, endpoint: Option<&str>) -> ExitCode {
         Ok(p) => p,
         Err(d) => return report(dir, &d),
     };
+    let scheme = if plan.tls.is_some() { "https" } else { "http" };
     let base = format!(
-        "http://{}",
+        "{scheme}://{}",
         plan.listen.as_deref().unwrap_or("127.0.0.1:8080")
     );
     let chosen: Vec<&crate::plan::Endpoint> = match endpoint {
@@ -221,6 +222,23 @@ fn find_endpoint<'a>(
         .map(|e| &**e)
 }
 
+/// Tokio's runtime, sized by `TOKIO_WORKER_THREADS` (default: one worker
+/// per core). With one worker the runtime is single-threaded: the same
+/// thread then accepts, serves and calls upstreams, with no hand-offs
+/// between threads (run one process per core to use more, as with nginx).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if workers == Some(1) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    }
+}
+
 fn serve(name: &str, dir: &Path, listen: Option<String>, extension: impl Extension) -> ExitCode {
     init_tracing();
     let plan = match crate::plan::load(dir) {
@@ -230,7 +248,7 @@ fn serve(name: &str, dir: &Path, listen: Option<String>, extension: impl Extensi
     let addr = listen
         .or_else(|| plan.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{name}: cannot start the runtime: {e}");
@@ -252,6 +270,7 @@ fn serve(name: &str, dir: &Path, listen: Option<String>, extension: impl Extensi
         tracing::info!(
             bff = name,
             listen = %bound,
+            tls = gateway.plan().tls.is_some(),
             specs = %dir.display(),
             endpoints = gateway.plan().endpoints.len(),
             "serving"

@@ -32,6 +32,77 @@ pub struct BffConfig {
     /// Limits on what clients may send.
     #[serde(default)]
     pub limits: Limits,
+    /// TLS termination on the listener, optionally verifying client certificates.
+    #[serde(default)]
+    pub tls: Option<Loc<TlsConfig>>,
+    /// The admin listener (health and readiness), on an address of its own.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address, e.g. `127.0.0.1:9082`; `${VAR}` allowed. Keep it off public networks.
+    pub listen: String,
+}
+
+/// TLS on the listener (HTTP/1.1 and HTTP/2 by ALPN). File paths are
+/// relative to the spec folder; `${VAR}` allowed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate, then its intermediates.
+    pub cert: String,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+    /// PEM file with the CA certificates client certificates must chain to;
+    /// setting it turns on client-certificate verification (mTLS).
+    #[serde(default)]
+    pub client_ca: Option<String>,
+    /// With `client_ca`: whether every connection must present a valid client
+    /// certificate (`required`, the default) or only endpoints whose policy
+    /// is `mtls` need one (`optional`).
+    #[serde(default)]
+    pub client_cert: ClientCertMode,
+}
+
+/// Whether a client certificate is needed to connect at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCertMode {
+    /// The handshake fails without a valid client certificate.
+    #[default]
+    Required,
+    /// Connections without one are accepted; `mtls` policies refuse them (401).
+    Optional,
+}
+
+/// Identity from the verified client certificate.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsConfig {
+    /// Which part of the certificate becomes `auth.sub`.
+    #[serde(default)]
+    pub subject: CertField,
+}
+
+/// A part of a certificate that names its holder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertField {
+    /// The subject's common name (CN).
+    #[default]
+    Cn,
+    /// The whole subject distinguished name, RFC 4514 style (`CN=a,O=b`).
+    Dn,
+    /// The first DNS name of the subject alternative names.
+    SanDns,
+    /// The first URI of the subject alternative names (e.g. a SPIFFE id).
+    SanUri,
+    /// The first e-mail address of the subject alternative names.
+    SanEmail,
 }
 
 /// Limits that protect the gateway from slow and oversized requests.
@@ -86,6 +157,9 @@ pub struct AuthPolicyConfig {
     /// Opaque bearer tokens checked by OAuth 2.0 token introspection (RFC 7662).
     #[serde(default)]
     pub introspection: Option<IntrospectionConfig>,
+    /// The client certificate verified by the TLS listener (`tls.client_ca`).
+    #[serde(default)]
+    pub mtls: Option<MtlsConfig>,
     /// Headers that carry the verified identity to upstreams: header name →
     /// claim (`sub`, `scope`, `tier`, or a dotted path such as `org.id`).
     /// Clients' own values of these headers are always removed.

@@ -7,6 +7,7 @@
 //! [`exec`] runs a graph per request, and [`server`] puts it all behind one
 //! axum router together with the pass-through [`proxy`] routes.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod proxy;
 pub mod schema;
 pub mod server;
 pub mod spec;
+pub mod tls;
 pub mod upstream;
 pub mod value;
 

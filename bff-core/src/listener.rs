@@ -1,9 +1,10 @@
-//! Accepting connections: hyper's HTTP/1 and HTTP/2 server with the limits
-//! that keep slow or oversized clients from tying the gateway up (header
-//! read timeout, header size and count), and a graceful shutdown that lets
-//! in-flight requests finish.
+//! Accepting connections: hyper's HTTP/1 and HTTP/2 server, over TLS when
+//! configured, with the limits that keep slow or oversized clients from
+//! tying the gateway up (header read timeout, header size and count), and a
+//! graceful shutdown that lets in-flight requests finish.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,22 +12,29 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::config::Limits;
+use crate::tls::{ClientCert, TlsConnection};
 
 /// Longest wait for in-flight requests once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `router` until `shutdown` resolves, then drains connections.
+/// With `tls`, every connection is a TLS one; the handshake must finish
+/// within the header read timeout.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let handshake_timeout = limits.header_read_timeout;
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -38,6 +46,7 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -54,21 +63,34 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = tower::util::MapRequest::new(
-            router.clone(),
-            move |mut req: http::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                req
-            },
-        );
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (router, builder, watcher) = (router.clone(), builder.clone(), graceful.watcher());
+        let Some(acceptor) = acceptor.clone() else {
+            tokio::spawn(connection(builder, watcher, router, stream, peer, None));
+            continue;
+        };
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            let stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            // Parsed once per connection, not per request.
+            let client_cert = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|der| ClientCert::parse(der))
+                .map(Arc::new);
+            let tls = TlsConnection { client_cert };
+            connection(builder, watcher, router, stream, peer, Some(tls)).await;
         });
     }
     drop(listener);
@@ -79,4 +101,30 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Serves one accepted connection until it closes or shutdown drains it.
+async fn connection<I>(
+    builder: Arc<Builder<TokioExecutor>>,
+    watcher: Watcher,
+    router: Router,
+    io: I,
+    peer: SocketAddr,
+    tls: Option<TlsConnection>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = tower::util::MapRequest::new(router, move |mut req: http::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        if let Some(tls) = &tls {
+            req.extensions_mut().insert(tls.clone());
+        }
+        req
+    });
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }

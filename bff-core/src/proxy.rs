@@ -34,7 +34,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     let mut identity = HeaderMap::new();
     let mut keep_authorization = true;
     if let Some(policy) = &route.auth {
-        match policy.authenticate(req.headers()).await {
+        match policy.authenticate(req.headers(), req.extensions()).await {
             Ok(claims) => {
                 if let Some(Err(why)) = route.require.as_ref().map(|r| r.check(&claims)) {
                     return crate::server::forbidden(why).into_response();
@@ -42,7 +42,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
                 policy.forward.apply(&claims, &mut identity);
                 keep_authorization = policy.forward_authorization;
             }
-            Err(rejection) => return rejection.into_response(),
+            Err(rejection) => return policy.reject(rejection),
         }
     }
     let (parts, body) = req.into_parts();
@@ -60,7 +60,11 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     let mut headers = parts.headers;
     let host = headers.remove(header::HOST);
     strip_hop_by_hop(&mut headers);
-    add_forwarded(&mut headers, peer, host);
+    let tls = parts
+        .extensions
+        .get::<crate::tls::TlsConnection>()
+        .is_some();
+    add_forwarded(&mut headers, peer, host, tls);
     if !keep_authorization {
         headers.remove(header::AUTHORIZATION);
     }
@@ -189,6 +193,7 @@ fn add_forwarded(
     headers: &mut HeaderMap,
     peer: Option<std::net::IpAddr>,
     host: Option<HeaderValue>,
+    tls: bool,
 ) {
     if let Some(ip) = peer {
         // Several `X-Forwarded-For` lines are one list (RFC 9110 §5.3).
@@ -206,7 +211,11 @@ fn add_forwarded(
             headers.insert("x-forwarded-for", v);
         }
     }
-    if !headers.contains_key("x-forwarded-proto") {
+    // Over TLS the gateway knows the scheme; over plain HTTP a value from
+    // a TLS-terminating balancer in front is kept.
+    if tls {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    } else if !headers.contains_key("x-forwarded-proto") {
         headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
     if let Some(host) = host {
@@ -245,6 +254,7 @@ mod tests {
             &mut h,
             Some([127, 0, 0, 1].into()),
             Some(HeaderValue::from_static("shop.test")),
+            false,
         );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-host"], "shop.test");

@@ -36,6 +36,8 @@ struct Shared {
     plan: Plan,
     client: crate::upstream::Client,
     extension: Box<dyn Extension>,
+    /// Set once shutdown begins: readiness turns false before draining.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -52,6 +54,7 @@ impl Gateway {
                 plan,
                 client,
                 extension: Box::new(extension),
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -138,9 +141,27 @@ impl Gateway {
         }
     }
 
-    /// Whether the gateway can serve every endpoint: all key sets loaded.
+    /// Whether the gateway can serve every endpoint: all key sets loaded,
+    /// and not shutting down.
     pub fn is_ready(&self) -> bool {
-        self.key_sets().all(|j| j.is_loaded())
+        self.not_ready().is_empty()
+    }
+
+    /// Why the gateway is not ready, one line per reason; empty when it is.
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self
+            .key_sets()
+            .filter(|j| !j.is_loaded())
+            .map(|j| format!("JWKS {} not loaded yet", j.url()))
+            .collect();
+        if self
+            .shared
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            notes.push("shutting down".to_owned());
+        }
+        notes
     }
 
     fn key_sets(&self) -> impl Iterator<Item = &Arc<crate::auth::Jwks>> {
@@ -158,10 +179,28 @@ impl Gateway {
     }
 
     /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
+    /// With `admin.listen` set, the admin listener runs beside it.
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         self.start_background();
+        if let Some(admin) = &self.shared.plan.config.admin {
+            let addr = crate::config::expand_env(&admin.listen).map_err(std::io::Error::other)?;
+            let admin = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("admin listener on {addr}: {e}"))
+            })?;
+            tracing::info!(listen = %admin.local_addr()?, "admin listener");
+            let router = crate::admin::router(self.clone());
+            tokio::spawn(async move { axum::serve(admin, router).await });
+        }
         let limits = &self.shared.plan.config.limits;
-        crate::listener::serve(listener, self.router(), limits, shutdown_signal()).await
+        let tls = self.shared.plan.tls.clone();
+        let shared = self.shared.clone();
+        let shutdown = async move {
+            shutdown_signal().await;
+            shared
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        };
+        crate::listener::serve(listener, self.router(), limits, tls, shutdown).await
     }
 }
 
@@ -173,7 +212,7 @@ impl Shared {
         let (mut parts, body) = req.into_parts();
         let mut forward = http::HeaderMap::new();
         let auth = match &endpoint.auth {
-            Some(policy) => match policy.authenticate(&parts.headers).await {
+            Some(policy) => match policy.authenticate(&parts.headers, &parts.extensions).await {
                 Ok(identity) => {
                     if let Some(Err(why)) = endpoint.require.as_ref().map(|r| r.check(&identity)) {
                         return forbidden(why).into_response();
@@ -181,7 +220,7 @@ impl Shared {
                     policy.forward.apply(&identity, &mut forward);
                     identity
                 }
-                Err(rejection) => return rejection.into_response(),
+                Err(rejection) => return policy.reject(rejection),
             },
             None => Val::Null,
         };

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use axum::Router;
 use bff_core::{Extension, Gateway, NoExtension};
 
+pub mod browser;
 pub mod process;
 
 /// Serves a router on 127.0.0.1 with an ephemeral port; returns its base URL.

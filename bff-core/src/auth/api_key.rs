@@ -82,6 +82,11 @@ impl ApiKeyPolicy {
         Ok(Self { header, keys })
     }
 
+    /// The header the key is read from.
+    pub fn header(&self) -> &str {
+        self.header.as_str()
+    }
+
     /// The key's identity: `{sub, key_id, tier, scope}`.
     pub fn verify(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
         let presented = headers

@@ -8,6 +8,7 @@ mod identity;
 mod introspection;
 mod jwks;
 mod jwt;
+mod mtls;
 mod require;
 
 use std::path::Path;
@@ -41,33 +42,43 @@ enum Kind {
     ApiKey(api_key::ApiKeyPolicy),
     /// Opaque tokens checked by the authorization server.
     Introspection(introspection::IntrospectionPolicy),
+    /// The client certificate verified by the TLS listener.
+    Mtls(mtls::MtlsPolicy),
 }
 
 impl Policy {
     /// Builds a policy; file paths are relative to the spec folder `dir`.
     pub fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, String> {
-        let kind = match (&config.jwt, &config.api_key, &config.introspection) {
-            (Some(jwt), None, None) => {
-                let issuers = jwt.as_slice();
-                if issuers.len() > 1 && issuers.iter().any(|i| i.issuer.is_none()) {
-                    return Err("with several jwt issuers, each needs `issuer`".into());
-                }
-                let policies = issuers
-                    .iter()
-                    .map(|i| JwtPolicy::compile(i, dir))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let cookie = issuers.iter().find_map(|i| i.cookie.clone());
-                Kind::Jwt(policies, cookie)
+        let kinds = [
+            config.jwt.is_some(),
+            config.api_key.is_some(),
+            config.introspection.is_some(),
+            config.mtls.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(
+                "an auth policy needs exactly one kind: jwt, api_key, introspection or mtls".into(),
+            );
+        }
+        let kind = if let Some(jwt) = &config.jwt {
+            let issuers = jwt.as_slice();
+            if issuers.len() > 1 && issuers.iter().any(|i| i.issuer.is_none()) {
+                return Err("with several jwt issuers, each needs `issuer`".into());
             }
-            (None, Some(keys), None) => Kind::ApiKey(api_key::ApiKeyPolicy::compile(keys, dir)?),
-            (None, None, Some(i)) => {
-                Kind::Introspection(introspection::IntrospectionPolicy::compile(i)?)
-            }
-            _ => {
-                return Err(
-                    "an auth policy needs exactly one kind: jwt, api_key or introspection".into(),
-                );
-            }
+            let policies = issuers
+                .iter()
+                .map(|i| JwtPolicy::compile(i, dir))
+                .collect::<Result<Vec<_>, _>>()?;
+            let cookie = issuers.iter().find_map(|i| i.cookie.clone());
+            Kind::Jwt(policies, cookie)
+        } else if let Some(keys) = &config.api_key {
+            Kind::ApiKey(api_key::ApiKeyPolicy::compile(keys, dir)?)
+        } else if let Some(i) = &config.introspection {
+            Kind::Introspection(introspection::IntrospectionPolicy::compile(i)?)
+        } else if let Some(m) = &config.mtls {
+            Kind::Mtls(mtls::MtlsPolicy::compile(m))
+        } else {
+            unreachable!("exactly one kind was checked above")
         };
         Ok(Self {
             kind,
@@ -77,7 +88,13 @@ impl Policy {
     }
 
     /// The caller's identity, or the reason the request is refused.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
+    /// `extensions` are the request's: the listener leaves the verified
+    /// client certificate there.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Val, Rejection> {
         match &self.kind {
             Kind::Jwt(p, cookie) => {
                 let token = bearer_token(headers)
@@ -90,14 +107,35 @@ impl Policy {
                 let token = bearer_token(headers).ok_or(Rejection::Missing)?;
                 p.verify(token).await
             }
+            Kind::Mtls(p) => p.verify(
+                extensions
+                    .get::<crate::tls::TlsConnection>()
+                    .and_then(|t| t.client_cert.as_deref()),
+            ),
         }
+    }
+
+    /// Whether the policy needs the TLS listener to verify client certificates.
+    pub fn needs_client_cert(&self) -> bool {
+        matches!(self.kind, Kind::Mtls(_))
+    }
+
+    /// The response to a refused request: 401 with the challenge of this
+    /// policy's scheme, or 503 while keys are loading.
+    pub fn reject(&self, rejection: Rejection) -> axum::response::Response {
+        let challenge = match &self.kind {
+            Kind::Jwt(..) | Kind::Introspection(_) => Challenge::Bearer,
+            Kind::ApiKey(p) => Challenge::ApiKey(p.header()),
+            Kind::Mtls(_) => Challenge::Certificate,
+        };
+        rejection.into_response(&challenge)
     }
 
     /// Key sets the server must keep fresh for this policy.
     pub fn jwks(&self) -> Vec<&std::sync::Arc<Jwks>> {
         match &self.kind {
             Kind::Jwt(p, _) => p.iter().filter_map(JwtPolicy::jwks).collect(),
-            Kind::ApiKey(_) | Kind::Introspection(_) => Vec::new(),
+            Kind::ApiKey(_) | Kind::Introspection(_) | Kind::Mtls(_) => Vec::new(),
         }
     }
 }
@@ -113,33 +151,65 @@ pub enum Rejection {
     Unavailable,
 }
 
+/// How a refused client is told what to send.
+enum Challenge<'a> {
+    /// A bearer token (RFC 6750).
+    Bearer,
+    /// An API key in the named header.
+    ApiKey(&'a str),
+    /// A client certificate during the TLS handshake.
+    Certificate,
+}
+
 impl Rejection {
-    /// The 401 response, with the `WWW-Authenticate` challenge of RFC 6750.
-    pub fn into_response(self) -> axum::response::Response {
+    /// The 401 response with the `WWW-Authenticate` challenge of the
+    /// scheme, or a 503 while keys are loading.
+    fn into_response(self, challenge: &Challenge<'_>) -> axum::response::Response {
         use axum::response::IntoResponse;
-        if self == Self::Unavailable {
-            let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
-                .detail("authentication keys are not loaded yet; retry shortly")
-                .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-            return r;
-        }
-        let (detail, challenge) = match &self {
-            Self::Missing => (
+        let why = match self {
+            Self::Unavailable => {
+                let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
+                    .detail("authentication keys are not loaded yet; retry shortly")
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                return r;
+            }
+            Self::Missing => None,
+            Self::Invalid(why) => Some(why),
+        };
+        let (detail, header_value) = match (challenge, &why) {
+            (Challenge::Bearer, None) => (
                 "this endpoint needs a bearer token".to_owned(),
                 "Bearer".to_owned(),
             ),
-            Self::Invalid(why) => (
+            (Challenge::Bearer, Some(why)) => (
                 format!("the bearer token is not accepted: {why}"),
                 format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
             ),
-            Self::Unavailable => unreachable!("answered above"),
+            (Challenge::ApiKey(h), None) => (
+                format!("this endpoint needs an API key in the `{h}` header"),
+                format!("ApiKey header=\"{h}\""),
+            ),
+            (Challenge::ApiKey(h), Some(why)) => (
+                format!("the API key is not accepted: {why}"),
+                format!("ApiKey header=\"{h}\", error=\"invalid_key\""),
+            ),
+            // No HTTP scheme asks for a certificate; the challenge names
+            // what is missing for clients that log it.
+            (Challenge::Certificate, None) => (
+                "this endpoint needs a TLS client certificate".to_owned(),
+                "Certificate".to_owned(),
+            ),
+            (Challenge::Certificate, Some(why)) => (
+                format!("the client certificate is not accepted: {why}"),
+                "Certificate error=\"invalid_certificate\"".to_owned(),
+            ),
         };
         let mut r = Problem::new(StatusCode::UNAUTHORIZED, "about:blank")
             .detail(detail)
             .into_response();
-        if let Ok(v) = HeaderValue::try_from(challenge) {
+        if let Ok(v) = HeaderValue::try_from(header_value) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         r

@@ -57,6 +57,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         None => None,
     };
     let policies = compile_policies(config_file, &set.dir, diags);
+    let tls = compile_tls(config_file, &set.dir, &policies, diags);
     let proxies = compile_proxies(config_file, &services, &policies, diags);
 
     let mut b = Builders::default();
@@ -118,6 +119,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         templates: Arc::new(templates),
         identity_headers: identity_headers(&policies),
         policies,
+        tls,
     })
 }
 
@@ -178,6 +180,39 @@ fn compile_policies(file: &SpecFile<BffConfig>, dir: &Path, diags: &mut Diagnost
         }
     }
     out
+}
+
+/// The listener's TLS configuration; an `mtls` policy needs `tls.client_ca`.
+fn compile_tls(
+    file: &SpecFile<BffConfig>,
+    dir: &Path,
+    policies: &Policies,
+    diags: &mut Diagnostics,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let verifies_clients = file
+        .spec
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.client_ca.is_some());
+    for (name, config) in &file.spec.auth {
+        if policies.get(name).is_some_and(|p| p.needs_client_cert()) && !verifies_clients {
+            diags.push(file.error_at(
+                config,
+                format!(
+                    "auth policy `{name}` uses mtls, which needs `tls:` with `client_ca` \
+                     so the listener verifies client certificates"
+                ),
+            ));
+        }
+    }
+    let tls = file.spec.tls.as_ref()?;
+    match crate::tls::server_config(tls, dir) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            diags.push(file.error_at(tls, format!("tls: {e}")));
+            None
+        }
+    }
 }
 
 /// Every header name any policy fills with identity, once each.

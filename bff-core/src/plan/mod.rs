@@ -40,6 +40,8 @@ pub struct Plan {
     pub policies: indexmap::IndexMap<String, Arc<crate::auth::Policy>>,
     /// Headers that carry identities to upstreams; clients may never send them.
     pub identity_headers: Vec<http::HeaderName>,
+    /// TLS termination, when `tls:` is configured.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// One aggregated endpoint.
