@@ -38,6 +38,12 @@ pub struct BffConfig {
     /// The admin listener (health and readiness), on an address of its own.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// Rate-limit policies by name; endpoints and routes choose one with `rate_limit:`.
+    #[serde(default)]
+    pub rate_limits: IndexMap<String, Loc<crate::ratelimit::RateLimitConfig>>,
+    /// The Redis server that `store: redis` policies share.
+    #[serde(default)]
+    pub redis: Option<Loc<crate::ratelimit::RedisConfig>>,
 }
 
 /// The admin listener.
@@ -119,6 +125,12 @@ pub struct Limits {
     /// Most request headers; more gets `431`.
     #[serde(default = "default_max_headers")]
     pub max_headers: usize,
+    /// Most requests in progress in the whole BFF; more get `503` at once.
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
+    /// A limit per client address over the whole BFF, before authentication.
+    #[serde(default)]
+    pub per_ip: Option<crate::ratelimit::config::PerIpConfig>,
 }
 
 impl Default for Limits {
@@ -127,6 +139,8 @@ impl Default for Limits {
             header_read_timeout: default_header_read_timeout(),
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
+            max_concurrency: None,
+            per_ip: None,
         }
     }
 }
@@ -352,6 +366,10 @@ pub struct ServiceConfig {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Duration>,
+    /// Most requests in flight to this service at once; more fail at once
+    /// (`503` naming the service) instead of queueing.
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
 }
 
 /// A pass-through route.
@@ -374,6 +392,9 @@ pub struct ProxyRoute {
     /// What the identity must hold to use the route (needs `auth`).
     #[serde(default)]
     pub require: Option<Loc<RequireConfig>>,
+    /// Rate-limit policy of bff.yaml counting the route's requests.
+    #[serde(default)]
+    pub rate_limit: Option<Loc<String>>,
     /// Time the upstream may take to answer (its response headers) once the request body is sent.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]

@@ -18,6 +18,7 @@ pub mod extension;
 pub mod listener;
 pub mod plan;
 pub mod proxy;
+pub mod ratelimit;
 pub mod schema;
 pub mod server;
 pub mod spec;

@@ -33,18 +33,59 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request) -> Response {
     let mut identity = HeaderMap::new();
     let mut keep_authorization = true;
+    let mut claims = jaq_json::Val::Null;
     if let Some(policy) = &route.auth {
         match policy.authenticate(req.headers(), req.extensions()).await {
-            Ok(claims) => {
-                if let Some(Err(why)) = route.require.as_ref().map(|r| r.check(&claims)) {
+            Ok(c) => {
+                if let Some(Err(why)) = route.require.as_ref().map(|r| r.check(&c)) {
                     return crate::server::forbidden(why).into_response();
                 }
-                policy.forward.apply(&claims, &mut identity);
+                policy.forward.apply(&c, &mut identity);
                 keep_authorization = policy.forward_authorization;
+                claims = c;
             }
             Err(rejection) => return policy.reject(rejection),
         }
     }
+    let verdict = match &route.rate_limit {
+        None => None,
+        Some(policy) => {
+            let caller = crate::ratelimit::Caller {
+                ip: crate::ratelimit::peer_ip(req.extensions()),
+                identity: &claims,
+                endpoint: &route.prefix,
+                headers: req.headers(),
+            };
+            match crate::ratelimit::admit(policy, &caller).await {
+                Ok(v) => Some(v),
+                Err(refused) => return refused,
+            }
+        }
+    };
+    let _permit = match route.service.limit.as_ref().map(|l| l.try_admit()) {
+        Some(None) => {
+            return crate::ratelimit::unavailable(&format!(
+                "service `{}` is at its limit of requests in flight; retry shortly",
+                route.service.name
+            ));
+        }
+        Some(Some(p)) => Some(p),
+        None => None,
+    };
+    let mut response = forward_admitted(route, client, req, identity, keep_authorization).await;
+    if let Some(v) = &verdict {
+        crate::ratelimit::apply(v, response.headers_mut());
+    }
+    response
+}
+
+async fn forward_admitted(
+    route: &ProxyPlan,
+    client: &upstream::Client,
+    req: Request,
+    identity: HeaderMap,
+    keep_authorization: bool,
+) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let uri = match route.service.uri(&route.upstream_path(path)) {

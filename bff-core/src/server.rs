@@ -108,6 +108,15 @@ impl Gateway {
                 router = router.route(&route.prefix, any(handler));
             }
         }
+        for (i, _) in self.shared.plan.usage.iter().enumerate() {
+            let shared = self.shared.clone();
+            let handler = move |req: Request| {
+                let shared = shared.clone();
+                async move { shared.usage(i, req).await }
+            };
+            let path = self.shared.plan.usage[i].path.clone();
+            router = router.route(&path, axum::routing::get(handler));
+        }
         let router = router.fallback(|| async { Problem::not_found() });
         // Before anything else: no client may send the headers that carry
         // verified identities upstream, whatever its authentication.
@@ -125,6 +134,22 @@ impl Gateway {
             ))
         };
         let router = self.shared.extension.router(router);
+        let router = match &self.shared.plan.shed {
+            Some(limit) => router.layer(axum::middleware::from_fn_with_state(
+                limit.clone(),
+                crate::ratelimit::shed::middleware,
+            )),
+            None => router,
+        };
+        let per_ip = self.shared.plan.config.limits.per_ip.as_ref();
+        let router = match per_ip.map(crate::ratelimit::per_ip_layer) {
+            Some(Ok(layer)) => router.layer(layer),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "limits.per_ip is not applied");
+                router
+            }
+            None => router,
+        };
         // The edge stage must see requests before routing (it rewrites the
         // path), so it wraps a router whose only route is the real one.
         Router::new()
@@ -224,6 +249,21 @@ impl Shared {
             },
             None => Val::Null,
         };
+        let verdict = match &endpoint.rate_limit {
+            None => None,
+            Some(policy) => {
+                let caller = crate::ratelimit::Caller {
+                    ip: crate::ratelimit::peer_ip(&parts.extensions),
+                    identity: &auth,
+                    endpoint: &endpoint.id(),
+                    headers: &parts.headers,
+                };
+                match crate::ratelimit::admit(policy, &caller).await {
+                    Ok(v) => Some(v),
+                    Err(refused) => return refused,
+                }
+            }
+        };
         let mut request = match read_request(endpoint, &mut parts, body).await {
             Ok(r) => r,
             Err(problem) => return problem.into_response(),
@@ -233,13 +273,47 @@ impl Shared {
         }
         request.auth = auth;
         request.forward = forward;
-        match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
-            Ok(outcome) => self.respond(endpoint, &parts, &outcome),
-            Err(e) => {
-                tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
-                e.problem().into_response()
-            }
+        let mut response =
+            match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
+                Ok(outcome) => self.respond(endpoint, &parts, &outcome),
+                Err(e) => {
+                    tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
+                    let mut r = e.problem().into_response();
+                    if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+                        r.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    }
+                    r
+                }
+            };
+        if let Some(v) = &verdict {
+            crate::ratelimit::apply(v, response.headers_mut());
         }
+        response
+    }
+
+    /// A usage endpoint: the caller's standing under a policy, counting nothing.
+    async fn usage(&self, index: usize, req: Request) -> Response {
+        let route = &self.plan.usage[index];
+        let (parts, _) = req.into_parts();
+        let identity = match &route.auth {
+            Some(policy) => match policy.authenticate(&parts.headers, &parts.extensions).await {
+                Ok(identity) => identity,
+                Err(rejection) => return policy.reject(rejection),
+            },
+            None => Val::Null,
+        };
+        let caller = crate::ratelimit::Caller {
+            ip: crate::ratelimit::peer_ip(&parts.extensions),
+            identity: &identity,
+            endpoint: &format!("GET {}", route.path),
+            headers: &parts.headers,
+        };
+        let verdict = route.policy.peek(&caller).await;
+        let body = crate::ratelimit::usage_body(&verdict, &identity);
+        let mut r = ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
+        crate::ratelimit::apply(&verdict, r.headers_mut());
+        r
     }
 
     fn respond(

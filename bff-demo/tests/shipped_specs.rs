@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 /// One BFF serving a shipped spec folder, and the plan it serves.
 struct RunningBff {
     base: String,
-    examples: Vec<(String, reqwest::Method, String, Option<Value>)>,
+    examples: Vec<Example>,
     _dir: tempfile::TempDir,
 }
 
@@ -49,6 +49,13 @@ fn localized_copy(folder: &str, services: &[(&str, SocketAddr)]) -> tempfile::Te
         config = config.replace(&shipped, &format!("http://{addr}"));
     }
     std::fs::write(dir.path().join("bff.yaml"), config).unwrap();
+    // Files bff.yaml refers to, such as the API-key file, come along.
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().is_some_and(|n| n != "bff.yaml") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
     std::fs::create_dir(dir.path().join("endpoints")).unwrap();
     for entry in std::fs::read_dir(source.join("endpoints")).unwrap() {
         let path = entry.unwrap().path();
@@ -85,12 +92,13 @@ async fn start(
                 .example
                 .as_ref()
                 .unwrap_or_else(|| panic!("{folder}: {} has no example", ep.id()));
-            (
-                ep.id(),
-                ep.method.clone(),
-                example.path.clone(),
-                example.body.clone(),
-            )
+            Example {
+                id: ep.id(),
+                method: ep.method.clone(),
+                path: example.path.clone(),
+                headers: example.headers.clone().into_iter().collect(),
+                body: example.body.clone(),
+            }
         })
         .collect();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -106,6 +114,15 @@ async fn start(
     }
 }
 
+/// An endpoint's `example:`, as the demo's curl commands send it.
+struct Example {
+    id: String,
+    method: reqwest::Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Value>,
+}
+
 async fn services() -> Vec<(&'static str, SocketAddr)> {
     spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, Latency::none())
         .await
@@ -116,8 +133,18 @@ async fn services() -> Vec<(&'static str, SocketAddr)> {
 async fn examples_answer(bff: &RunningBff) -> Vec<(String, Value)> {
     let http = reqwest::Client::new();
     let mut answers = Vec::new();
-    for (id, method, path, body) in &bff.examples {
+    for Example {
+        id,
+        method,
+        path,
+        headers,
+        body,
+    } in &bff.examples
+    {
         let mut request = http.request(method.clone(), format!("{}{path}", bff.base));
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -226,6 +253,37 @@ async fn partner_specs_serve_their_examples() {
     let order = answer(&answers, "GET /partner/v1/orders/{order_id}");
     assert!(order["lines"][0]["title"].is_string());
     assert!(order["shipment"]["tracking_code"].is_string());
+
+    // The free demo key named in bff.yaml works, in its own tier, and the
+    // usage endpoint tells what is left of its daily quota.
+    let config = std::fs::read_to_string(specs_root().join("partner/bff.yaml")).unwrap();
+    let free = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("#   free:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/partner/v1/categories", bff.base))
+        .header("x-api-key", &free)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-ratelimit-limit-day"], "1000");
+    let usage: Value = http
+        .get(format!("{}/partner/v1/usage", bff.base))
+        .header("x-api-key", &free)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["tier"], "free");
+    assert_eq!(usage["quota"]["used"], 1);
+    assert_eq!(usage["quota"]["remaining"], 999);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use bff_core::{Extension, Gateway, NoExtension};
 
 pub mod browser;
 pub mod process;
+pub mod redis;
 
 /// Serves a router on 127.0.0.1 with an ephemeral port; returns its base URL.
 pub async fn serve(router: Router) -> String {

@@ -250,6 +250,11 @@ async fn fetch(
     // The call's timeout bounds each upstream request (each batch, each
     // item), counted from when that request starts; never past the deadline.
     let until = deadline.min(Instant::now() + call.timeout);
+    let _permit = match call.service.limit.as_ref().map(|l| l.try_admit()) {
+        Some(None) => return Err(CallError::Overloaded),
+        Some(permit) => permit,
+        None => None,
+    };
     let mut req = http::Request::new(r.body.map_or_else(Body::empty, Body::from));
     *req.method_mut() = call.method.clone();
     *req.uri_mut() = r.uri;

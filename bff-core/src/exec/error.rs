@@ -17,6 +17,8 @@ pub enum CallError {
     Malformed,
     /// A template or expression of the call failed on this request's data.
     Input(String),
+    /// The service is at its concurrency limit; the call was not sent.
+    Overloaded,
 }
 
 impl CallError {
@@ -28,6 +30,7 @@ impl CallError {
             Self::Timeout => "timeout".into(),
             Self::Malformed => "malformed".into(),
             Self::Input(_) => "input".into(),
+            Self::Overloaded => "overloaded".into(),
         }
     }
 }
@@ -80,6 +83,12 @@ impl ExecError {
                     CallError::Input(_) => (
                         StatusCode::BAD_GATEWAY,
                         format!("call `{call}` could not be built from this request"),
+                    ),
+                    CallError::Overloaded => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "call `{call}` not sent: its service is at its limit of requests in flight"
+                        ),
                     ),
                 };
                 Problem::new(status, "about:blank")

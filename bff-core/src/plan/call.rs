@@ -19,6 +19,9 @@ pub struct Service {
     pub base_url: String,
     /// Per-call timeout unless the call sets its own.
     pub timeout: Option<Duration>,
+    /// Most requests in flight to the service at once; past it, calls fail
+    /// at once as overloaded.
+    pub limit: Option<crate::ratelimit::shed::Limit>,
 }
 
 impl Service {

@@ -58,7 +58,8 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     };
     let policies = compile_policies(config_file, &set.dir, diags);
     let tls = compile_tls(config_file, &set.dir, &policies, diags);
-    let proxies = compile_proxies(config_file, &services, &policies, diags);
+    let (rate_limits, usage) = super::limits::compile(config_file, &policies, diags);
+    let proxies = compile_proxies(config_file, &services, &policies, &rate_limits, diags);
 
     let mut b = Builders::default();
     let mut endpoints = Vec::new();
@@ -70,9 +71,15 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         let _ = routes.insert(p.prefix.clone(), ());
     }
     for file in &set.endpoints {
-        let Some(ep) =
-            compile_endpoint(file, &config_file.spec, &services, &policies, &mut b, diags)
-        else {
+        let Some(ep) = compile_endpoint(
+            file,
+            &config_file.spec,
+            &services,
+            &policies,
+            &rate_limits,
+            &mut b,
+            diags,
+        ) else {
             continue;
         };
         let key = (ep.method.clone(), ep.path.clone());
@@ -97,6 +104,17 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         seen.insert(key, &file.path);
         endpoints.push(Arc::new(ep));
     }
+    for u in &usage {
+        if !u.path.starts_with('/') || routes.insert(u.path.clone(), ()).is_err() {
+            diags.push(Diagnostic::file(
+                &config_file.path,
+                format!(
+                    "rate limit `{}`: usage_path `{}` must be a path of its own, starting with `/`",
+                    u.policy.name, u.path
+                ),
+            ));
+        }
+    }
     if let Err(errors) = b.exprs.finish() {
         for (i, e) in errors {
             let (file, src) = b.expr_sites[i];
@@ -120,6 +138,13 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         identity_headers: identity_headers(&policies),
         policies,
         tls,
+        rate_limits,
+        usage,
+        shed: config_file
+            .spec
+            .limits
+            .max_concurrency
+            .map(crate::ratelimit::shed::Limit::new),
     })
 }
 
@@ -161,6 +186,7 @@ fn compile_services(
                 name: name.clone(),
                 base_url: url.trim_end_matches('/').to_owned(),
                 timeout: svc.timeout,
+                limit: svc.max_concurrency.map(crate::ratelimit::shed::Limit::new),
             }),
         );
     }
@@ -227,6 +253,21 @@ fn identity_headers(policies: &Policies) -> Vec<HeaderName> {
 }
 
 /// The policy an endpoint or route names, reported when unknown.
+/// "unknown <kind> `x` (bff.yaml defines: a, b)".
+pub(super) fn unknown_name<'k>(
+    kind: &str,
+    name: &str,
+    known: impl Iterator<Item = &'k String>,
+) -> String {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    format!("unknown {kind} `{name}` (bff.yaml defines: {known})")
+}
+
 fn lookup_policy<T>(
     file: &SpecFile<T>,
     name: Option<&Loc<String>>,
@@ -236,19 +277,7 @@ fn lookup_policy<T>(
     let name = name?;
     let found = policies.get(name.as_str()).cloned();
     if found.is_none() {
-        let known: Vec<&str> = policies.keys().map(String::as_str).collect();
-        diags.push(file.error_at(
-            name,
-            format!(
-                "unknown auth policy `{}` (bff.yaml defines: {})",
-                name.value,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        ));
+        diags.push(file.error_at(name, unknown_name("auth policy", name, policies.keys())));
     }
     found
 }
@@ -257,6 +286,7 @@ fn compile_proxies(
     file: &SpecFile<BffConfig>,
     services: &IndexMap<String, Arc<Service>>,
     policies: &Policies,
+    rate_limits: &super::limits::RateLimits,
     diags: &mut Diagnostics,
 ) -> Vec<Arc<ProxyPlan>> {
     let mut out = Vec::new();
@@ -290,9 +320,17 @@ fn compile_proxies(
             }
             (r, _) => r.as_ref().map(|r| crate::auth::Requirement::new(r)),
         };
+        let rate_limit = super::limits::lookup(
+            file,
+            route.rate_limit.as_ref(),
+            auth.is_some(),
+            rate_limits,
+            diags,
+        );
         out.push(Arc::new(ProxyPlan {
             auth,
             require,
+            rate_limit,
             max_body: route.max_body,
             prefix,
             rewrite,
@@ -373,6 +411,7 @@ fn compile_endpoint<'a>(
     config: &BffConfig,
     services: &IndexMap<String, Arc<Service>>,
     policies: &Policies,
+    rate_limits: &super::limits::RateLimits,
     b: &mut Builders<'a>,
     diags: &mut Diagnostics,
 ) -> Option<Endpoint> {
@@ -386,6 +425,13 @@ fn compile_endpoint<'a>(
         .require
         .as_ref()
         .map(|r| crate::auth::Requirement::new(r));
+    let rate_limit = super::limits::lookup(
+        file,
+        spec.rate_limit.as_ref(),
+        auth.is_some(),
+        rate_limits,
+        diags,
+    );
     let (method, path) = match parse_endpoint(&spec.endpoint) {
         Ok(mp) => mp,
         Err(e) => {
@@ -456,6 +502,7 @@ fn compile_endpoint<'a>(
         example: spec.example.as_ref().map(|e| e.value.clone()),
         auth,
         require,
+        rate_limit,
     })
 }
 

@@ -6,6 +6,7 @@ mod call;
 mod compile;
 pub mod expr;
 pub mod graph;
+pub mod limits;
 pub mod template;
 
 use std::path::PathBuf;
@@ -42,6 +43,12 @@ pub struct Plan {
     pub identity_headers: Vec<http::HeaderName>,
     /// TLS termination, when `tls:` is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Rate-limit policies by name.
+    pub rate_limits: limits::RateLimits,
+    /// Usage endpoints of rate-limit policies.
+    pub usage: Vec<limits::UsageRoute>,
+    /// The whole BFF's concurrency limit.
+    pub shed: Option<crate::ratelimit::shed::Limit>,
 }
 
 /// One aggregated endpoint.
@@ -71,6 +78,8 @@ pub struct Endpoint {
     pub auth: Option<Arc<crate::auth::Policy>>,
     /// What the identity must hold.
     pub require: Option<crate::auth::Requirement>,
+    /// Rate-limit policy.
+    pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
 }
 
 impl Endpoint {
@@ -206,6 +215,8 @@ pub struct ProxyPlan {
     pub auth: Option<Arc<crate::auth::Policy>>,
     /// What the identity must hold.
     pub require: Option<crate::auth::Requirement>,
+    /// Rate-limit policy.
+    pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
 }
 
 impl ProxyPlan {

@@ -24,6 +24,9 @@ pub struct EndpointSpec {
     /// What the identity must hold to use the endpoint (needs `auth`).
     #[serde(default)]
     pub require: Option<Loc<crate::config::RequireConfig>>,
+    /// Rate-limit policy of bff.yaml counting this endpoint's requests.
+    #[serde(default)]
+    pub rate_limit: Option<Loc<String>>,
     /// End-to-end deadline, e.g. `800ms`; defaults to `defaults.deadline` of bff.yaml.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]

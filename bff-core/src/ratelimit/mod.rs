@@ -1,0 +1,374 @@
+//! Rate limits, tiers and quotas: named policies in bff.yaml, chosen per
+//! endpoint and route with `rate_limit:`, counted per client address,
+//! identity, API key, endpoint or header, in this process or in Redis.
+//! Every answer of a limited endpoint says where the caller stands
+//! (`RateLimit`, `RateLimit-Policy`, `X-RateLimit-*`); a refusal is a `429`
+//! problem with `Retry-After`.
+
+pub mod config;
+mod gcra;
+mod headers;
+pub mod shed;
+pub mod store;
+mod window;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use indexmap::IndexMap;
+use jaq_json::Val;
+
+pub use config::{OnStoreError, QuotaWindow, Rate, RateLimitConfig, RedisConfig, StoreKind};
+pub use headers::{apply, refusal, unavailable};
+pub use store::Outcome;
+
+use crate::auth::claim;
+use crate::value;
+use gcra::Gcra;
+use store::{Allowance, Local, Redis};
+pub use window::Clock;
+
+/// What a key is counted by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyPart {
+    Ip,
+    Identity,
+    ApiKey,
+    Endpoint,
+    Header(http::HeaderName),
+}
+
+/// A compiled rate-limit policy.
+#[derive(Debug)]
+pub struct Policy {
+    /// Its name in bff.yaml, which is also its name in the headers.
+    pub name: String,
+    key: Vec<KeyPart>,
+    default: Allowance,
+    tiers: IndexMap<String, Allowance>,
+    local: Local,
+    redis: Option<Arc<Redis>>,
+    on_store_error: OnStoreError,
+    /// Decisions the shared store could not take (it was down or slow).
+    pub store_errors: AtomicU64,
+}
+
+/// Who is asking, as far as the key is concerned.
+pub struct Caller<'a> {
+    /// The client's address.
+    pub ip: Option<IpAddr>,
+    /// The verified identity, or null.
+    pub identity: &'a Val,
+    /// The endpoint or route, e.g. `GET /v1/home`.
+    pub endpoint: &'a str,
+    /// The request headers.
+    pub headers: &'a http::HeaderMap,
+}
+
+/// A policy's verdict on one request, for the response headers.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Policy name.
+    pub policy: String,
+    /// Bucket size and refill window.
+    pub gcra: (u32, std::time::Duration),
+    /// Quota limit and window, if any.
+    pub quota: Option<(u64, QuotaWindow)>,
+    /// What the store said; `None` when the store failed and the policy
+    /// let the request through unmetered.
+    pub outcome: Option<Outcome>,
+    remaining: u32,
+    /// Refused because the shared store was down and the policy is `closed`.
+    pub store_down: bool,
+}
+
+impl Policy {
+    /// Builds a policy; `redis` is the shared store if bff.yaml has one.
+    pub fn compile(
+        name: &str,
+        config: &RateLimitConfig,
+        redis: Option<&Arc<Redis>>,
+        clock: Clock,
+    ) -> Result<Self, String> {
+        let key = config
+            .key
+            .iter()
+            .map(|k| match k.as_str() {
+                "ip" => Ok(KeyPart::Ip),
+                "identity" => Ok(KeyPart::Identity),
+                "api_key" => Ok(KeyPart::ApiKey),
+                "endpoint" => Ok(KeyPart::Endpoint),
+                other => match other.strip_prefix("header:") {
+                    Some(h) => http::HeaderName::try_from(h.trim())
+                        .map(KeyPart::Header)
+                        .map_err(|_| format!("`{other}` is not a valid header name")),
+                    None => Err(format!(
+                        "unknown key `{other}`: use ip, identity, api_key, endpoint or header:<name>"
+                    )),
+                },
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if key.is_empty() {
+            return Err("`key` needs at least one part".into());
+        }
+        let allowance = |rate: &str, burst: Option<u32>, quota: Option<&config::QuotaConfig>| {
+            let rate = Rate::parse(rate)?;
+            Ok::<_, String>(Allowance {
+                gcra: Gcra::new(rate.interval(), burst.unwrap_or(rate.count)),
+                quota: quota.map(|q| (q.limit, q.per)),
+            })
+        };
+        let default = allowance(&config.rate, config.burst, config.quota.as_ref())?;
+        let tiers = config
+            .tiers
+            .iter()
+            .map(|(tier, t)| {
+                allowance(&t.rate, t.burst, t.quota.as_ref().or(config.quota.as_ref()))
+                    .map(|a| (tier.clone(), a))
+                    .map_err(|e| format!("tier `{tier}`: {e}"))
+            })
+            .collect::<Result<_, String>>()?;
+        let redis = match config.store {
+            StoreKind::Local => None,
+            StoreKind::Redis => Some(
+                redis
+                    .ok_or("`store: redis` needs `redis: { url }` in bff.yaml")?
+                    .clone(),
+            ),
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            key,
+            default,
+            tiers,
+            local: Local::new(clock),
+            redis,
+            on_store_error: config.on_store_error,
+            store_errors: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether the key needs a verified identity.
+    pub fn needs_identity(&self) -> bool {
+        self.key
+            .iter()
+            .any(|k| matches!(k, KeyPart::Identity | KeyPart::ApiKey))
+    }
+
+    /// Counts the request; the verdict says whether it passes.
+    pub async fn check(&self, caller: &Caller<'_>) -> Verdict {
+        self.decide(caller, false).await
+    }
+
+    /// The caller's standing without counting anything (usage endpoints).
+    pub async fn peek(&self, caller: &Caller<'_>) -> Verdict {
+        self.decide(caller, true).await
+    }
+
+    async fn decide(&self, caller: &Caller<'_>, dry_run: bool) -> Verdict {
+        let tier = claim(caller.identity, ["tier"]).map(value::to_text);
+        let allowance = tier
+            .as_deref()
+            .and_then(|t| self.tiers.get(t))
+            .unwrap_or(&self.default);
+        let key = self.key_of(caller, tier.as_deref());
+        let outcome = match &self.redis {
+            None => Some(self.local.decide(&key, allowance, dry_run)),
+            Some(redis) => match redis.decide(&key, allowance, dry_run).await {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    self.store_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(policy = %self.name, error = %e.0, mode = ?self.on_store_error,
+                        "rate-limit store unavailable");
+                    match self.on_store_error {
+                        OnStoreError::Open => None,
+                        OnStoreError::Local => Some(self.local.decide(&key, allowance, dry_run)),
+                        OnStoreError::Closed => {
+                            return Verdict {
+                                policy: self.name.clone(),
+                                gcra: (allowance.gcra.burst, allowance.gcra.window()),
+                                quota: allowance.quota,
+                                outcome: Some(Outcome {
+                                    allowed: false,
+                                    by_quota: false,
+                                    reset_us: 0,
+                                    retry_after_us: 1_000_000,
+                                    quota_used: 0,
+                                    quota_reset_us: 0,
+                                }),
+                                remaining: 0,
+                                store_down: true,
+                            };
+                        }
+                    }
+                }
+            },
+        };
+        Verdict {
+            policy: self.name.clone(),
+            gcra: (allowance.gcra.burst, allowance.gcra.window()),
+            quota: allowance.quota,
+            remaining: outcome.map_or(allowance.gcra.burst, |o| {
+                if o.allowed || o.by_quota {
+                    allowance.gcra.remaining(o.reset_us)
+                } else {
+                    0
+                }
+            }),
+            outcome,
+            store_down: false,
+        }
+    }
+
+    /// The counting key: the policy, the tier (so a tier change starts a
+    /// fresh bucket of the right size) and each configured part.
+    fn key_of(&self, caller: &Caller<'_>, tier: Option<&str>) -> String {
+        let mut key = format!("{}|{}", self.name, tier.unwrap_or("-"));
+        for part in &self.key {
+            key.push('|');
+            match part {
+                KeyPart::Ip => key.push_str(&caller.ip.map_or_else(String::new, |i| i.to_string())),
+                KeyPart::Identity => key.push_str(
+                    &claim(caller.identity, ["sub"]).map_or_else(String::new, value::to_text),
+                ),
+                KeyPart::ApiKey => key.push_str(
+                    &claim(caller.identity, ["key_id"]).map_or_else(String::new, value::to_text),
+                ),
+                KeyPart::Endpoint => key.push_str(caller.endpoint),
+                KeyPart::Header(h) => key.push_str(
+                    caller
+                        .headers
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(""),
+                ),
+            }
+        }
+        key
+    }
+}
+
+/// Counts a request against an endpoint's or route's policy: `Err` is the
+/// refusal to send, `Ok` the verdict whose headers go on the answer.
+pub async fn admit(
+    policy: &Policy,
+    caller: &Caller<'_>,
+) -> Result<Verdict, axum::response::Response> {
+    let verdict = policy.check(caller).await;
+    if verdict.allowed() {
+        Ok(verdict)
+    } else {
+        Err(refusal(&verdict))
+    }
+}
+
+/// The client's address, as the listener recorded it.
+pub fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The whole-BFF limit per client address (`limits.per_ip`), as a
+/// `tower_governor` layer answering refusals like every other 429 here.
+pub fn per_ip_layer(
+    config: &config::PerIpConfig,
+) -> Result<
+    tower_governor::GovernorLayer<
+        tower_governor::key_extractor::PeerIpKeyExtractor,
+        governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+        axum::body::Body,
+    >,
+    String,
+> {
+    let rate = Rate::parse(&config.rate)?;
+    let conf = tower_governor::governor::GovernorConfigBuilder::default()
+        .period(rate.interval())
+        .burst_size(config.burst.max(1))
+        .finish()
+        .ok_or("limits.per_ip: rate and burst must be above zero")?;
+    let conf = Arc::new(conf);
+    let limiter = conf.limiter().clone();
+    // Addresses whose bucket has refilled hold nothing; drop them now and then.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        });
+    }
+    Ok(tower_governor::GovernorLayer::new(conf).error_handler(|e| {
+        use axum::response::IntoResponse;
+        match e {
+            tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+                let mut r =
+                    crate::error::Problem::new(http::StatusCode::TOO_MANY_REQUESTS, "about:blank")
+                        .detail(format!(
+                            "too many requests from this address; retry in {} s",
+                            wait_time.max(1)
+                        ))
+                        .into_response();
+                r.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(wait_time.max(1)),
+                );
+                r
+            }
+            _ => crate::error::Problem::internal().into_response(),
+        }
+    }))
+}
+
+/// The body of a usage endpoint: where the caller stands under a policy.
+pub fn usage_body(verdict: &Verdict, identity: &Val) -> serde_json::Value {
+    let o = verdict.outcome.unwrap_or(Outcome {
+        allowed: true,
+        by_quota: false,
+        reset_us: 0,
+        retry_after_us: 0,
+        quota_used: 0,
+        quota_reset_us: 0,
+    });
+    let secs = |us: u64| us.div_ceil(1_000_000);
+    let quota = verdict.quota.map(|(limit, per)| {
+        serde_json::json!({
+            "limit": limit,
+            "used": o.quota_used,
+            "remaining": limit.saturating_sub(o.quota_used),
+            "period": match per {
+                QuotaWindow::Hour => "hour",
+                QuotaWindow::Day => "day",
+                QuotaWindow::Month => "month",
+            },
+            "reset": secs(o.quota_reset_us),
+        })
+    });
+    serde_json::json!({
+        "policy": verdict.policy,
+        "subject": claim(identity, ["sub"]).map(value::to_text),
+        "tier": claim(identity, ["tier"]).map(value::to_text),
+        "rate": {
+            "limit": verdict.gcra.0,
+            "remaining": verdict.remaining(),
+            "window": verdict.gcra.1.as_secs_f64(),
+            "reset": secs(o.reset_us),
+        },
+        "quota": quota,
+    })
+}
+
+impl Verdict {
+    /// Whether the request passes.
+    pub fn allowed(&self) -> bool {
+        self.outcome.is_none_or(|o| o.allowed)
+    }
+
+    /// Requests that could pass now.
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+}

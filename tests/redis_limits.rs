@@ -1,0 +1,131 @@
+//! Limits shared by replicas through a real `redis-server`: two BFF
+//! processes together admit no more than the global limit, and when Redis
+//! goes away each `on_store_error` mode does what it says.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use bff_tests::process::BffProcess;
+use bff_tests::redis::RedisServer;
+use bff_tests::{SpecDir, client, serve};
+use serde_json::json;
+
+async fn specs() -> SpecDir {
+    let up = serve(Router::new().route("/ok", get(|| async { axum::Json(json!({ "ok": true })) })))
+        .await;
+    let mut dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         redis: {{ url: \"${{REDIS_URL}}\", timeout: 50ms }}\n\
+         rate_limits:\n\
+         \x20 global: {{ key: [endpoint], rate: 1/min, burst: 10, store: redis }}\n\
+         \x20 open: {{ key: [endpoint], rate: 1/min, burst: 2, store: redis, on_store_error: open }}\n\
+         \x20 closed: {{ key: [endpoint], rate: 1/min, burst: 2, store: redis, on_store_error: closed }}\n\
+         \x20 local: {{ key: [endpoint], rate: 1/min, burst: 2, store: redis, on_store_error: local }}\n"
+    ));
+    for name in ["global", "open", "closed", "local"] {
+        dir = dir.endpoint(
+            name,
+            &format!(
+                "endpoint: GET /v1/{name}\nrate_limit: {name}\ncalls:\n  ok: {{ service: s, get: /ok }}\nrespond:\n  jq: .ok\n"
+            ),
+        );
+    }
+    dir
+}
+
+async fn status(base: &str, path: &str) -> u16 {
+    client()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn two_replicas_together_admit_no_more_than_the_global_limit() {
+    let redis = RedisServer::start();
+    let dir = specs().await;
+    let env = [("REDIS_URL", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = BffProcess::start("bff-web", dir.path(), &env);
+    let b = BffProcess::start("bff-web", dir.path(), &env);
+
+    let (ua, ub) = (a.url(), b.url());
+    let requests = (0..40).map(|i| {
+        let base = if i % 2 == 0 { ua.clone() } else { ub.clone() };
+        tokio::spawn(async move { status(&base, "/v1/global").await })
+    });
+    let statuses: Vec<u16> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(passed, 10, "the burst of 10 is global: {statuses:?}");
+    assert_eq!(refused, 30, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn without_redis_each_mode_does_as_declared_and_limiting_resumes_after() {
+    let mut redis = RedisServer::start();
+    let dir = specs().await;
+    let env = [("REDIS_URL", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = BffProcess::start("bff-web", dir.path(), &env);
+    let b = BffProcess::start("bff-web", dir.path(), &env);
+    let (a, b) = (a.url(), b.url());
+
+    // With Redis: the two replicas share the burst of 2.
+    assert_eq!(status(&a, "/v1/open").await, 200);
+    assert_eq!(status(&b, "/v1/open").await, 200);
+    assert_eq!(status(&a, "/v1/open").await, 429);
+
+    redis.stop();
+    // open: let through, unmetered.
+    for _ in 0..4 {
+        assert_eq!(status(&a, "/v1/open").await, 200);
+    }
+    // closed: refused with 503 (never 401 or 500), quickly.
+    let started = Instant::now();
+    let r = client().get(format!("{a}/v1/closed")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // local: each replica limits with its own counts.
+    assert_eq!(status(&a, "/v1/local").await, 200);
+    assert_eq!(status(&a, "/v1/local").await, 200);
+    assert_eq!(status(&a, "/v1/local").await, 429);
+    assert_eq!(status(&b, "/v1/local").await, 200);
+
+    // Redis is back (empty): global limiting resumes once reconnected.
+    redis.restart();
+    let started = Instant::now();
+    loop {
+        match status(&a, "/v1/closed").await {
+            200 => break,
+            503 if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("replica a answered {other} after Redis came back"),
+        }
+    }
+    let started = Instant::now();
+    while status(&b, "/v1/closed").await == 503 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "replica b never reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Both took one of the shared burst of 2: both are refused now.
+    assert_eq!(status(&a, "/v1/closed").await, 429);
+    assert_eq!(status(&b, "/v1/closed").await, 429);
+}
