@@ -352,6 +352,10 @@ fn default_timeout() -> Duration {
     Duration::from_secs(2)
 }
 
+fn default_max_response_bytes() -> usize {
+    16 * 1024 * 1024
+}
+
 fn default_body_limit() -> usize {
     1024 * 1024
 }
@@ -360,8 +364,32 @@ fn default_body_limit() -> usize {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
-    /// Base URL, e.g. `${USERS_URL:-http://127.0.0.1:9101}`; call paths are appended.
-    pub url: Loc<String>,
+    /// Base URL, e.g. `${USERS_URL:-http://127.0.0.1:9101}`; call paths are
+    /// appended. For several instances use `instances` instead.
+    #[serde(default)]
+    pub url: Option<Loc<String>>,
+    /// Several instances of the service, chosen per call by `balance`.
+    #[serde(default)]
+    pub instances: Vec<crate::resilience::InstanceConfig>,
+    /// How a call picks an instance.
+    #[serde(default)]
+    pub balance: crate::resilience::BalanceKind,
+    /// With `balance: hash`: `header:<name>` of the upstream request whose
+    /// value keeps a caller on one instance (e.g. a `forward`ed identity header).
+    #[serde(default)]
+    pub hash_key: Option<String>,
+    /// Retries of failed idempotent calls.
+    #[serde(default)]
+    pub retries: Option<crate::resilience::RetryConfig>,
+    /// A circuit breaker for the service.
+    #[serde(default)]
+    pub circuit_breaker: Option<crate::resilience::BreakerConfig>,
+    /// Passive ejection of failing instances (with several instances).
+    #[serde(default)]
+    pub outlier: crate::resilience::OutlierConfig,
+    /// Largest upstream response body a call reads, in bytes; more is a failure.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
     /// Time one call to this service may take, unless the call sets its own.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]

@@ -19,6 +19,7 @@ pub mod listener;
 pub mod plan;
 pub mod proxy;
 pub mod ratelimit;
+pub mod resilience;
 pub mod schema;
 pub mod server;
 pub mod spec;

@@ -87,8 +87,27 @@ async fn forward_admitted(
     keep_authorization: bool,
 ) -> Response {
     let (parts, body) = req.into_parts();
+    let pool = &route.service.pool;
+    if let Some(breaker) = pool.breaker.as_ref().filter(|b| !b.allow()) {
+        let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
+            .detail(format!(
+                "the circuit of service `{}` is open",
+                route.service.name
+            ))
+            .into_response();
+        let secs = breaker.retry_in().as_secs().max(1);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return r;
+    }
+    let key = pool
+        .hash_header
+        .as_ref()
+        .and_then(|h| parts.headers.get(h).or_else(|| identity.get(h)))
+        .map(|v| v.as_bytes().to_vec());
+    let attempt = pool.start(key.as_deref());
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let uri = match route.service.uri(&route.upstream_path(path)) {
+    let uri = match attempt.instance().uri(&route.upstream_path(path)) {
         Ok(u) => u,
         Err(_) => {
             return Problem::bad_request("the request path cannot be forwarded").into_response();
@@ -148,15 +167,20 @@ async fn forward_admitted(
         send_streaming(client, request, body, route.timeout).await
     };
     let resp = match answer {
-        Ok(Ok(resp)) => resp,
+        Ok(Ok(resp)) => {
+            attempt.finish(!resp.status().is_server_error());
+            resp
+        }
         Ok(Err(_)) if over.load(Ordering::Relaxed) => return too_large(),
         Ok(Err(e)) => {
+            attempt.finish(false);
             tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
             return Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
                 .detail(format!("service `{}` is unreachable", route.service.name))
                 .into_response();
         }
         Err(_) => {
+            attempt.finish(false);
             return Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
                 .detail(format!(
                     "service `{}` did not answer in time",

@@ -15,6 +15,7 @@ use super::error::CallError;
 use super::scope::Scope;
 use crate::plan::template::{TemplateSet, URL_VALUE};
 use crate::plan::{BodyPlan, BodyTemplate, Call};
+use crate::resilience::Retry;
 use crate::{upstream, value};
 
 /// What upstreams see as the client.
@@ -22,7 +23,8 @@ const USER_AGENT: &str = concat!("bff/", env!("CARGO_PKG_VERSION"));
 
 /// A rendered upstream request.
 pub(super) struct Rendered {
-    uri: http::Uri,
+    /// Path and query, appended to the instance's base URL when sent.
+    path: String,
     headers: HeaderMap,
     body: Option<Vec<u8>>,
 }
@@ -117,10 +119,6 @@ fn render(
         url.push('=');
         url.extend(percent_encoding::utf8_percent_encode(&v, URL_VALUE));
     }
-    let uri = call
-        .service
-        .uri(&url)
-        .map_err(|_| CallError::Input(format!("`{url}` is not a valid path")))?;
     let mut headers = HeaderMap::new();
     for (name, t) in &call.headers {
         let v = HeaderValue::try_from(r(t)?)
@@ -147,7 +145,11 @@ fn render(
             HeaderValue::from_static("application/json"),
         );
     }
-    Ok(Rendered { uri, headers, body })
+    Ok(Rendered {
+        path: url,
+        headers,
+        body,
+    })
 }
 
 /// Whether a rendered path has a `.` or `..` segment, percent-encoded or
@@ -247,42 +249,115 @@ async fn fetch(
     client: &upstream::Client,
     deadline: Instant,
 ) -> Result<Val, CallError> {
-    // The call's timeout bounds each upstream request (each batch, each
-    // item), counted from when that request starts; never past the deadline.
-    let until = deadline.min(Instant::now() + call.timeout);
+    let pool = &call.service.pool;
+    if pool.breaker.as_ref().is_some_and(|b| !b.allow()) {
+        return Err(CallError::CircuitOpen(call.service.name.clone()));
+    }
     let _permit = match call.service.limit.as_ref().map(|l| l.try_admit()) {
         Some(None) => return Err(CallError::Overloaded),
         Some(permit) => permit,
         None => None,
     };
-    let mut req = http::Request::new(r.body.map_or_else(Body::empty, Body::from));
+    let retry = pool
+        .retry
+        .as_ref()
+        .filter(|_| Retry::is_safe(&call.method, &r.headers));
+    if let Some(retry) = retry {
+        retry.record_call();
+    }
+    let key = pool
+        .hash_header
+        .as_ref()
+        .and_then(|h| r.headers.get(h))
+        .map(HeaderValue::as_bytes);
+    let body = r.body.map(bytes::Bytes::from);
+    let mut tries = 0;
+    loop {
+        let attempt = pool.start(key);
+        let (result, retry_after) = try_once(
+            call,
+            &r.path,
+            &r.headers,
+            body.clone(),
+            client,
+            attempt,
+            deadline,
+        )
+        .await;
+        let Err(error) = result else {
+            return result;
+        };
+        let Some(retry) = retry.filter(|r| tries < r.attempts() && error.is_retryable()) else {
+            return Err(error);
+        };
+        let Some(wait) = retry.backoff(tries, retry_after) else {
+            return Err(error);
+        };
+        // A retry that could not finish before the deadline is not worth a
+        // request, nor a share of the budget.
+        if Instant::now() + wait >= deadline || !retry.take() {
+            return Err(error);
+        }
+        tracing::info!(call = %call.name, error = %error.reason(), ?wait, "retrying");
+        tokio::time::sleep(wait).await;
+        tries += 1;
+    }
+}
+
+/// One request to one instance, bounded by the call's timeout (counted
+/// from when it starts) and the deadline; the upstream's `Retry-After`
+/// comes back with a failure.
+async fn try_once(
+    call: &Call,
+    path: &str,
+    headers: &HeaderMap,
+    body: Option<bytes::Bytes>,
+    client: &upstream::Client,
+    attempt: crate::resilience::Attempt<'_>,
+    deadline: Instant,
+) -> (Result<Val, CallError>, Option<std::time::Duration>) {
+    let until = deadline.min(Instant::now() + call.timeout);
+    let Ok(uri) = attempt.instance().uri(path) else {
+        return (
+            Err(CallError::Input(format!("`{path}` is not a valid path"))),
+            None,
+        );
+    };
+    let mut req = http::Request::new(body.map_or_else(Body::empty, Body::from));
     *req.method_mut() = call.method.clone();
-    *req.uri_mut() = r.uri;
-    *req.headers_mut() = r.headers;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers.clone();
     let headers = req.headers_mut();
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     headers
         .entry(header::ACCEPT)
         .or_insert(HeaderValue::from_static("application/json"));
+    let limit = call.service.max_response_bytes;
+    let mut retry_after = None;
     let exchange = async {
         let resp = client.send(req).await.map_err(|e| {
             tracing::warn!(call = %call.name, error = %e, "upstream request failed");
             CallError::Unreachable
         })?;
         let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| {
-                tracing::warn!(call = %call.name, error = %e, "upstream body failed");
-                CallError::Unreachable
-            })?
-            .to_bytes();
         if !status.is_success() {
+            retry_after = crate::resilience::retry::retry_after(resp.headers());
             tracing::info!(call = %call.name, status = status.as_u16(), "upstream answered an error");
             return Err(CallError::Status(status));
         }
+        let bytes = http_body_util::Limited::new(resp.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    tracing::warn!(call = %call.name, limit, "upstream body too large");
+                    CallError::TooLarge
+                } else {
+                    tracing::warn!(call = %call.name, error = %e, "upstream body failed");
+                    CallError::Unreachable
+                }
+            })?
+            .to_bytes();
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Val::Null);
         }
@@ -291,13 +366,20 @@ async fn fetch(
             CallError::Malformed
         })
     };
-    match tokio::time::timeout_at(until, exchange).await {
+    let result = match tokio::time::timeout_at(until, exchange).await {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!(call = %call.name, "upstream call timed out");
             Err(CallError::Timeout)
         }
-    }
+    };
+    let healthy = match &result {
+        Err(CallError::Unreachable | CallError::Timeout) => false,
+        Err(CallError::Status(s)) => !s.is_server_error(),
+        _ => true,
+    };
+    attempt.finish(healthy);
+    (result, retry_after)
 }
 
 #[cfg(test)]

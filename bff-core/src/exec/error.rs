@@ -19,6 +19,10 @@ pub enum CallError {
     Input(String),
     /// The service is at its concurrency limit; the call was not sent.
     Overloaded,
+    /// The circuit of the named service is open; the call was not sent.
+    CircuitOpen(String),
+    /// The upstream's body is larger than the service's `max_response_bytes`.
+    TooLarge,
 }
 
 impl CallError {
@@ -31,6 +35,17 @@ impl CallError {
             Self::Malformed => "malformed".into(),
             Self::Input(_) => "input".into(),
             Self::Overloaded => "overloaded".into(),
+            Self::CircuitOpen(_) => "circuit-open".into(),
+            Self::TooLarge => "too-large".into(),
+        }
+    }
+
+    /// Whether another try might succeed: the upstream failed, not the request.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unreachable | Self::Timeout => true,
+            Self::Status(s) => s.is_server_error() || *s == http::StatusCode::TOO_MANY_REQUESTS,
+            _ => false,
         }
     }
 }
@@ -83,6 +98,16 @@ impl ExecError {
                     CallError::Input(_) => (
                         StatusCode::BAD_GATEWAY,
                         format!("call `{call}` could not be built from this request"),
+                    ),
+                    CallError::CircuitOpen(service) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "call `{call}` not sent: the circuit of service `{service}` is open"
+                        ),
+                    ),
+                    CallError::TooLarge => (
+                        StatusCode::BAD_GATEWAY,
+                        format!("call `{call}` failed: upstream sent a body over its size limit"),
                     ),
                     CallError::Overloaded => (
                         StatusCode::SERVICE_UNAVAILABLE,

@@ -22,16 +22,10 @@ pub struct Service {
     /// Most requests in flight to the service at once; past it, calls fail
     /// at once as overloaded.
     pub limit: Option<crate::ratelimit::shed::Limit>,
-}
-
-impl Service {
-    /// The URI of `path_and_query` (already percent-encoded) on this service.
-    pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::uri::InvalidUri> {
-        let mut s = String::with_capacity(self.base_url.len() + path_and_query.len());
-        s.push_str(&self.base_url);
-        s.push_str(path_and_query);
-        http::Uri::try_from(s)
-    }
+    /// Instances, balancing, breaker and retries.
+    pub pool: crate::resilience::Pool,
+    /// Largest upstream body a call reads.
+    pub max_response_bytes: usize,
 }
 
 /// A call, ready to run.

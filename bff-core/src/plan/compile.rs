@@ -154,43 +154,80 @@ fn compile_services(
 ) -> IndexMap<String, Arc<Service>> {
     let mut out = IndexMap::new();
     for (name, svc) in &file.spec.services {
-        let url = match expand_env(&svc.url) {
-            Ok(u) => u,
-            Err(e) => {
-                diags.push(file.error_at(&svc.url, e));
+        let urls: Vec<(String, u32)> = match (&svc.url, svc.instances.is_empty()) {
+            (Some(url), true) => vec![(url.value.clone(), 1)],
+            (None, false) => svc
+                .instances
+                .iter()
+                .map(|i| (i.url.clone(), i.weight))
+                .collect(),
+            _ => {
+                diags.push(file.error_at(
+                    svc,
+                    format!("service `{name}` needs either `url` or `instances`"),
+                ));
                 continue;
             }
         };
-        match reqwest::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {}
-            Ok(_) => {
-                diags.push(file.error_at(
-                    &svc.url,
-                    format!(
-                        "service `{name}`: URL must be http or https without a query, got `{url}`"
-                    ),
-                ));
-                continue;
-            }
-            Err(e) => {
-                diags.push(file.error_at(
-                    &svc.url,
-                    format!("service `{name}`: invalid URL `{url}`: {e}"),
-                ));
-                continue;
+        let mut bases = Vec::new();
+        for (url, weight) in urls {
+            match service_url(name, &url) {
+                Ok(u) => bases.push((u, weight)),
+                Err(e) => diags.push(file.error_at(svc.url.as_ref().map_or(svc, |_| svc), e)),
             }
         }
+        if bases.is_empty() {
+            continue;
+        }
+        let hash_header = match svc.hash_key.as_deref().map(|k| {
+            k.strip_prefix("header:")
+                .and_then(|h| http::HeaderName::try_from(h.trim()).ok())
+                .ok_or_else(|| format!("service `{name}`: hash_key must be `header:<name>`"))
+        }) {
+            Some(Ok(h)) => Some(h),
+            Some(Err(e)) => {
+                diags.push(file.error_at(svc, e));
+                continue;
+            }
+            None => None,
+        };
+        let pool = crate::resilience::Pool::new(
+            bases.clone(),
+            svc.balance,
+            hash_header,
+            svc.outlier.clone(),
+            svc.circuit_breaker
+                .clone()
+                .map(crate::resilience::Breaker::new),
+            svc.retries.clone().map(crate::resilience::Retry::new),
+        );
         out.insert(
             name.clone(),
             Arc::new(Service {
                 name: name.clone(),
-                base_url: url.trim_end_matches('/').to_owned(),
+                base_url: bases[0].0.clone(),
                 timeout: svc.timeout,
                 limit: svc.max_concurrency.map(crate::ratelimit::shed::Limit::new),
+                pool,
+                max_response_bytes: svc.max_response_bytes,
             }),
         );
     }
     out
+}
+
+/// A service base URL, `${VAR}` expanded, without its trailing slash.
+fn service_url(name: &str, raw: &str) -> Result<String, String> {
+    let url = expand_env(raw)?;
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        Ok(_) => Err(format!(
+            "service `{name}`: URL must be http or https without a query, got `{url}`"
+        )),
+        Err(e) => Err(format!("service `{name}`: invalid URL `{url}`: {e}")),
+    }
 }
 
 type Policies = IndexMap<String, Arc<Policy>>;

@@ -1,0 +1,153 @@
+//! How a service's instances, balancing, retries, circuit breaker and
+//! outlier ejection are declared in bff.yaml.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// One instance of a service.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Base URL of the instance; `${VAR}` allowed.
+    pub url: String,
+    /// Share of traffic relative to the others (`weighted` balancing).
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How a call picks an instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceKind {
+    /// In turn.
+    #[default]
+    RoundRobin,
+    /// In turn, in proportion to `weight` (smooth weighted round robin).
+    Weighted,
+    /// The better of two random instances by outstanding requests times
+    /// latency (EWMA), as Linkerd and Kong's `latency` balancer do.
+    LeastLatency,
+    /// Always the same instance for the same `hash_key` while it is up
+    /// (rendezvous hashing: losing an instance moves only its keys).
+    Hash,
+}
+
+/// Retries of failed calls. Only idempotent methods (GET, HEAD, OPTIONS,
+/// PUT, DELETE) and requests carrying an `Idempotency-Key` are retried.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first try.
+    pub attempts: u32,
+    /// Base of the exponential backoff; each wait is random in [0, base × 2^n).
+    #[serde(default = "default_backoff", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub backoff: Duration,
+    /// Longest single wait (also caps an upstream's `Retry-After`).
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub max_backoff: Duration,
+    /// Retries allowed as a share of calls over the last 10 s (a retry
+    /// budget), so retries never multiply an outage.
+    #[serde(default = "default_budget")]
+    pub budget: f64,
+    /// Retries always allowed per second, whatever the budget.
+    #[serde(default = "default_min_per_second")]
+    pub min_per_second: u32,
+}
+
+fn default_backoff() -> Duration {
+    Duration::from_millis(25)
+}
+
+fn default_max_backoff() -> Duration {
+    Duration::from_millis(250)
+}
+
+fn default_budget() -> f64 {
+    0.2
+}
+
+fn default_min_per_second() -> u32 {
+    3
+}
+
+/// A circuit breaker for the whole service.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Share of failed calls (0–1) over `window` that opens the circuit.
+    #[serde(default = "default_failure_rate")]
+    pub failure_rate: f64,
+    /// Calls in the window before the rate counts.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u32,
+    /// The rolling window the rate is measured over.
+    #[serde(default = "default_window", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub window: Duration,
+    /// How long the circuit stays open before a probe may pass.
+    #[serde(default = "default_open_for", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub open_for: Duration,
+}
+
+fn default_failure_rate() -> f64 {
+    0.5
+}
+
+fn default_min_requests() -> u32 {
+    20
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_open_for() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Passive outlier ejection of instances.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierConfig {
+    /// Failures in a row (connection errors, timeouts, 5xx) that eject an instance.
+    #[serde(default = "default_consecutive")]
+    pub consecutive_failures: u32,
+    /// First ejection; each further one of the same instance lasts one more of these.
+    #[serde(default = "default_ejection", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub base_ejection: Duration,
+    /// Most of the instances (0–1) ejected at once; at least one always stays.
+    #[serde(default = "default_max_ejected")]
+    pub max_ejected: f64,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: default_consecutive(),
+            base_ejection: default_ejection(),
+            max_ejected: default_max_ejected(),
+        }
+    }
+}
+
+fn default_consecutive() -> u32 {
+    5
+}
+
+fn default_ejection() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_ejected() -> f64 {
+    0.5
+}

@@ -1,0 +1,325 @@
+//! Upstream failures against a real fault-injecting upstream: what the
+//! client gets and how long it takes, retries within their budget, the
+//! circuit breaker, outlier ejection and balancing over instances.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bff_tests::{SpecDir, client, gateway, serve};
+use serde_json::{Value, json};
+
+/// What the upstream does next.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    None,
+    Status(u16),
+    /// Fails this many times with 503 and `Retry-After: 0`, then answers.
+    FailTimes(usize),
+    Stall,
+    InvalidJson,
+    Big,
+    ResetMidBody,
+}
+
+#[derive(Clone)]
+struct Upstream {
+    fault: Arc<Mutex<Fault>>,
+    hits: Arc<AtomicUsize>,
+    name: &'static str,
+}
+
+impl Upstream {
+    async fn start(name: &'static str) -> (Self, String) {
+        let u = Self {
+            fault: Arc::new(Mutex::new(Fault::None)),
+            hits: Arc::new(AtomicUsize::new(0)),
+            name,
+        };
+        let app = Router::new()
+            .route("/data", get(answer).post(answer))
+            .with_state(u.clone());
+        (u, serve(app).await)
+    }
+
+    fn set(&self, f: Fault) {
+        *self.fault.lock().unwrap() = f;
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer(State(u): State<Upstream>) -> Response {
+    let n = u.hits.fetch_add(1, Ordering::SeqCst);
+    let fault = *u.fault.lock().unwrap();
+    match fault {
+        Fault::None => axum::Json(json!({ "from": u.name })).into_response(),
+        Fault::Status(s) => StatusCode::from_u16(s).unwrap().into_response(),
+        Fault::FailTimes(k) if n < k => {
+            (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "0")]).into_response()
+        }
+        Fault::FailTimes(_) => axum::Json(json!({ "from": u.name })).into_response(),
+        Fault::Stall => {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            axum::Json(json!({})).into_response()
+        }
+        Fault::InvalidJson => "{\"not\": json".into_response(),
+        Fault::Big => axum::Json(json!({ "blob": "x".repeat(5000) })).into_response(),
+        Fault::ResetMidBody => {
+            let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
+                Ok("{\"partial\": "),
+                Err(std::io::Error::other("connection reset")),
+            ];
+            Response::builder()
+                .header("content-type", "application/json")
+                .header("content-length", "100")
+                .body(Body::from_stream(futures::stream::iter(chunks)))
+                .unwrap()
+        }
+    }
+}
+
+fn endpoint(name: &str, service: &str, extra: &str) -> String {
+    format!(
+        "endpoint: GET /v1/{name}\ncalls:\n  d: {{ service: {service}, get: /data{extra} }}\nrespond:\n  jq: .d\n"
+    )
+}
+
+async fn call(gw: &str, path: &str) -> (StatusCode, HeaderMap, Value, Duration) {
+    let started = Instant::now();
+    let r = client().get(format!("{gw}{path}")).send().await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, headers, body, started.elapsed())
+}
+
+#[tokio::test]
+async fn each_upstream_fault_gives_the_right_answer_in_time() {
+    let (up, url) = Upstream::start("a").await;
+    // A port nothing listens on: connections are refused.
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\", timeout: 300ms, max_response_bytes: 1000 }}\n  gone: {{ url: \"http://{refused}\" }}\n"
+    ))
+    .endpoint("required", &endpoint("required", "s", ""))
+    .endpoint("gone", &endpoint("gone", "gone", ""))
+    .endpoint(
+        "optional",
+        "endpoint: GET /v1/optional\ncalls:\n  d: { service: s, get: /data, on_error: { default: {fallback: true} } }\nrespond:\n  jq: .d\n",
+    );
+    let gw = gateway(dir.path()).await;
+
+    let (status, _, body, took) = call(&gw, "/v1/gone").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("unreachable"));
+    assert!(took < Duration::from_millis(500), "{took:?}");
+
+    let cases = [
+        (Fault::Status(503), 502, "upstream answered 503"),
+        (Fault::InvalidJson, 502, "malformed"),
+        (Fault::Big, 502, "over its size limit"),
+        (Fault::ResetMidBody, 502, "unreachable"),
+        (Fault::Stall, 504, "did not answer in time"),
+    ];
+    for (fault, want, detail) in cases {
+        up.set(fault);
+        let (status, headers, body, took) = call(&gw, "/v1/required").await;
+        assert_eq!(status, want, "{fault:?}: {body}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert!(
+            body["detail"].as_str().unwrap().contains(detail),
+            "{fault:?}: {body}"
+        );
+        assert_eq!(body["call"], "d");
+        // Never past the call's timeout (300 ms), with room for the machine.
+        assert!(took < Duration::from_millis(900), "{fault:?} took {took:?}");
+        if matches!(fault, Fault::Stall) {
+            assert!(took >= Duration::from_millis(300), "{took:?}");
+        }
+        // An optional call falls back and marks the answer partial.
+        let (status, headers, body, _) = call(&gw, "/v1/optional").await;
+        assert_eq!(status, 200, "{fault:?}");
+        assert_eq!(headers["bff-partial"], "true");
+        assert_eq!(body, json!({ "fallback": true }));
+    }
+}
+
+#[tokio::test]
+async fn safe_calls_are_retried_with_retry_after_honoured_and_posts_are_not() {
+    let (up, url) = Upstream::start("a").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\", retries: {{ attempts: 2, backoff: 10ms }} }}\n"
+    ))
+    .endpoint("get", &endpoint("get", "s", ""))
+    .endpoint(
+        "post",
+        "endpoint: GET /v1/post\ncalls:\n  d: { service: s, post: /data, body: {} }\nrespond:\n  jq: .d\n",
+    );
+    let gw = gateway(dir.path()).await;
+
+    up.set(Fault::FailTimes(2));
+    let (status, _, body, took) = call(&gw, "/v1/get").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(up.hits(), 3, "two retries");
+    assert!(
+        took < Duration::from_millis(500),
+        "Retry-After: 0 means now: {took:?}"
+    );
+
+    // Two retries, and no more.
+    up.set(Fault::Status(503));
+    let before = up.hits();
+    assert_eq!(call(&gw, "/v1/get").await.0, 502);
+    assert_eq!(up.hits() - before, 3);
+
+    // A POST without an idempotency key is sent once.
+    let before = up.hits();
+    assert_eq!(call(&gw, "/v1/post").await.0, 502);
+    assert_eq!(up.hits() - before, 1);
+
+    // A 404 is an answer, not a failure: not retried.
+    up.set(Fault::Status(404));
+    let before = up.hits();
+    assert_eq!(call(&gw, "/v1/get").await.0, 502);
+    assert_eq!(up.hits() - before, 1);
+}
+
+#[tokio::test]
+async fn retries_stay_within_their_budget_under_a_burst_of_failures() {
+    let (up, url) = Upstream::start("a").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\", retries: {{ attempts: 3, backoff: 1ms, budget: 0.2, min_per_second: 0 }} }}\n"
+    ))
+    .endpoint("get", &endpoint("get", "s", ""));
+    let gw = gateway(dir.path()).await;
+    up.set(Fault::Status(503));
+    let requests: Vec<_> = (0..50)
+        .map(|_| {
+            let gw = gw.clone();
+            tokio::spawn(async move { call(&gw, "/v1/get").await.0 })
+        })
+        .collect();
+    for r in requests {
+        assert_eq!(r.await.unwrap(), 502);
+    }
+    // Without a budget 50 requests would make 200 tries; with 20 % of
+    // calls as retries, at most 60.
+    let hits = up.hits();
+    assert!((50..=60).contains(&hits), "{hits} tries");
+}
+
+#[tokio::test]
+async fn the_circuit_opens_fails_fast_and_closes_after_a_good_probe() {
+    let (up, url) = Upstream::start("a").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\", circuit_breaker: {{ failure_rate: 0.5, min_requests: 5, open_for: 500ms }} }}\n\
+         proxy:\n  - {{ prefix: /raw, service: s, rewrite: / }}\n"
+    ))
+    .endpoint("get", &endpoint("get", "s", ""));
+    let gw = gateway(dir.path()).await;
+    up.set(Fault::Status(500));
+    for _ in 0..5 {
+        assert_eq!(call(&gw, "/v1/get").await.0, 502);
+    }
+    let hits = up.hits();
+    let (status, headers, body, took) = call(&gw, "/v1/get").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("circuit of service `s` is open"),
+        "{body}"
+    );
+    assert!(headers.contains_key("retry-after"));
+    assert!(took < Duration::from_millis(50), "fails fast: {took:?}");
+    let (status, _, body, _) = call(&gw, "/raw/data").await;
+    assert_eq!(status, 503, "pass-through routes share the circuit: {body}");
+    assert_eq!(up.hits(), hits, "nothing reached the upstream while open");
+
+    // The upstream recovers; after open_for one probe goes through and closes it.
+    up.set(Fault::None);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(call(&gw, "/v1/get").await.0, 200);
+    for _ in 0..5 {
+        assert_eq!(call(&gw, "/v1/get").await.0, 200);
+    }
+    assert_eq!(up.hits(), hits + 6);
+}
+
+#[tokio::test]
+async fn an_ejected_instance_gets_no_traffic_and_returns_after_recovery() {
+    let (a, url_a) = Upstream::start("a").await;
+    let (b, url_b) = Upstream::start("b").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s:\n    instances: [ {{ url: \"{url_a}\" }}, {{ url: \"{url_b}\" }} ]\n\
+         \x20   outlier: {{ consecutive_failures: 3, base_ejection: 700ms }}\n"
+    ))
+    .endpoint("get", &endpoint("get", "s", ""));
+    let gw = gateway(dir.path()).await;
+    // Round robin: both get traffic.
+    for _ in 0..4 {
+        assert_eq!(call(&gw, "/v1/get").await.0, 200);
+    }
+    assert_eq!((a.hits(), b.hits()), (2, 2));
+
+    b.set(Fault::Status(500));
+    for _ in 0..6 {
+        call(&gw, "/v1/get").await;
+    }
+    assert_eq!(b.hits(), 5, "three failures in a row eject b");
+    let b_hits = b.hits();
+    for _ in 0..10 {
+        assert_eq!(call(&gw, "/v1/get").await.0, 200, "a alone answers");
+    }
+    assert_eq!(b.hits(), b_hits, "no traffic while ejected");
+
+    b.set(Fault::None);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for _ in 0..4 {
+        assert_eq!(call(&gw, "/v1/get").await.0, 200);
+    }
+    assert_eq!(b.hits(), b_hits + 2, "back in the rotation");
+}
+
+#[tokio::test]
+async fn weighted_and_hashed_balancing_share_as_declared() {
+    let (a, url_a) = Upstream::start("a").await;
+    let (b, url_b) = Upstream::start("b").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n\
+         \x20 w:\n    balance: weighted\n    instances: [ {{ url: \"{url_a}\", weight: 3 }}, {{ url: \"{url_b}\" }} ]\n\
+         \x20 h:\n    balance: hash\n    hash_key: header:x-user\n    instances: [ {{ url: \"{url_a}\" }}, {{ url: \"{url_b}\" }} ]\n"
+    ))
+    .endpoint("w", &endpoint("w", "w", ""))
+    .endpoint(
+        "h",
+        "endpoint: GET /v1/h\ncalls:\n  d: { service: h, get: /data, headers: { x-user: \"{{ query.user }}\" } }\nrespond:\n  jq: .d.from\n",
+    );
+    let gw = gateway(dir.path()).await;
+    for _ in 0..40 {
+        assert_eq!(call(&gw, "/v1/w").await.0, 200);
+    }
+    assert_eq!((a.hits(), b.hits()), (30, 10));
+
+    let mut seen = std::collections::HashSet::new();
+    for user in 0..20 {
+        let first = call(&gw, &format!("/v1/h?user=u{user}")).await.2;
+        for _ in 0..3 {
+            assert_eq!(call(&gw, &format!("/v1/h?user=u{user}")).await.2, first);
+        }
+        seen.insert(first.to_string());
+    }
+    assert_eq!(seen.len(), 2, "users spread over both instances");
+}
