@@ -371,6 +371,12 @@ pub struct ServiceConfig {
     /// Several instances of the service, chosen per call by `balance`.
     #[serde(default)]
     pub instances: Vec<crate::resilience::InstanceConfig>,
+    /// Instances found at run time (DNS or etcd), instead of `url` or `instances`.
+    #[serde(default)]
+    pub discovery: Option<crate::resilience::DiscoveryConfig>,
+    /// Active health checks: failing instances get no calls.
+    #[serde(default)]
+    pub health_check: Option<crate::resilience::HealthCheckConfig>,
     /// How a call picks an instance.
     #[serde(default)]
     pub balance: crate::resilience::BalanceKind,

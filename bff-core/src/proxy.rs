@@ -105,7 +105,12 @@ async fn forward_admitted(
         .as_ref()
         .and_then(|h| parts.headers.get(h).or_else(|| identity.get(h)))
         .map(|v| v.as_bytes().to_vec());
-    let attempt = pool.start(key.as_deref());
+    let Some(attempt) = pool.start(key.as_deref()) else {
+        return crate::ratelimit::unavailable(&format!(
+            "no instance of service `{}` is known yet",
+            route.service.name
+        ));
+    };
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let uri = match attempt.instance().uri(&route.upstream_path(path)) {
         Ok(u) => u,

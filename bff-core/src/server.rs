@@ -164,6 +164,21 @@ impl Gateway {
         for jwks in self.key_sets() {
             tokio::spawn(jwks.clone().keep_fresh());
         }
+        use crate::resilience::discovery;
+        for (name, service) in &self.shared.plan.services {
+            if let Some(d) = &service.discovery {
+                let (pool, d, name) = (service.pool.clone(), d.clone(), name.clone());
+                if d.etcd.is_some() {
+                    tokio::spawn(discovery::etcd(pool, d, name));
+                } else {
+                    tokio::spawn(discovery::dns(pool, d, name));
+                }
+            }
+            if let Some(h) = &service.health_check {
+                let (pool, h, name) = (service.pool.clone(), h.clone(), name.clone());
+                tokio::spawn(discovery::health(pool, h, name));
+            }
+        }
     }
 
     /// Whether the gateway can serve every endpoint: all key sets loaded,

@@ -273,7 +273,10 @@ async fn fetch(
     let body = r.body.map(bytes::Bytes::from);
     let mut tries = 0;
     loop {
-        let attempt = pool.start(key);
+        let Some(attempt) = pool.start(key) else {
+            tracing::warn!(call = %call.name, "no instance of the service is known yet");
+            return Err(CallError::Unreachable);
+        };
         let (result, retry_after) = try_once(
             call,
             &r.path,

@@ -23,7 +23,11 @@ pub struct Service {
     /// at once as overloaded.
     pub limit: Option<crate::ratelimit::shed::Limit>,
     /// Instances, balancing, breaker and retries.
-    pub pool: crate::resilience::Pool,
+    pub pool: Arc<crate::resilience::Pool>,
+    /// Where instances come from at run time, if they change.
+    pub discovery: Option<crate::resilience::DiscoveryConfig>,
+    /// Active health checks of the instances.
+    pub health_check: Option<crate::resilience::HealthCheckConfig>,
     /// Largest upstream body a call reads.
     pub max_response_bytes: usize,
 }

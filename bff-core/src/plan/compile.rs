@@ -138,6 +138,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         identity_headers: identity_headers(&policies),
         policies,
         tls,
+        services,
         rate_limits,
         usage,
         shed: config_file
@@ -154,17 +155,27 @@ fn compile_services(
 ) -> IndexMap<String, Arc<Service>> {
     let mut out = IndexMap::new();
     for (name, svc) in &file.spec.services {
-        let urls: Vec<(String, u32)> = match (&svc.url, svc.instances.is_empty()) {
-            (Some(url), true) => vec![(url.value.clone(), 1)],
-            (None, false) => svc
+        let urls: Vec<(String, u32)> = match (&svc.url, svc.instances.is_empty(), &svc.discovery) {
+            (Some(url), true, None) => vec![(url.value.clone(), 1)],
+            (None, false, None) => svc
                 .instances
                 .iter()
                 .map(|i| (i.url.clone(), i.weight))
                 .collect(),
+            (None, true, Some(d)) if d.dns.is_some() != d.etcd.is_some() => Vec::new(),
+            (None, true, Some(_)) => {
+                diags.push(file.error_at(
+                    svc,
+                    format!("service `{name}`: discovery needs exactly one of `dns` or `etcd`"),
+                ));
+                continue;
+            }
             _ => {
                 diags.push(file.error_at(
                     svc,
-                    format!("service `{name}` needs either `url` or `instances`"),
+                    format!(
+                        "service `{name}` needs exactly one of `url`, `instances` or `discovery`"
+                    ),
                 ));
                 continue;
             }
@@ -173,10 +184,13 @@ fn compile_services(
         for (url, weight) in urls {
             match service_url(name, &url) {
                 Ok(u) => bases.push((u, weight)),
-                Err(e) => diags.push(file.error_at(svc.url.as_ref().map_or(svc, |_| svc), e)),
+                Err(e) => diags.push(match &svc.url {
+                    Some(u) => file.error_at(u, e),
+                    None => file.error_at(svc, e),
+                }),
             }
         }
-        if bases.is_empty() {
+        if bases.is_empty() && svc.discovery.is_none() {
             continue;
         }
         let hash_header = match svc.hash_key.as_deref().map(|k| {
@@ -191,7 +205,7 @@ fn compile_services(
             }
             None => None,
         };
-        let pool = crate::resilience::Pool::new(
+        let pool = Arc::new(crate::resilience::Pool::new(
             bases.clone(),
             svc.balance,
             hash_header,
@@ -200,15 +214,17 @@ fn compile_services(
                 .clone()
                 .map(crate::resilience::Breaker::new),
             svc.retries.clone().map(crate::resilience::Retry::new),
-        );
+        ));
         out.insert(
             name.clone(),
             Arc::new(Service {
                 name: name.clone(),
-                base_url: bases[0].0.clone(),
+                base_url: bases.first().map(|b| b.0.clone()).unwrap_or_default(),
                 timeout: svc.timeout,
                 limit: svc.max_concurrency.map(crate::ratelimit::shed::Limit::new),
                 pool,
+                discovery: svc.discovery.clone(),
+                health_check: svc.health_check.clone(),
                 max_response_bytes: svc.max_response_bytes,
             }),
         );

@@ -43,6 +43,8 @@ pub struct Plan {
     pub identity_headers: Vec<http::HeaderName>,
     /// TLS termination, when `tls:` is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Upstream services by name.
+    pub services: indexmap::IndexMap<String, Arc<Service>>,
     /// Rate-limit policies by name.
     pub rate_limits: limits::RateLimits,
     /// Usage endpoints of rate-limit policies.

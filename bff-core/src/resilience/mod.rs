@@ -4,16 +4,22 @@
 
 pub mod breaker;
 pub mod config;
+pub mod discovery;
 pub mod retry;
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use tokio::time::Instant;
 
 pub use breaker::Breaker;
-pub use config::{BalanceKind, BreakerConfig, InstanceConfig, OutlierConfig, RetryConfig};
+pub use config::{
+    BalanceKind, BreakerConfig, DiscoveryConfig, HealthCheckConfig, InstanceConfig, OutlierConfig,
+    RetryConfig,
+};
 pub use retry::Retry;
 
 /// One instance of a service, with what balancing and ejection need.
@@ -30,6 +36,10 @@ pub struct Instance {
     ejections: AtomicU32,
     /// Microseconds after the pool's epoch until which it is ejected.
     ejected_until: AtomicU64,
+    /// The last active health check passed (true until one fails).
+    healthy: AtomicBool,
+    /// Smooth weighted round robin's running weight.
+    current: AtomicI64,
 }
 
 impl Instance {
@@ -42,6 +52,8 @@ impl Instance {
             consecutive_failures: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            current: AtomicI64::new(0),
         }
     }
 
@@ -52,18 +64,29 @@ impl Instance {
         s.push_str(path_and_query);
         http::Uri::try_from(s)
     }
+
+    /// Whether the last active health check passed.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Records an active health check's result.
+    pub fn set_healthy(&self, healthy: bool) {
+        if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
+            tracing::warn!(instance = %self.base_url, healthy, "health check changed");
+        }
+    }
 }
 
 /// A service's instances and the state shared by all calls to it.
 #[derive(Debug)]
 pub struct Pool {
-    /// The instances, in bff.yaml order.
-    pub instances: Vec<Instance>,
+    instances: ArcSwap<Vec<Arc<Instance>>>,
     balance: BalanceKind,
     /// Header whose value picks the instance with `balance: hash`.
     pub hash_header: Option<http::HeaderName>,
     next: AtomicUsize,
-    smooth: Mutex<Vec<i64>>,
+    smooth: Mutex<()>,
     outlier: OutlierConfig,
     epoch: Instant,
     /// The service's circuit breaker.
@@ -76,21 +99,20 @@ pub struct Pool {
 #[derive(Debug)]
 pub struct Attempt<'a> {
     pool: &'a Pool,
-    /// Index of the instance.
-    pub index: usize,
+    instance: Arc<Instance>,
     started: Instant,
 }
 
 impl Attempt<'_> {
     /// The instance.
     pub fn instance(&self) -> &Instance {
-        &self.pool.instances[self.index]
+        &self.instance
     }
 
     /// Records the outcome: `healthy` is false for connection failures,
     /// timeouts and 5xx answers.
     pub fn finish(self, healthy: bool) {
-        self.pool.record(self.index, self.started, healthy);
+        self.pool.record(&self.instance, self.started, healthy);
     }
 }
 
@@ -98,14 +120,12 @@ impl Drop for Attempt<'_> {
     /// Also when cancelled (deadline, client gone), which counts as
     /// neither healthy nor failed.
     fn drop(&mut self) {
-        self.pool.instances[self.index]
-            .outstanding
-            .fetch_sub(1, Ordering::Relaxed);
+        self.instance.outstanding.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Pool {
-    /// A pool of the given instances.
+    /// A pool of the given instances (base URL, weight).
     pub fn new(
         instances: Vec<(String, u32)>,
         balance: BalanceKind,
@@ -114,16 +134,17 @@ impl Pool {
         breaker: Option<Breaker>,
         retry: Option<Retry>,
     ) -> Self {
-        let n = instances.len();
         Self {
-            instances: instances
-                .into_iter()
-                .map(|(u, w)| Instance::new(u, w))
-                .collect(),
+            instances: ArcSwap::from_pointee(
+                instances
+                    .into_iter()
+                    .map(|(u, w)| Arc::new(Instance::new(u, w)))
+                    .collect(),
+            ),
             balance,
             hash_header,
             next: AtomicUsize::new(0),
-            smooth: Mutex::new(vec![0; n]),
+            smooth: Mutex::new(()),
             outlier,
             epoch: Instant::now(),
             breaker,
@@ -131,85 +152,112 @@ impl Pool {
         }
     }
 
+    /// The instances now.
+    pub fn instances(&self) -> Arc<Vec<Arc<Instance>>> {
+        self.instances.load_full()
+    }
+
+    /// Replaces the instance set (discovery); instances that stay keep
+    /// their statistics and ejections. An empty set is ignored once there
+    /// were instances: the last known ones are better than none.
+    pub fn set_instances(&self, wanted: Vec<(String, u32)>) {
+        if wanted.is_empty() {
+            return;
+        }
+        let old = self.instances.load();
+        let new: Vec<Arc<Instance>> = wanted
+            .into_iter()
+            .map(|(url, weight)| {
+                old.iter()
+                    .find(|i| i.base_url == url && i.weight == weight.max(1))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Instance::new(url, weight)))
+            })
+            .collect();
+        let changed =
+            new.len() != old.len() || new.iter().zip(old.iter()).any(|(a, b)| !Arc::ptr_eq(a, b));
+        if changed {
+            let urls: Vec<&str> = new.iter().map(|i| i.base_url.as_str()).collect();
+            tracing::info!(instances = ?urls, "service instances changed");
+            self.instances.store(Arc::new(new));
+        }
+    }
+
     fn now_us(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// Whether instance `i` is ejected now.
-    pub fn is_ejected(&self, i: usize) -> bool {
-        self.instances[i].ejected_until.load(Ordering::Relaxed) > self.now_us()
+    /// Whether an instance is ejected now.
+    pub fn is_ejected(&self, inst: &Instance) -> bool {
+        inst.ejected_until.load(Ordering::Relaxed) > self.now_us()
     }
 
     /// Starts an exchange with the instance the balancer picks; `key` is
-    /// the hash key's value, if any.
-    pub fn start(&self, key: Option<&[u8]>) -> Attempt<'_> {
-        let index = self.pick(key);
-        self.instances[index]
-            .outstanding
-            .fetch_add(1, Ordering::Relaxed);
-        Attempt {
+    /// the hash key's value, if any. `None` while discovery has found none.
+    pub fn start(&self, key: Option<&[u8]>) -> Option<Attempt<'_>> {
+        let instance = self.pick(key)?;
+        instance.outstanding.fetch_add(1, Ordering::Relaxed);
+        Some(Attempt {
             pool: self,
-            index,
+            instance,
             started: Instant::now(),
-        }
+        })
     }
 
-    fn pick(&self, key: Option<&[u8]>) -> usize {
-        let n = self.instances.len();
-        if n == 1 {
-            return 0;
+    fn pick(&self, key: Option<&[u8]>) -> Option<Arc<Instance>> {
+        let all = self.instances.load();
+        if all.len() <= 1 {
+            return all.first().cloned();
         }
-        // Ejected instances sit out, unless every one is ejected.
-        let up: Vec<usize> = (0..n).filter(|&i| !self.is_ejected(i)).collect();
-        let up = if up.is_empty() { (0..n).collect() } else { up };
-        match self.balance {
+        // Ejected and unhealthy instances sit out, unless none is left.
+        let mut up: Vec<&Arc<Instance>> = all
+            .iter()
+            .filter(|i| i.is_healthy() && !self.is_ejected(i))
+            .collect();
+        if up.is_empty() {
+            up = all.iter().collect();
+        }
+        let chosen = match self.balance {
             BalanceKind::RoundRobin => up[self.next.fetch_add(1, Ordering::Relaxed) % up.len()],
             BalanceKind::Weighted => self.smooth_weighted(&up),
             BalanceKind::LeastLatency => {
                 let a = up[fastrand::usize(..up.len())];
                 let b = up[fastrand::usize(..up.len())];
-                if self.load(a) <= self.load(b) { a } else { b }
+                if load(a) <= load(b) { a } else { b }
             }
             BalanceKind::Hash => match key {
                 Some(k) => *up
                     .iter()
-                    .max_by_key(|&&i| rendezvous(k, &self.instances[i].base_url))
+                    .max_by_key(|i| rendezvous(k, &i.base_url))
                     .expect("at least one instance"),
                 None => up[self.next.fetch_add(1, Ordering::Relaxed) % up.len()],
             },
-        }
+        };
+        Some(chosen.clone())
     }
 
     /// Nginx's smooth weighted round robin over the instances that are up.
-    fn smooth_weighted(&self, up: &[usize]) -> usize {
-        let mut current = self
+    fn smooth_weighted<'a>(&self, up: &[&'a Arc<Instance>]) -> &'a Arc<Instance> {
+        let _turn = self
             .smooth
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let total: i64 = up
-            .iter()
-            .map(|&i| i64::from(self.instances[i].weight))
-            .sum();
+        let total: i64 = up.iter().map(|i| i64::from(i.weight)).sum();
         let mut best = up[0];
-        for &i in up {
-            current[i] += i64::from(self.instances[i].weight);
-            if current[i] > current[best] {
+        let mut best_weight = i64::MIN;
+        for i in up {
+            let w =
+                i.current.fetch_add(i64::from(i.weight), Ordering::Relaxed) + i64::from(i.weight);
+            if w > best_weight {
                 best = i;
+                best_weight = w;
             }
         }
-        current[best] -= total;
+        best.current.fetch_sub(total, Ordering::Relaxed);
         best
     }
 
-    /// Expected wait at an instance: latency EWMA × (outstanding + 1).
-    fn load(&self, i: usize) -> u64 {
-        let inst = &self.instances[i];
-        let ewma = inst.ewma_us.load(Ordering::Relaxed).max(1);
-        ewma * (inst.outstanding.load(Ordering::Relaxed) as u64 + 1)
-    }
-
-    fn record(&self, i: usize, started: Instant, healthy: bool) {
-        let inst = &self.instances[i];
+    fn record(&self, inst: &Instance, started: Instant, healthy: bool) {
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let old = inst.ewma_us.load(Ordering::Relaxed);
         let new = if old == 0 { took } else { (old * 7 + took) / 8 };
@@ -222,21 +270,25 @@ impl Pool {
             return;
         }
         let failures = inst.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.instances.len() > 1 && failures >= self.outlier.consecutive_failures {
-            self.eject(i);
+        if failures >= self.outlier.consecutive_failures {
+            self.eject(inst);
         }
     }
 
-    fn eject(&self, i: usize) {
-        let n = self.instances.len();
-        let ejected = (0..n).filter(|&j| self.is_ejected(j)).count();
-        // Never all: at most max_ejected of them, and always one left.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let cap = ((n as f64 * self.outlier.max_ejected).floor() as usize).min(n - 1);
-        if ejected >= cap.max(1).min(n - 1) {
+    fn eject(&self, inst: &Instance) {
+        let all = self.instances.load();
+        let n = all.len();
+        if n < 2 {
             return;
         }
-        let inst = &self.instances[i];
+        let ejected = all.iter().filter(|i| self.is_ejected(i)).count();
+        // Never all: at most max_ejected of them (at least one may go),
+        // and always one left.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let cap = ((n as f64 * self.outlier.max_ejected).floor() as usize).clamp(1, n - 1);
+        if ejected >= cap {
+            return;
+        }
         let times = inst.ejections.fetch_add(1, Ordering::Relaxed) + 1;
         let length = self.outlier.base_ejection * times.min(10);
         inst.ejected_until
@@ -244,6 +296,12 @@ impl Pool {
         inst.consecutive_failures.store(0, Ordering::Relaxed);
         tracing::warn!(instance = %inst.base_url, for_ = ?length, "instance ejected");
     }
+}
+
+/// Expected wait at an instance: latency EWMA × (outstanding + 1).
+fn load(inst: &Instance) -> u64 {
+    let ewma = inst.ewma_us.load(Ordering::Relaxed).max(1);
+    ewma * (inst.outstanding.load(Ordering::Relaxed) as u64 + 1)
 }
 
 fn duration_us(d: Duration) -> u64 {
@@ -283,11 +341,17 @@ mod tests {
         )
     }
 
+    fn index(p: &Pool, i: &Instance) -> usize {
+        p.instances()
+            .iter()
+            .position(|x| x.base_url == i.base_url)
+            .unwrap()
+    }
+
     #[test]
     fn weighted_round_robin_follows_the_weights_smoothly() {
         let p = pool(BalanceKind::Weighted, &[5, 1, 1]);
-        let picks: Vec<usize> = (0..7).map(|_| p.pick(None)).collect();
-        assert_eq!(picks.iter().filter(|&&i| i == 0).count(), 5);
+        let picks: Vec<usize> = (0..7).map(|_| index(&p, &p.pick(None).unwrap())).collect();
         // Smooth: the heavy instance never gets all five in a row.
         assert_eq!(picks, [0, 0, 1, 0, 2, 0, 0]);
     }
@@ -295,13 +359,12 @@ mod tests {
     #[test]
     fn hashing_keeps_keys_on_their_instance_and_moves_only_the_lost_ones() {
         let p = pool(BalanceKind::Hash, &[1, 1, 1]);
-        let before: Vec<usize> = (0..100)
-            .map(|k| p.pick(Some(format!("user-{k}").as_bytes())))
-            .collect();
+        let pick = |k: usize| index(&p, &p.pick(Some(format!("user-{k}").as_bytes())).unwrap());
+        let before: Vec<usize> = (0..100).map(pick).collect();
         assert!((0..3).all(|i| before.contains(&i)));
-        p.eject(1);
+        p.eject(&p.instances()[1]);
         for (k, was) in before.iter().enumerate() {
-            let now = p.pick(Some(format!("user-{k}").as_bytes()));
+            let now = pick(k);
             if *was == 1 {
                 assert_ne!(now, 1);
             } else {
@@ -313,22 +376,38 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn consecutive_failures_eject_for_a_growing_time_but_never_all() {
         let p = pool(BalanceKind::RoundRobin, &[1, 1]);
+        let (a, b) = (p.instances()[0].clone(), p.instances()[1].clone());
         for _ in 0..5 {
-            p.record(1, Instant::now(), false);
+            p.record(&b, Instant::now(), false);
         }
-        assert!(p.is_ejected(1));
-        assert!((0..10).all(|_| p.pick(None) == 0));
+        assert!(p.is_ejected(&b));
+        assert!((0..10).all(|_| index(&p, &p.pick(None).unwrap()) == 0));
         // The other one failing too cannot eject it: one always stays.
         for _ in 0..5 {
-            p.record(0, Instant::now(), false);
+            p.record(&a, Instant::now(), false);
         }
-        assert!(!p.is_ejected(0));
+        assert!(!p.is_ejected(&a));
         tokio::time::advance(Duration::from_secs(10)).await;
-        assert!(!p.is_ejected(1), "back after the base ejection");
+        assert!(!p.is_ejected(&b), "back after the base ejection");
         for _ in 0..5 {
-            p.record(1, Instant::now(), false);
+            p.record(&b, Instant::now(), false);
         }
         tokio::time::advance(Duration::from_secs(10)).await;
-        assert!(p.is_ejected(1), "the second ejection lasts twice as long");
+        assert!(p.is_ejected(&b), "the second ejection lasts twice as long");
+    }
+
+    #[test]
+    fn a_new_instance_set_keeps_the_instances_that_stay() {
+        let p = pool(BalanceKind::RoundRobin, &[1, 1]);
+        let kept = p.instances()[1].clone();
+        p.set_instances(vec![
+            ("http://10.0.0.1".into(), 1),
+            ("http://10.0.0.9".into(), 1),
+        ]);
+        let now = p.instances();
+        assert!(Arc::ptr_eq(&now[0], &kept));
+        assert_eq!(now[1].base_url, "http://10.0.0.9");
+        p.set_instances(vec![]);
+        assert_eq!(p.instances().len(), 2, "an empty answer changes nothing");
     }
 }
