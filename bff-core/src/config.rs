@@ -393,6 +393,17 @@ pub struct ServiceConfig {
     /// Passive ejection of failing instances (with several instances).
     #[serde(default)]
     pub outlier: crate::resilience::OutlierConfig,
+    /// HTTP/2 to the service: prior knowledge over `http://` (h2c), ALPN over `https://`.
+    #[serde(default)]
+    pub http2: bool,
+    /// PEM file (relative to the folder) of the CAs signing the service's
+    /// certificates, instead of the system's roots.
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Time to open a connection to an instance.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub connect_timeout: Option<Duration>,
     /// Largest upstream response body a call reads, in bytes; more is a failure.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,

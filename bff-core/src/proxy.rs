@@ -167,9 +167,9 @@ async fn forward_admitted(
     let answer = if body.is_end_stream() {
         // Most GETs: no body to stream, so none is sent (not even an empty
         // chunked one) and the clock starts at once.
-        tokio::time::timeout(route.timeout, client.send(request)).await
+        tokio::time::timeout(route.timeout, route.service.client(client).send(request)).await
     } else {
-        send_streaming(client, request, body, route.timeout).await
+        send_streaming(route.service.client(client), request, body, route.timeout).await
     };
     let resp = match answer {
         Ok(Ok(resp)) => {

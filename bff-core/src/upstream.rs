@@ -1,9 +1,12 @@
-//! The client every upstream request goes through: hyper's pooled client
-//! with keep-alive, no redirects, no proxies from the environment. Bodies
-//! are axum bodies both ways, so a pass-through route hands the client's
+//! The clients upstream requests go through: hyper's pooled client with
+//! keep-alive, no redirects, no proxies from the environment. Bodies are
+//! axum bodies both ways, so a pass-through route hands the client's
 //! stream to the upstream and the upstream's stream to the client without
-//! converting either.
+//! converting either. A service may have its own client: HTTP/2, its own
+//! CA, its own connect timeout.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,8 +16,10 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
-/// The pooled HTTP(S) client of a gateway.
+/// A pooled HTTP(S) client.
 #[derive(Clone)]
 pub struct Client {
     inner: HyperClient<HttpsConnector<HttpConnector>, Body>,
@@ -23,34 +28,46 @@ pub struct Client {
 /// Why an upstream exchange failed before a response arrived.
 pub type Error = hyper_util::client::legacy::Error;
 
+/// How a service's connections are made.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// HTTP/2: with prior knowledge over `http://` (h2c), by ALPN over `https://`.
+    pub http2: bool,
+    /// PEM file of the CAs that sign the service's certificates, instead of
+    /// the system's roots.
+    pub ca: Option<std::path::PathBuf>,
+    /// Time to open a connection.
+    pub connect_timeout: Option<Duration>,
+}
+
 impl Client {
-    /// A client that keeps idle connections for a minute.
+    /// The default client: HTTP/1.1 (HTTP/2 where TLS offers it), system roots.
     pub fn new() -> Self {
+        Self::with(&Options::default()).expect("the default client needs no files")
+    }
+
+    /// A client with a service's own options.
+    pub fn with(options: &Options) -> Result<Self, String> {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        let https = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
-            // No system roots: plain HTTP still works; HTTPS upstreams will
-            // fail their handshakes and say so in the logs.
-            Err(e) => {
-                tracing::warn!(error = %e, "no system TLS roots; https upstreams will fail");
-                hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(
-                        rustls::ClientConfig::builder()
-                            .with_root_certificates(rustls::RootCertStore::empty())
-                            .with_no_client_auth(),
-                    )
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(http)
-            }
+        http.set_connect_timeout(Some(
+            options.connect_timeout.unwrap_or(Duration::from_secs(5)),
+        ));
+        let tls = tls_config(options.ca.as_deref())?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let https = if options.http2 {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.enable_all_versions().wrap_connector(http)
         };
         let inner = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(options.http2)
             .build(https);
-        Self { inner }
+        Ok(Self { inner })
     }
 
     /// Sends a request and waits for the response head.
@@ -59,8 +76,47 @@ impl Client {
     }
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
 impl Default for Client {
     fn default() -> Self {
         Self::new()
     }
+}
+
+fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(|e| format!("CA file `{}`: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("CA file `{}` holds no certificate", path.display()));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("CA file `{}`: {e}", path.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                // No system roots: plain HTTP still works; HTTPS upstreams
+                // fail their handshakes and say so in the logs.
+                tracing::warn!("no system TLS roots; https upstreams will fail");
+            }
+            roots.add_parsable_certificates(found.certs);
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }

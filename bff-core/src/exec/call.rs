@@ -338,7 +338,7 @@ async fn try_once(
     let limit = call.service.max_response_bytes;
     let mut retry_after = None;
     let exchange = async {
-        let resp = client.send(req).await.map_err(|e| {
+        let resp = call.service.client(client).send(req).await.map_err(|e| {
             tracing::warn!(call = %call.name, error = %e, "upstream request failed");
             CallError::Unreachable
         })?;

@@ -30,6 +30,18 @@ pub struct Service {
     pub health_check: Option<crate::resilience::HealthCheckConfig>,
     /// Largest upstream body a call reads.
     pub max_response_bytes: usize,
+    /// The service's own client (HTTP/2, CA, connect timeout), if it needs one.
+    pub client: Option<crate::upstream::Client>,
+}
+
+impl Service {
+    /// The client for this service: its own, or the gateway's.
+    pub fn client<'a>(
+        &'a self,
+        shared: &'a crate::upstream::Client,
+    ) -> &'a crate::upstream::Client {
+        self.client.as_ref().unwrap_or(shared)
+    }
 }
 
 /// A call, ready to run.

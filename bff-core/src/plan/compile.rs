@@ -45,7 +45,7 @@ pub fn load(dir: &Path) -> Result<Plan, Diagnostics> {
 /// Compiles a parsed folder; problems go to `diags`.
 pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let config_file = &set.config;
-    let services = compile_services(config_file, diags);
+    let services = compile_services(config_file, &set.dir, diags);
     let listen = match &config_file.spec.listen {
         Some(l) => match expand_env(l) {
             Ok(v) => Some(v),
@@ -151,6 +151,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
 
 fn compile_services(
     file: &SpecFile<BffConfig>,
+    dir: &Path,
     diags: &mut Diagnostics,
 ) -> IndexMap<String, Arc<Service>> {
     let mut out = IndexMap::new();
@@ -205,6 +206,29 @@ fn compile_services(
             }
             None => None,
         };
+        let client = if svc.http2 || svc.ca.is_some() || svc.connect_timeout.is_some() {
+            let ca = match svc.ca.as_deref().map(expand_env).transpose() {
+                Ok(ca) => ca.map(|c| dir.join(c)),
+                Err(e) => {
+                    diags.push(file.error_at(svc, format!("service `{name}`: {e}")));
+                    continue;
+                }
+            };
+            let options = crate::upstream::Options {
+                http2: svc.http2,
+                ca,
+                connect_timeout: svc.connect_timeout,
+            };
+            match crate::upstream::Client::with(&options) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    diags.push(file.error_at(svc, format!("service `{name}`: {e}")));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let pool = Arc::new(crate::resilience::Pool::new(
             bases.clone(),
             svc.balance,
@@ -226,6 +250,7 @@ fn compile_services(
                 discovery: svc.discovery.clone(),
                 health_check: svc.health_check.clone(),
                 max_response_bytes: svc.max_response_bytes,
+                client,
             }),
         );
     }
