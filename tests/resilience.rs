@@ -323,3 +323,38 @@ async fn weighted_and_hashed_balancing_share_as_declared() {
     }
     assert_eq!(seen.len(), 2, "users spread over both instances");
 }
+
+#[tokio::test]
+async fn a_slow_call_is_hedged_to_another_instance() {
+    let (a, url_a) = Upstream::start("a").await;
+    let (b, url_b) = Upstream::start("b").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s:\n    instances: [ {{ url: \"{url_a}\" }}, {{ url: \"{url_b}\" }} ]\n\
+         \x20   timeout: 5s\n    hedge: {{ percentile: 90, min_delay: 50ms }}\n\
+         defaults: {{ deadline: 6s }}\n"
+    ))
+    .endpoint(
+        "get",
+        "endpoint: GET /v1/get\ncalls:\n  d: { service: s, get: /data }\nrespond:\n  jq: .d.from\n",
+    );
+    let gw = gateway(dir.path()).await;
+    // Learn the service's usual latency.
+    for _ in 0..30 {
+        assert_eq!(call(&gw, "/v1/get").await.0, 200);
+    }
+    a.set(Fault::Stall);
+    let a_before = a.hits();
+    for _ in 0..6 {
+        let (status, _, body, took) = call(&gw, "/v1/get").await;
+        assert_eq!((status, body), (StatusCode::OK, json!("b")));
+        assert!(
+            took < Duration::from_millis(1000),
+            "hedged, not stalled: {took:?}"
+        );
+    }
+    assert!(
+        a.hits() > a_before,
+        "some calls went to the stalled instance first"
+    );
+    assert!(b.hits() >= 6 + 15);
+}

@@ -387,6 +387,9 @@ pub struct ServiceConfig {
     /// Retries of failed idempotent calls.
     #[serde(default)]
     pub retries: Option<crate::resilience::RetryConfig>,
+    /// Hedging: a slow idempotent call gets a second try on another instance.
+    #[serde(default)]
+    pub hedge: Option<crate::resilience::HedgeConfig>,
     /// A circuit breaker for the service.
     #[serde(default)]
     pub circuit_breaker: Option<crate::resilience::BreakerConfig>,

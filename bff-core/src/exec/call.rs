@@ -277,7 +277,10 @@ async fn fetch(
             tracing::warn!(call = %call.name, "no instance of the service is known yet");
             return Err(CallError::Unreachable);
         };
-        let (result, retry_after) = try_once(
+        let hedge = pool
+            .hedge_delay()
+            .filter(|_| Retry::is_safe(&call.method, &r.headers));
+        let first = try_once(
             call,
             &r.path,
             &r.headers,
@@ -285,8 +288,30 @@ async fn fetch(
             client,
             attempt,
             deadline,
-        )
-        .await;
+        );
+        let (result, retry_after) = match hedge {
+            None => first.await,
+            Some(delay) => {
+                let second = async {
+                    tokio::time::sleep(delay).await;
+                    let attempt = pool.start(key)?;
+                    tracing::debug!(call = %call.name, ?delay, "hedging a slow call");
+                    Some(
+                        try_once(
+                            call,
+                            &r.path,
+                            &r.headers,
+                            body.clone(),
+                            client,
+                            attempt,
+                            deadline,
+                        )
+                        .await,
+                    )
+                };
+                first_success(first, second).await
+            }
+        };
         let Err(error) = result else {
             return result;
         };
@@ -304,6 +329,34 @@ async fn fetch(
         tracing::info!(call = %call.name, error = %error.reason(), ?wait, "retrying");
         tokio::time::sleep(wait).await;
         tries += 1;
+    }
+}
+
+type Tried = (Result<Val, CallError>, Option<std::time::Duration>);
+
+/// The first successful answer of a try and its hedge; a failure only when
+/// both failed (or there was no hedge). The slower one is dropped, which
+/// cancels its request.
+async fn first_success(
+    first: impl Future<Output = Tried>,
+    second: impl Future<Output = Option<Tried>>,
+) -> Tried {
+    tokio::pin!(first);
+    tokio::pin!(second);
+    tokio::select! {
+        a = &mut first => {
+            if a.0.is_ok() {
+                return a;
+            }
+            match second.await {
+                Some(b) if b.0.is_ok() => b,
+                _ => a,
+            }
+        }
+        b = &mut second => match b {
+            Some(b) if b.0.is_ok() => b,
+            _ => first.await,
+        },
     }
 }
 

@@ -229,16 +229,19 @@ fn compile_services(
         } else {
             None
         };
-        let pool = Arc::new(crate::resilience::Pool::new(
-            bases.clone(),
-            svc.balance,
-            hash_header,
-            svc.outlier.clone(),
-            svc.circuit_breaker
-                .clone()
-                .map(crate::resilience::Breaker::new),
-            svc.retries.clone().map(crate::resilience::Retry::new),
-        ));
+        let pool = Arc::new(
+            crate::resilience::Pool::new(
+                bases.clone(),
+                svc.balance,
+                hash_header,
+                svc.outlier.clone(),
+                svc.circuit_breaker
+                    .clone()
+                    .map(crate::resilience::Breaker::new),
+                svc.retries.clone().map(crate::resilience::Retry::new),
+            )
+            .with_hedge(svc.hedge.clone()),
+        );
         out.insert(
             name.clone(),
             Arc::new(Service {

@@ -228,3 +228,24 @@ fn default_unhealthy_after() -> u32 {
 fn default_healthy_after() -> u32 {
     1
 }
+
+/// Hedged calls: a second try, to another instance, when the first is slow.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HedgeConfig {
+    /// The service's recent latency percentile after which a call is hedged.
+    #[serde(default = "default_percentile")]
+    pub percentile: f64,
+    /// Never hedge sooner than this (and, until enough calls were seen, wait this long).
+    #[serde(default = "default_min_delay", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub min_delay: Duration,
+}
+
+fn default_percentile() -> f64 {
+    95.0
+}
+
+fn default_min_delay() -> Duration {
+    Duration::from_millis(20)
+}

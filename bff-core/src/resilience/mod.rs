@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 pub use breaker::Breaker;
 pub use config::{
-    BalanceKind, BreakerConfig, DiscoveryConfig, HealthCheckConfig, InstanceConfig, OutlierConfig,
-    RetryConfig,
+    BalanceKind, BreakerConfig, DiscoveryConfig, HealthCheckConfig, HedgeConfig, InstanceConfig,
+    OutlierConfig, RetryConfig,
 };
 pub use retry::Retry;
 
@@ -93,7 +93,16 @@ pub struct Pool {
     pub breaker: Option<Breaker>,
     /// The service's retry policy.
     pub retry: Option<Retry>,
+    /// Hedging of slow calls.
+    pub hedge: Option<HedgeConfig>,
+    /// Latencies of the last successful exchanges, microseconds.
+    recent: Mutex<std::collections::VecDeque<u64>>,
 }
+
+/// Latencies kept for the hedging percentile.
+const RECENT: usize = 256;
+/// Exchanges seen before the percentile is trusted.
+const MIN_SAMPLES: usize = 20;
 
 /// An exchange in progress with one instance; report how it went.
 #[derive(Debug)]
@@ -149,7 +158,39 @@ impl Pool {
             epoch: Instant::now(),
             breaker,
             retry,
+            hedge: None,
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
         }
+    }
+
+    /// Turns hedging on.
+    #[must_use]
+    pub fn with_hedge(mut self, hedge: Option<HedgeConfig>) -> Self {
+        self.hedge = hedge;
+        self
+    }
+
+    /// How long a call waits before it is hedged: the configured latency
+    /// percentile of recent exchanges, at least `min_delay`.
+    pub fn hedge_delay(&self) -> Option<Duration> {
+        let hedge = self.hedge.as_ref()?;
+        let recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() < MIN_SAMPLES {
+            return Some(hedge.min_delay);
+        }
+        let mut sorted: Vec<u64> = recent.iter().copied().collect();
+        sorted.sort_unstable();
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let rank = ((hedge.percentile / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+        let at = Duration::from_micros(sorted[rank.min(sorted.len() - 1)]);
+        Some(at.max(hedge.min_delay))
     }
 
     /// The instances now.
@@ -267,6 +308,16 @@ impl Pool {
         }
         if healthy {
             inst.consecutive_failures.store(0, Ordering::Relaxed);
+            if self.hedge.is_some() {
+                let mut recent = self
+                    .recent
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(took);
+            }
             return;
         }
         let failures = inst.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
