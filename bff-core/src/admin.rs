@@ -12,13 +12,22 @@ use serde_json::json;
 
 use crate::Gateway;
 
-/// `/healthz` (the process serves) and `/readyz` (it can serve every
-/// endpoint: key sets loaded, not draining).
+/// `/healthz` (the process serves), `/readyz` (it can serve every
+/// endpoint: key sets loaded, not draining) and `/metrics` (Prometheus).
 pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(gateway)
+}
+
+async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Response {

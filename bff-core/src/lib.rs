@@ -16,6 +16,7 @@ pub mod error;
 pub mod exec;
 pub mod extension;
 pub mod listener;
+pub mod metrics;
 pub mod plan;
 pub mod proxy;
 pub mod ratelimit;

@@ -64,6 +64,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     };
     let _permit = match route.service.limit.as_ref().map(|l| l.try_admit()) {
         Some(None) => {
+            metrics::counter!("bff_shed_total", "scope" => "service").increment(1);
             return crate::ratelimit::unavailable(&format!(
                 "service `{}` is at its limit of requests in flight; retry shortly",
                 route.service.name

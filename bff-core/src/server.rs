@@ -96,7 +96,12 @@ impl Gateway {
                 let shared = shared.clone();
                 async move {
                     let route = &shared.plan.proxies[i];
-                    crate::proxy::forward(route, &shared.client, req).await
+                    let (started, method) = (std::time::Instant::now(), req.method().clone());
+                    let response = crate::proxy::forward(route, &shared.client, req).await;
+                    if crate::metrics::enabled() {
+                        record_request(&route.prefix, method.as_str(), &response, started);
+                    }
+                    response
                 }
             };
             // The prefix itself, with a slash, and everything below; a
@@ -228,6 +233,7 @@ impl Gateway {
                 std::io::Error::new(e.kind(), format!("admin listener on {addr}: {e}"))
             })?;
             tracing::info!(listen = %admin.local_addr()?, "admin listener");
+            crate::metrics::install();
             let router = crate::admin::router(self.clone());
             tokio::spawn(async move { axum::serve(admin, router).await });
         }
@@ -248,7 +254,16 @@ impl Shared {
     /// The pipeline of a composed endpoint: read the request, run the call
     /// graph, shape, encode, mark partial results.
     async fn compose(&self, index: usize, req: Request) -> Response {
+        let started = std::time::Instant::now();
         let endpoint = &self.plan.endpoints[index];
+        let response = self.compose_inner(endpoint, req).await;
+        if crate::metrics::enabled() {
+            record_request(&endpoint.id(), endpoint.method.as_str(), &response, started);
+        }
+        response
+    }
+
+    async fn compose_inner(&self, endpoint: &Endpoint, req: Request) -> Response {
         let (mut parts, body) = req.into_parts();
         let mut forward = http::HeaderMap::new();
         let auth = match &endpoint.auth {
@@ -364,6 +379,17 @@ impl Shared {
         }
         response
     }
+}
+
+fn record_request(what: &str, method: &str, response: &Response, started: std::time::Instant) {
+    let labels = [
+        ("endpoint", what.to_owned()),
+        ("method", method.to_owned()),
+        ("status", response.status().as_str().to_owned()),
+    ];
+    metrics::counter!("bff_requests_total", &labels).increment(1);
+    metrics::histogram!("bff_request_duration_seconds", "endpoint" => what.to_owned())
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// The default encoding: compact JSON.

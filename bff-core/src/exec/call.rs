@@ -254,7 +254,10 @@ async fn fetch(
         return Err(CallError::CircuitOpen(call.service.name.clone()));
     }
     let _permit = match call.service.limit.as_ref().map(|l| l.try_admit()) {
-        Some(None) => return Err(CallError::Overloaded),
+        Some(None) => {
+            metrics::counter!("bff_shed_total", "scope" => "service").increment(1);
+            return Err(CallError::Overloaded);
+        }
         Some(permit) => permit,
         None => None,
     };
@@ -327,6 +330,7 @@ async fn fetch(
             return Err(error);
         }
         tracing::info!(call = %call.name, error = %error.reason(), ?wait, "retrying");
+        metrics::counter!("bff_retries_total", "service" => call.service.name.clone()).increment(1);
         tokio::time::sleep(wait).await;
         tries += 1;
     }

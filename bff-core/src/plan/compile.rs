@@ -237,10 +237,11 @@ fn compile_services(
                 svc.outlier.clone(),
                 svc.circuit_breaker
                     .clone()
-                    .map(crate::resilience::Breaker::new),
+                    .map(|c| crate::resilience::Breaker::new(c, name)),
                 svc.retries.clone().map(crate::resilience::Retry::new),
             )
-            .with_hedge(svc.hedge.clone()),
+            .with_hedge(svc.hedge.clone())
+            .named(name),
         );
         out.insert(
             name.clone(),

@@ -179,6 +179,8 @@ impl Policy {
                 Ok(o) => Some(o),
                 Err(e) => {
                     self.store_errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("bff_ratelimit_store_errors_total", "policy" => self.name.clone())
+                        .increment(1);
                     tracing::warn!(policy = %self.name, error = %e.0, mode = ?self.on_store_error,
                         "rate-limit store unavailable");
                     match self.on_store_error {
@@ -256,6 +258,21 @@ pub async fn admit(
     caller: &Caller<'_>,
 ) -> Result<Verdict, axum::response::Response> {
     let verdict = policy.check(caller).await;
+    if crate::metrics::enabled() {
+        let result = match verdict.outcome {
+            _ if verdict.store_down => "store_down",
+            None => "unmetered",
+            Some(o) if o.allowed => "allowed",
+            Some(o) if o.by_quota => "quota",
+            Some(_) => "limited",
+        };
+        metrics::counter!(
+            "bff_ratelimit_decisions_total",
+            "policy" => policy.name.clone(),
+            "result" => result
+        )
+        .increment(1);
+    }
     if verdict.allowed() {
         Ok(verdict)
     } else {

@@ -43,11 +43,12 @@ impl Limit {
 
 /// Middleware: the whole BFF's limit, held until the response head is ready.
 pub async fn middleware(State(limit): State<Limit>, req: Request, next: Next) -> Response {
-    match limit.try_admit() {
-        Some(_permit) => next.run(req).await,
-        None => super::unavailable(&format!(
+    let Some(_permit) = limit.try_admit() else {
+        metrics::counter!("bff_shed_total", "scope" => "bff").increment(1);
+        return super::unavailable(&format!(
             "the BFF is at its limit of {} requests in progress; retry shortly",
             limit.max()
-        )),
-    }
+        ));
+    };
+    next.run(req).await
 }

@@ -36,12 +36,14 @@ struct Inner {
 pub struct Breaker {
     config: BreakerConfig,
     inner: Mutex<Inner>,
+    service: String,
 }
 
 impl Breaker {
-    /// A closed breaker.
-    pub fn new(config: BreakerConfig) -> Self {
+    /// A closed breaker for the named service.
+    pub fn new(config: BreakerConfig, service: &str) -> Self {
         Self {
+            service: service.to_owned(),
             config,
             inner: Mutex::new(Inner {
                 state: State::Closed,
@@ -76,6 +78,7 @@ impl Breaker {
             State::Open => {
                 if inner.opened_at.elapsed() >= self.config.open_for {
                     inner.state = State::HalfOpen;
+                    self.publish(State::HalfOpen);
                     true
                 } else {
                     false
@@ -92,11 +95,12 @@ impl Breaker {
                 if ok {
                     inner.state = State::Closed;
                     inner.buckets.clear();
-                    tracing::info!("circuit closed");
+                    tracing::info!(service = %self.service, "circuit closed");
                 } else {
                     inner.state = State::Open;
                     inner.opened_at = Instant::now();
                 }
+                self.publish(inner.state);
                 return;
             }
             State::Open => return,
@@ -124,8 +128,14 @@ impl Breaker {
         {
             inner.state = State::Open;
             inner.opened_at = now;
-            tracing::warn!(calls, failures, "circuit opened");
+            tracing::warn!(service = %self.service, calls, failures, "circuit opened");
+            self.publish(State::Open);
         }
+    }
+
+    fn publish(&self, state: State) {
+        let open = if state == State::Closed { 0.0 } else { 1.0 };
+        metrics::gauge!("bff_circuit_open", "service" => self.service.clone()).set(open);
     }
 
     /// How long until an open breaker lets a probe through.
@@ -142,12 +152,13 @@ mod tests {
     use super::*;
 
     fn breaker() -> Breaker {
-        Breaker::new(BreakerConfig {
+        let config = BreakerConfig {
             failure_rate: 0.5,
             min_requests: 4,
             window: Duration::from_secs(10),
             open_for: Duration::from_secs(5),
-        })
+        };
+        Breaker::new(config, "s")
     }
 
     #[tokio::test(start_paused = true)]

@@ -165,6 +165,11 @@ pub async fn health(pool: Arc<Pool>, config: HealthCheckConfig, name: String) {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             let (fails, passes) = streaks.entry(inst.base_url.clone()).or_default();
+            let gauge = metrics::gauge!(
+                "bff_instance_healthy",
+                "service" => name.clone(),
+                "instance" => inst.base_url.clone()
+            );
             if ok {
                 *fails = 0;
                 *passes += 1;
@@ -181,6 +186,7 @@ pub async fn health(pool: Arc<Pool>, config: HealthCheckConfig, name: String) {
                     inst.set_healthy(false);
                 }
             }
+            gauge.set(if inst.is_healthy() { 1.0 } else { 0.0 });
         }
         tokio::time::sleep(config.interval).await;
     }

@@ -97,6 +97,8 @@ pub struct Pool {
     pub hedge: Option<HedgeConfig>,
     /// Latencies of the last successful exchanges, microseconds.
     recent: Mutex<std::collections::VecDeque<u64>>,
+    /// The service's name, for metrics.
+    service: String,
 }
 
 /// Latencies kept for the hedging percentile.
@@ -160,7 +162,15 @@ impl Pool {
             retry,
             hedge: None,
             recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
+            service: String::new(),
         }
+    }
+
+    /// Names the pool after its service (for metrics).
+    #[must_use]
+    pub fn named(mut self, service: &str) -> Self {
+        self.service = service.to_owned();
+        self
     }
 
     /// Turns hedging on.
@@ -300,6 +310,23 @@ impl Pool {
 
     fn record(&self, inst: &Instance, started: Instant, healthy: bool) {
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if crate::metrics::enabled() {
+            let (service, instance) = (self.service.clone(), inst.base_url.clone());
+            #[allow(clippy::cast_precision_loss)]
+            metrics::histogram!(
+                "bff_upstream_duration_seconds",
+                "service" => service.clone(),
+                "instance" => instance.clone()
+            )
+            .record(took as f64 / 1e6);
+            metrics::counter!(
+                "bff_upstream_requests_total",
+                "service" => service,
+                "instance" => instance,
+                "outcome" => if healthy { "ok" } else { "failure" }
+            )
+            .increment(1);
+        }
         let old = inst.ewma_us.load(Ordering::Relaxed);
         let new = if old == 0 { took } else { (old * 7 + took) / 8 };
         inst.ewma_us.store(new, Ordering::Relaxed);
@@ -346,6 +373,12 @@ impl Pool {
             .store(self.now_us() + duration_us(length), Ordering::Relaxed);
         inst.consecutive_failures.store(0, Ordering::Relaxed);
         tracing::warn!(instance = %inst.base_url, for_ = ?length, "instance ejected");
+        metrics::counter!(
+            "bff_instance_ejections_total",
+            "service" => self.service.clone(),
+            "instance" => inst.base_url.clone()
+        )
+        .increment(1);
     }
 }
 

@@ -1,0 +1,96 @@
+//! Prometheus metrics, in base units, served on the admin listener. The
+//! recorder is installed once per process, and only when an admin listener
+//! is configured: without one, recording is a no-op.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets, seconds: 0.5 ms to 10 s.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the recorder (once); later calls return the same handle.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets(&BUCKETS).ok()?;
+            match builder.install_recorder() {
+                Ok(h) => {
+                    describe();
+                    Some(h)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Whether metrics are being recorded: label values are only built then.
+pub fn enabled() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
+}
+
+/// The text exposition of every metric.
+pub fn render() -> String {
+    match HANDLE.get().and_then(Option::as_ref) {
+        Some(h) => {
+            h.run_upkeep();
+            h.render()
+        }
+        None => String::new(),
+    }
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "bff_requests_total",
+        "Requests answered, by endpoint or route, method and status"
+    );
+    describe_histogram!(
+        "bff_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by endpoint or route"
+    );
+    describe_counter!(
+        "bff_upstream_requests_total",
+        "Requests to upstream instances, by service, instance and outcome"
+    );
+    describe_histogram!(
+        "bff_upstream_duration_seconds",
+        Unit::Seconds,
+        "Time of upstream exchanges, by service and instance"
+    );
+    describe_gauge!(
+        "bff_circuit_open",
+        "1 while a service's circuit is open or half-open"
+    );
+    describe_counter!(
+        "bff_instance_ejections_total",
+        "Outlier ejections of instances"
+    );
+    describe_gauge!(
+        "bff_instance_healthy",
+        "1 while an instance passes its active health checks"
+    );
+    describe_counter!("bff_retries_total", "Retried upstream calls, by service");
+    describe_counter!(
+        "bff_ratelimit_decisions_total",
+        "Rate-limit decisions, by policy and result"
+    );
+    describe_counter!(
+        "bff_ratelimit_store_errors_total",
+        "Decisions the shared store could not take, by policy"
+    );
+    describe_counter!(
+        "bff_shed_total",
+        "Requests refused at a concurrency limit, by scope"
+    );
+}
