@@ -358,3 +358,36 @@ async fn a_slow_call_is_hedged_to_another_instance() {
     );
     assert!(b.hits() >= 6 + 15);
 }
+
+#[tokio::test]
+async fn a_failing_service_is_stood_in_for_by_its_last_good_answer_to_the_same_request() {
+    let (up, url) = Upstream::start("a").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\", stale_if_error: {{ max_age: 1s }} }}\n"
+    ))
+    .endpoint(
+        "get",
+        "endpoint: GET /v1/get\ncalls:\n  d: { service: s, get: /data, headers: { x-user: \"{{ query.user }}\" } }\nrespond:\n  jq: .d\n",
+    );
+    let gw = gateway(dir.path()).await;
+    let (status, _, body, _) = call(&gw, "/v1/get?user=ada").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "from": "a" })));
+
+    up.set(Fault::Status(503));
+    let (status, headers, body, _) = call(&gw, "/v1/get?user=ada").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "from": "a" }));
+    assert_eq!(headers["bff-partial"], "true");
+    assert!(
+        headers["bff-degraded"]
+            .to_str()
+            .unwrap()
+            .contains("reason=stale"),
+        "{headers:?}"
+    );
+    // Another user's request is another request: nothing to stand in.
+    assert_eq!(call(&gw, "/v1/get?user=bob").await.0, 502);
+    // Past max_age the old answer is gone.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(call(&gw, "/v1/get?user=ada").await.0, 502);
+}

@@ -387,6 +387,10 @@ pub struct ServiceConfig {
     /// Retries of failed idempotent calls.
     #[serde(default)]
     pub retries: Option<crate::resilience::RetryConfig>,
+    /// stale-if-error: the last good answer of each distinct request stands in
+    /// when the service fails (the answer is marked partial).
+    #[serde(default)]
+    pub stale_if_error: Option<crate::resilience::config::StaleConfig>,
     /// Hedging: a slow idempotent call gets a second try on another instance.
     #[serde(default)]
     pub hedge: Option<crate::resilience::HedgeConfig>,

@@ -208,7 +208,26 @@ pub(super) async fn send(
 ) -> Result<Val, CallError> {
     match prepared {
         Prepared::Skipped => Ok(Val::Null),
-        Prepared::One(r) => fetch(call, r, client, deadline).await,
+        Prepared::One(r) => match &call.service.stale {
+            None => fetch(call, r, client, deadline).await,
+            Some(stale) => {
+                let key = stale.key(&call.method, &r.path, &r.headers, r.body.as_deref());
+                match fetch(call, r, client, deadline).await {
+                    Ok(v) => {
+                        stale.put(key, value::to_json(&v).into());
+                        Ok(v)
+                    }
+                    Err(e) if e.is_upstream_failure() => match stale.get(key) {
+                        Some(old) => {
+                            tracing::info!(call = %call.name, error = %e.reason(), "serving the last good answer");
+                            value::parse(&old).map(CallError::Stale).map_or(Err(e), Err)
+                        }
+                        None => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+        },
         Prepared::Batches(reqs, concurrency) => {
             let mut all = Vec::new();
             for v in fetch_all(call, reqs, concurrency, client, deadline).await? {

@@ -23,6 +23,8 @@ pub enum CallError {
     CircuitOpen(String),
     /// The upstream's body is larger than the service's `max_response_bytes`.
     TooLarge,
+    /// The service failed; its last good answer to this request stands in.
+    Stale(jaq_json::Val),
 }
 
 impl CallError {
@@ -37,7 +39,16 @@ impl CallError {
             Self::Overloaded => "overloaded".into(),
             Self::CircuitOpen(_) => "circuit-open".into(),
             Self::TooLarge => "too-large".into(),
+            Self::Stale(_) => "stale".into(),
         }
+    }
+
+    /// Whether the service failed (rather than the request or its answer's shape).
+    pub fn is_upstream_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable | Self::Timeout | Self::CircuitOpen(_) | Self::Overloaded
+        ) || matches!(self, Self::Status(s) if s.is_server_error())
     }
 
     /// Whether another try might succeed: the upstream failed, not the request.
@@ -104,6 +115,10 @@ impl ExecError {
                         format!(
                             "call `{call}` not sent: the circuit of service `{service}` is open"
                         ),
+                    ),
+                    CallError::Stale(_) => (
+                        StatusCode::BAD_GATEWAY,
+                        format!("call `{call}` failed; only an old answer was at hand"),
                     ),
                     CallError::TooLarge => (
                         StatusCode::BAD_GATEWAY,

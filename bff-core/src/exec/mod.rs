@@ -95,6 +95,13 @@ async fn run_graph(
         timings[i] = took;
         let value = match result {
             Ok(v) => v,
+            Err(CallError::Stale(v)) => {
+                degraded.push(Degraded {
+                    call: call.name.to_string(),
+                    reason: "stale".into(),
+                });
+                v
+            }
             Err(CallError::Status(s)) if call.forward_status.contains(&s) => {
                 return Err(ExecError::Forward {
                     call: call.name.to_string(),

@@ -254,6 +254,10 @@ fn compile_services(
                 discovery: svc.discovery.clone(),
                 health_check: svc.health_check.clone(),
                 max_response_bytes: svc.max_response_bytes,
+                stale: svc
+                    .stale_if_error
+                    .as_ref()
+                    .map(|s| crate::resilience::stale::Stale::new(s.max_age, s.max_bytes)),
                 client,
             }),
         );

@@ -152,6 +152,23 @@ fn default_max_ejected() -> f64 {
     0.5
 }
 
+/// Answers kept to stand in when the service fails (stale-if-error).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaleConfig {
+    /// How old a kept answer may be when it is served.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub max_age: Duration,
+    /// Memory for kept answers, in bytes.
+    #[serde(default = "default_stale_bytes")]
+    pub max_bytes: u64,
+}
+
+fn default_stale_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+
 /// Where a service's instances come from when they change at run time.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

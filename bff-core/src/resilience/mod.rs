@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod config;
 pub mod discovery;
 pub mod retry;
+pub mod stale;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
