@@ -41,6 +41,9 @@ pub struct BffConfig {
     /// Rate-limit policies by name; endpoints and routes choose one with `rate_limit:`.
     #[serde(default)]
     pub rate_limits: IndexMap<String, Loc<crate::ratelimit::RateLimitConfig>>,
+    /// The cache of upstream answers.
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// The Redis server that `store: redis` policies share.
     #[serde(default)]
     pub redis: Option<Loc<crate::ratelimit::RedisConfig>>,
@@ -387,6 +390,10 @@ pub struct ServiceConfig {
     /// Retries of failed idempotent calls.
     #[serde(default)]
     pub retries: Option<crate::resilience::RetryConfig>,
+    /// Keep the service's answers to GET calls by HTTP's caching rules
+    /// (`{}`), or for an explicit `ttl`.
+    #[serde(default)]
+    pub cache: Option<ServiceCacheConfig>,
     /// stale-if-error: the last good answer of each distinct request stands in
     /// when the service fails (the answer is marked partial).
     #[serde(default)]
@@ -422,6 +429,37 @@ pub struct ServiceConfig {
     /// (`503` naming the service) instead of queueing.
     #[serde(default)]
     pub max_concurrency: Option<usize>,
+}
+
+/// Caching of a service's answers.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCacheConfig {
+    /// Keep answers this long whatever their headers say (but never with `no-store`).
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub ttl: Option<Duration>,
+}
+
+/// The in-process cache.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Memory for cached bodies, in bytes.
+    #[serde(default = "default_cache_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_cache_bytes(),
+        }
+    }
+}
+
+fn default_cache_bytes() -> u64 {
+    64 * 1024 * 1024
 }
 
 /// A pass-through route.

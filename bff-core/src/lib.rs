@@ -9,7 +9,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod cli;
+pub mod conditional;
 pub mod config;
 pub mod edge;
 pub mod error;

@@ -305,7 +305,11 @@ impl Shared {
         request.forward = forward;
         let mut response =
             match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
-                Ok(outcome) => self.respond(endpoint, &parts, &outcome),
+                Ok(outcome) => {
+                    let r = self.respond(endpoint, &parts, &outcome);
+                    let private = endpoint.auth.is_some();
+                    crate::conditional::finish(&parts.method, &parts.headers, r, private).await
+                }
                 Err(e) => {
                     tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
                     let mut r = e.problem().into_response();

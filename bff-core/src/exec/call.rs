@@ -209,10 +209,10 @@ pub(super) async fn send(
     match prepared {
         Prepared::Skipped => Ok(Val::Null),
         Prepared::One(r) => match &call.service.stale {
-            None => fetch(call, r, client, deadline).await,
+            None => fetch_one(call, r, client, deadline).await,
             Some(stale) => {
                 let key = stale.key(&call.method, &r.path, &r.headers, r.body.as_deref());
-                match fetch(call, r, client, deadline).await {
+                match fetch_one(call, r, client, deadline).await {
                     Ok(v) => {
                         stale.put(key, value::to_json(&v).into());
                         Ok(v)
@@ -256,10 +256,45 @@ async fn fetch_all(
     deadline: Instant,
 ) -> Result<Vec<Val>, CallError> {
     stream::iter(reqs)
-        .map(|r| fetch(call, r, client, deadline))
+        .map(|r| fetch_one(call, r, client, deadline))
         .buffered(concurrency)
         .try_collect()
         .await
+}
+
+/// The raw body and headers of a successful answer, for the cache.
+type Capture = std::sync::Mutex<Option<(bytes::Bytes, HeaderMap)>>;
+
+/// One request, from the cache when the service has one and the answer
+/// may be kept.
+async fn fetch_one(
+    call: &Call,
+    r: Rendered,
+    client: &upstream::Client,
+    deadline: Instant,
+) -> Result<Val, CallError> {
+    let Some((cache, ttl)) = call
+        .service
+        .cache
+        .as_ref()
+        .filter(|_| call.method == http::Method::GET)
+    else {
+        return fetch(call, r, client, deadline, None).await;
+    };
+    let key = cache.key(&call.service.name, &r.path, &r.headers);
+    let fill = async {
+        let capture = Capture::default();
+        let v = fetch(call, r, client, deadline, Some(&capture)).await?;
+        let captured = capture
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(captured.unwrap_or_else(|| (value::to_json(&v).into(), HeaderMap::new())))
+    };
+    match cache.get_or_fill(&call.service.name, key, *ttl, fill).await {
+        Ok(entry) if entry.body.iter().all(u8::is_ascii_whitespace) => Ok(Val::Null),
+        Ok(entry) => value::parse(&entry.body).map_err(|_| CallError::Malformed),
+        Err(e) => Err((*e).clone()),
+    }
 }
 
 async fn fetch(
@@ -267,6 +302,7 @@ async fn fetch(
     r: Rendered,
     client: &upstream::Client,
     deadline: Instant,
+    capture: Option<&Capture>,
 ) -> Result<Val, CallError> {
     let pool = &call.service.pool;
     if pool.breaker.as_ref().is_some_and(|b| !b.allow()) {
@@ -304,12 +340,15 @@ async fn fetch(
             .filter(|_| Retry::is_safe(&call.method, &r.headers));
         let first = try_once(
             call,
-            &r.path,
-            &r.headers,
-            body.clone(),
+            Outgoing {
+                path: &r.path,
+                headers: &r.headers,
+                body: body.clone(),
+            },
             client,
             attempt,
             deadline,
+            capture,
         );
         let (result, retry_after) = match hedge {
             None => first.await,
@@ -321,12 +360,15 @@ async fn fetch(
                     Some(
                         try_once(
                             call,
-                            &r.path,
-                            &r.headers,
-                            body.clone(),
+                            Outgoing {
+                                path: &r.path,
+                                headers: &r.headers,
+                                body: body.clone(),
+                            },
                             client,
                             attempt,
                             deadline,
+                            capture,
                         )
                         .await,
                     )
@@ -386,14 +428,24 @@ async fn first_success(
 /// One request to one instance, bounded by the call's timeout (counted
 /// from when it starts) and the deadline; the upstream's `Retry-After`
 /// comes back with a failure.
+/// What one try sends.
+struct Outgoing<'a> {
+    path: &'a str,
+    headers: &'a HeaderMap,
+    body: Option<bytes::Bytes>,
+}
+
 async fn try_once(
     call: &Call,
-    path: &str,
-    headers: &HeaderMap,
-    body: Option<bytes::Bytes>,
+    Outgoing {
+        path,
+        headers,
+        body,
+    }: Outgoing<'_>,
     client: &upstream::Client,
     attempt: crate::resilience::Attempt<'_>,
     deadline: Instant,
+    capture: Option<&Capture>,
 ) -> (Result<Val, CallError>, Option<std::time::Duration>) {
     let until = deadline.min(Instant::now() + call.timeout);
     let Ok(uri) = attempt.instance().uri(path) else {
@@ -424,7 +476,8 @@ async fn try_once(
             tracing::info!(call = %call.name, status = status.as_u16(), "upstream answered an error");
             return Err(CallError::Status(status));
         }
-        let bytes = http_body_util::Limited::new(resp.into_body(), limit)
+        let (head, body) = resp.into_parts();
+        let bytes = http_body_util::Limited::new(body, limit)
             .collect()
             .await
             .map_err(|e| {
@@ -437,6 +490,10 @@ async fn try_once(
                 }
             })?
             .to_bytes();
+        if let Some(c) = capture {
+            *c.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((bytes.clone(), head.headers));
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Val::Null);
         }

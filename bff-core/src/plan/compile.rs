@@ -45,7 +45,10 @@ pub fn load(dir: &Path) -> Result<Plan, Diagnostics> {
 /// Compiles a parsed folder; problems go to `diags`.
 pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let config_file = &set.config;
-    let services = compile_services(config_file, &set.dir, diags);
+    let call_cache = Arc::new(crate::cache::CallCache::new(
+        config_file.spec.cache.max_bytes,
+    ));
+    let services = compile_services(config_file, &set.dir, &call_cache, diags);
     let listen = match &config_file.spec.listen {
         Some(l) => match expand_env(l) {
             Ok(v) => Some(v),
@@ -135,7 +138,11 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         endpoints,
         proxies,
         templates: Arc::new(templates),
-        identity_headers: identity_headers(&policies),
+        identity_headers: {
+            let names = identity_headers(&policies);
+            let _ = call_cache.identity.set(names.clone());
+            names
+        },
         policies,
         tls,
         services,
@@ -152,6 +159,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
 fn compile_services(
     file: &SpecFile<BffConfig>,
     dir: &Path,
+    call_cache: &Arc<crate::cache::CallCache>,
     diags: &mut Diagnostics,
 ) -> IndexMap<String, Arc<Service>> {
     let mut out = IndexMap::new();
@@ -254,6 +262,7 @@ fn compile_services(
                 discovery: svc.discovery.clone(),
                 health_check: svc.health_check.clone(),
                 max_response_bytes: svc.max_response_bytes,
+                cache: svc.cache.as_ref().map(|c| (call_cache.clone(), c.ttl)),
                 stale: svc
                     .stale_if_error
                     .as_ref()

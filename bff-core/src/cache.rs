@@ -1,0 +1,283 @@
+//! Caching of upstream answers to calls, by HTTP's rules (RFC 9111): an
+//! answer is kept only when it says for how long (`s-maxage`, `max-age`,
+//! `Expires`, less its `Age`) or the service sets a TTL, never with
+//! `no-store` (nor `no-cache`, which would need a revalidation per use) or
+//! `Vary: *`. The key holds the method, the path with its query, the
+//! values of the headers the answer varies on and, for `private` answers,
+//! the caller's credentials and identity headers: one caller's private
+//! answer is never another's. Concurrent misses for one key make one
+//! upstream request. Memory is bounded by bytes.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, header};
+
+/// What a stored answer needs.
+#[derive(Debug)]
+pub struct Entry {
+    /// The body.
+    pub body: Bytes,
+    /// How long it stays fresh; zero for an answer that must not be kept
+    /// (it still serves the requests that waited for it).
+    pub ttl: Duration,
+}
+
+/// What the last answer for a path said about keying.
+#[derive(Debug, Clone, Default)]
+struct Shape {
+    vary: Vec<HeaderName>,
+    private: bool,
+}
+
+struct ByTtl;
+
+impl moka::Expiry<u64, Arc<Entry>> for ByTtl {
+    fn expire_after_create(
+        &self,
+        _: &u64,
+        v: &Arc<Entry>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(v.ttl)
+    }
+}
+
+/// The in-process cache of call answers, shared by a BFF's services.
+pub struct CallCache {
+    /// Headers that carry verified identities upstream (set once the
+    /// authentication policies are known).
+    pub identity: std::sync::OnceLock<Vec<HeaderName>>,
+    entries: moka::future::Cache<u64, Arc<Entry>>,
+    shapes: moka::sync::Cache<u64, Shape>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for CallCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallCache")
+            .field("bytes", &self.entries.weighted_size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Headers that name the request rather than what it asks.
+const PER_REQUEST: [&str; 3] = ["x-request-id", "traceparent", "tracestate"];
+
+impl CallCache {
+    /// A cache of at most `max_bytes` of bodies.
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            identity: std::sync::OnceLock::new(),
+            entries: moka::future::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, v: &Arc<Entry>| u32::try_from(v.body.len()).unwrap_or(u32::MAX))
+                .expire_after(ByTtl)
+                .eviction_listener(|_, _, cause| {
+                    if cause == moka::notification::RemovalCause::Size {
+                        metrics::counter!("bff_cache_evictions_total").increment(1);
+                    }
+                })
+                .build(),
+            shapes: moka::sync::Cache::new(100_000),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// The key of a request to `service`.
+    pub fn key(&self, service: &str, path: &str, headers: &HeaderMap) -> (u64, u64) {
+        let identity = self.identity.get().map_or(&[][..], Vec::as_slice);
+        let primary = self.hasher.hash_one((service, path));
+        let shape = self.shapes.get(&primary).unwrap_or_default();
+        let mut h = self.hasher.build_hasher();
+        primary.hash(&mut h);
+        for name in &shape.vary {
+            (name.as_str(), values(headers, name)).hash(&mut h);
+        }
+        if shape.private {
+            for name in identity
+                .iter()
+                .chain([&header::AUTHORIZATION, &header::COOKIE])
+            {
+                (name.as_str(), values(headers, name)).hash(&mut h);
+            }
+        }
+        (primary, h.finish())
+    }
+
+    /// The answer for `key`, fetching it with `fill` on a miss; concurrent
+    /// misses share one fill. `fill` reports the answer's headers, from
+    /// which its lifetime and keying are learnt.
+    pub async fn get_or_fill<F>(
+        &self,
+        service: &str,
+        (primary, key): (u64, u64),
+        ttl_override: Option<Duration>,
+        fill: F,
+    ) -> Result<Arc<Entry>, Arc<crate::exec::CallError>>
+    where
+        F: Future<Output = Result<(Bytes, HeaderMap), crate::exec::CallError>>,
+    {
+        if let Some(hit) = self.entries.get(&key).await {
+            metrics::counter!("bff_cache_requests_total", "service" => service.to_owned(), "result" => "hit")
+                .increment(1);
+            return Ok(hit);
+        }
+        metrics::counter!("bff_cache_requests_total", "service" => service.to_owned(), "result" => "miss")
+            .increment(1);
+        let before = self.shapes.get(&primary).unwrap_or_default();
+        let entry = self
+            .entries
+            .try_get_with(key, async {
+                let (body, headers) = fill.await?;
+                let rules = Rules::read(&headers, SystemTime::now());
+                let shape = Shape {
+                    vary: rules.vary.clone().unwrap_or_default(),
+                    private: rules.private,
+                };
+                // Keyed on less than the answer varies on: keep nothing now,
+                // key right from the next request on.
+                let keyed_right = shape.vary.iter().all(|v| before.vary.contains(v))
+                    && (!shape.private || before.private);
+                self.shapes.insert(primary, shape);
+                let ttl = match (rules.storable(), keyed_right) {
+                    (true, true) => ttl_override.or(rules.ttl).unwrap_or_default(),
+                    _ => Duration::ZERO,
+                };
+                Ok(Arc::new(Entry { body, ttl }))
+            })
+            .await?;
+        metrics::gauge!("bff_cache_bytes").set(self.entries.weighted_size() as f64);
+        Ok(entry)
+    }
+}
+
+fn values<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Vec<&'a [u8]> {
+    headers.get_all(name).iter().map(|v| v.as_bytes()).collect()
+}
+
+/// What an answer's headers say about keeping it.
+#[derive(Debug, Default, PartialEq)]
+struct Rules {
+    no_store: bool,
+    no_cache: bool,
+    private: bool,
+    ttl: Option<Duration>,
+    /// `None` for `Vary: *`.
+    vary: Option<Vec<HeaderName>>,
+}
+
+impl Rules {
+    fn read(h: &HeaderMap, now: SystemTime) -> Self {
+        let mut r = Self {
+            vary: Some(Vec::new()),
+            ..Self::default()
+        };
+        let (mut max_age, mut s_maxage) = (None, None);
+        for directive in h
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
+            let (name, arg) = directive
+                .trim()
+                .split_once('=')
+                .map_or((directive.trim(), None), |(n, a)| {
+                    (n.trim(), Some(a.trim().trim_matches('"')))
+                });
+            match name.to_ascii_lowercase().as_str() {
+                "no-store" => r.no_store = true,
+                "no-cache" => r.no_cache = true,
+                "private" => r.private = true,
+                "max-age" => max_age = arg.and_then(|a| a.parse::<u64>().ok()),
+                "s-maxage" => s_maxage = arg.and_then(|a| a.parse::<u64>().ok()),
+                _ => {}
+            }
+        }
+        let lifetime = s_maxage.or(max_age).map(Duration::from_secs).or_else(|| {
+            let expires = httpdate(h.get(header::EXPIRES)?)?;
+            let date = h.get(header::DATE).and_then(httpdate).unwrap_or(now);
+            Some(expires.duration_since(date).unwrap_or_default())
+        });
+        let age = h
+            .get(header::AGE)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map_or(Duration::ZERO, Duration::from_secs);
+        r.ttl = lifetime.map(|l| l.saturating_sub(age));
+        for v in h
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if name == "*" {
+                    r.vary = None;
+                } else if let (Some(list), Ok(n)) = (r.vary.as_mut(), HeaderName::try_from(name))
+                    && !PER_REQUEST.contains(&n.as_str())
+                {
+                    list.push(n);
+                }
+            }
+        }
+        r
+    }
+
+    fn storable(&self) -> bool {
+        !self.no_store && !self.no_cache && self.vary.is_some()
+    }
+}
+
+fn httpdate(v: &http::HeaderValue) -> Option<SystemTime> {
+    httpdate::parse_http_date(v.to_str().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(pairs: &[(&str, &str)]) -> Rules {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::try_from(*k).unwrap(), v.parse().unwrap());
+        }
+        Rules::read(&h, SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
+    }
+
+    #[test]
+    fn freshness_follows_rfc_9111() {
+        assert_eq!(
+            rules(&[("cache-control", "max-age=60")]).ttl,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            rules(&[("cache-control", "max-age=60, s-maxage=10")]).ttl,
+            Some(Duration::from_secs(10)),
+            "a shared cache prefers s-maxage"
+        );
+        assert_eq!(
+            rules(&[("cache-control", "max-age=60"), ("age", "45")]).ttl,
+            Some(Duration::from_secs(15))
+        );
+        let r = rules(&[
+            ("date", "Mon, 12 Jan 1970 13:46:40 GMT"),
+            ("expires", "Mon, 12 Jan 1970 13:47:10 GMT"),
+        ]);
+        assert_eq!(r.ttl, Some(Duration::from_secs(30)));
+        assert_eq!(rules(&[]).ttl, None, "no freshness information, no caching");
+        assert!(!rules(&[("cache-control", "no-store, max-age=60")]).storable());
+        assert!(!rules(&[("cache-control", "no-cache")]).storable());
+        assert!(!rules(&[("cache-control", "max-age=5"), ("vary", "*")]).storable());
+        let r = rules(&[
+            ("cache-control", "private, max-age=5"),
+            ("vary", "Accept-Language, x-request-id"),
+        ]);
+        assert!(r.private && r.storable());
+        assert_eq!(
+            r.vary,
+            Some(vec![HeaderName::from_static("accept-language")])
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Caching of upstream answers by HTTP's rules, and validators on composed
+//! answers, against a real upstream that counts what reaches it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use bff_tests::{SpecDir, client, gateway, serve};
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+const SECRET: &str = "caching-test-secret-long-enough";
+
+/// Answers `/r/{policy}` with that Cache-Control (`none` for no header),
+/// naming the user and language it was asked for.
+async fn upstream(hits: Arc<AtomicUsize>) -> String {
+    async fn answer(
+        State(hits): State<Arc<AtomicUsize>>,
+        Path(policy): Path<String>,
+        h: HeaderMap,
+    ) -> axum::response::Response {
+        let n = hits.fetch_add(1, Ordering::SeqCst);
+        if policy == "slow" {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let get = |k: &str| {
+            h.get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let body =
+            axum::Json(json!({ "user": get("x-user-id"), "lang": get("accept-language"), "n": n }));
+        let mut headers = vec![];
+        match policy.as_str() {
+            "none" => {}
+            "slow" | "public" => headers.push(("cache-control", "max-age=60".to_owned())),
+            "private" => headers.push(("cache-control", "private, max-age=60".to_owned())),
+            "nostore" => headers.push(("cache-control", "no-store".to_owned())),
+            "vary" => {
+                headers.push(("cache-control", "max-age=60".to_owned()));
+                headers.push(("vary", "Accept-Language".to_owned()));
+            }
+            _ => {}
+        }
+        let mut r = body.into_response();
+        for (k, v) in headers {
+            r.headers_mut().insert(k, v.parse().unwrap());
+        }
+        r
+    }
+    serve(
+        Router::new()
+            .route("/r/{policy}", get(answer))
+            .with_state(hits),
+    )
+    .await
+}
+
+fn token(sub: &str) -> String {
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    encode(
+        &Header::default(),
+        &json!({ "sub": sub, "exp": exp }),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn setup(service: &str) -> (String, Arc<AtomicUsize>, bff_tests::SpecDir) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let up = upstream(hits.clone()).await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\", {service} }}\n\
+         auth:\n  user:\n    jwt: {{ keys: [ {{ alg: HS256, secret: \"{SECRET}\" }} ] }}\n    forward: {{ x-user-id: sub }}\n"
+    ))
+    .endpoint(
+        "a",
+        "endpoint: GET /v1/a/{p}\ncalls:\n  d: { service: s, get: \"/r/{{ path.p }}\", headers: { accept-language: \"{{ query.lang | default(value='en') }}\" } }\nrespond:\n  jq: .d\n",
+    )
+    .endpoint(
+        "b",
+        "endpoint: GET /v1/b/{p}\ncalls:\n  d: { service: s, get: \"/r/{{ path.p }}\", headers: { accept-language: \"{{ query.lang | default(value='en') }}\" } }\nrespond:\n  jq: .d\n",
+    )
+    .endpoint(
+        "me",
+        "endpoint: GET /v1/me/{p}\nauth: user\ncalls:\n  d: { service: s, get: \"/r/{{ path.p }}\" }\nrespond:\n  jq: .d\n",
+    );
+    let gw = gateway(dir.path()).await;
+    (gw, hits, dir)
+}
+
+async fn fetch(url: String, bearer: Option<&str>) -> Value {
+    let mut r = client().get(url);
+    if let Some(t) = bearer {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn fresh_answers_are_shared_by_endpoints_and_others_are_not_kept() {
+    let (gw, hits, _dir) = setup("cache: {}").await;
+    fetch(format!("{gw}/v1/a/public"), None).await;
+    fetch(format!("{gw}/v1/b/public"), None).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "two endpoints, one upstream request"
+    );
+
+    for p in ["none", "nostore"] {
+        let before = hits.load(Ordering::SeqCst);
+        fetch(format!("{gw}/v1/a/{p}"), None).await;
+        fetch(format!("{gw}/v1/a/{p}"), None).await;
+        assert_eq!(hits.load(Ordering::SeqCst) - before, 2, "{p} is not kept");
+    }
+
+    // Vary: one entry per language.
+    let before = hits.load(Ordering::SeqCst);
+    let en = fetch(format!("{gw}/v1/a/vary?lang=en"), None).await;
+    let de = fetch(format!("{gw}/v1/a/vary?lang=de"), None).await;
+    assert_eq!(
+        (en["lang"].as_str(), de["lang"].as_str()),
+        (Some("en"), Some("de"))
+    );
+    let en_again = fetch(format!("{gw}/v1/a/vary?lang=en"), None).await;
+    let de_again = fetch(format!("{gw}/v1/a/vary?lang=de"), None).await;
+    assert_eq!(en_again["lang"], "en");
+    assert_eq!(de_again["lang"], "de");
+    assert!(
+        hits.load(Ordering::SeqCst) - before <= 3,
+        "learnt to vary, then hits"
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_ttl_keeps_what_headers_do_not_but_never_no_store() {
+    let (gw, hits, _dir) = setup("cache: { ttl: 30s }").await;
+    fetch(format!("{gw}/v1/a/none"), None).await;
+    fetch(format!("{gw}/v1/a/none"), None).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    fetch(format!("{gw}/v1/a/nostore"), None).await;
+    fetch(format!("{gw}/v1/a/nostore"), None).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn private_answers_never_reach_another_user() {
+    let (gw, hits, _dir) = setup("cache: {}").await;
+    let (ada, bob) = (token("ada"), token("bob"));
+    for round in 0..3 {
+        for (who, t) in [("ada", &ada), ("bob", &bob)] {
+            let v = fetch(format!("{gw}/v1/me/private"), Some(t)).await;
+            assert_eq!(v["user"], who, "round {round}: {v}");
+        }
+    }
+    // Learning it is private costs one uncached answer; then one per user.
+    assert!(
+        hits.load(Ordering::SeqCst) <= 3,
+        "{}",
+        hits.load(Ordering::SeqCst)
+    );
+}
+
+#[tokio::test]
+async fn concurrent_misses_make_one_upstream_request() {
+    let (gw, hits, _dir) = setup("cache: {}").await;
+    let all: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(fetch(format!("{gw}/v1/a/slow"), None)))
+        .collect();
+    for a in all {
+        a.await.unwrap();
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn composed_answers_carry_an_etag_and_a_match_is_304() {
+    let (gw, _hits, _dir) = setup("").await;
+    let r = client()
+        .get(format!("{gw}/v1/a/none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    let body = r.text().await.unwrap();
+
+    // The upstream counts its calls, so the next answer differs: a new tag.
+    let r = client()
+        .get(format!("{gw}/v1/a/none"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let newer = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(newer, etag);
+    assert_ne!(r.text().await.unwrap(), body);
+
+    // An endpoint answering the same bytes again answers 304, empty.
+    let (gw, _hits, _dir) = setup("cache: { ttl: 60s }").await;
+    let r = client()
+        .get(format!("{gw}/v1/a/none"))
+        .send()
+        .await
+        .unwrap();
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let r = client()
+        .get(format!("{gw}/v1/a/none"))
+        .header("if-none-match", format!("\"x\", W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    assert!(r.text().await.unwrap().is_empty());
+
+    // Answers for a caller are private.
+    let r = client()
+        .get(format!("{gw}/v1/me/none"))
+        .bearer_auth(token("ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "private, no-cache");
+}
