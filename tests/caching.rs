@@ -238,3 +238,104 @@ async fn composed_answers_carry_an_etag_and_a_match_is_304() {
         .unwrap();
     assert_eq!(r.headers()["cache-control"], "private, no-cache");
 }
+
+#[tokio::test]
+async fn composed_answers_are_kept_per_caller_and_purged_by_tag_endpoint_or_key() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let up = upstream(hits.clone()).await;
+    let admin_port = bff_tests::process::free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\", token: s3cret-admin }}\n\
+         auth:\n  user:\n    jwt: {{ keys: [ {{ alg: HS256, secret: \"{SECRET}\" }} ] }}\n    forward: {{ x-user-id: sub }}\n"
+    ))
+    .endpoint(
+        "c",
+        "endpoint: GET /v1/c/{p}\ncache: { ttl: 60s, tags: [catalog] }\ncalls:\n  d: { service: s, get: \"/r/{{ path.p }}\" }\nrespond:\n  jq: .d\n",
+    )
+    .endpoint(
+        "mine",
+        "endpoint: GET /v1/mine\nauth: user\ncache: { ttl: 60s }\ncalls:\n  d: { service: s, get: /r/none }\nrespond:\n  jq: .d\n",
+    );
+    let gw = gateway(dir.path()).await;
+    let admin = format!("http://127.0.0.1:{admin_port}");
+
+    let first = fetch(format!("{gw}/v1/c/none?a=1&b=2"), None).await;
+    let r = client()
+        .get(format!("{gw}/v1/c/none?b=2&a=1"))
+        .send()
+        .await
+        .unwrap();
+    let cc = r.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cc.starts_with("max-age="), "{cc}");
+    assert!(r.headers().contains_key("age"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        first,
+        "same query, other order: kept"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // Per caller on endpoints with auth.
+    let (ada, bob) = (token("ada"), token("bob"));
+    let a1 = fetch(format!("{gw}/v1/mine"), Some(&ada)).await;
+    let b1 = fetch(format!("{gw}/v1/mine"), Some(&bob)).await;
+    assert_eq!(
+        (a1["user"].as_str(), b1["user"].as_str()),
+        (Some("ada"), Some("bob"))
+    );
+    assert_eq!(fetch(format!("{gw}/v1/mine"), Some(&ada)).await, a1);
+    assert_eq!(fetch(format!("{gw}/v1/mine"), Some(&bob)).await, b1);
+    let r = client()
+        .get(format!("{gw}/v1/mine"))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private, max-age=")
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    // Purging needs the admin token.
+    let purge = |body: Value, token: Option<&'static str>| {
+        let mut r = client().post(format!("{admin}/cache/purge")).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(purge(json!({ "tag": "catalog" }), None).await, 401);
+    assert_eq!(purge(json!({ "tag": "catalog" }), Some("wrong")).await, 401);
+    assert_eq!(purge(json!({}), Some("s3cret-admin")).await, 400);
+    assert_eq!(
+        purge(json!({ "tag": "catalog" }), Some("s3cret-admin")).await,
+        204
+    );
+    let after = fetch(format!("{gw}/v1/c/none?a=1&b=2"), None).await;
+    assert_ne!(after, first, "purged by tag: composed again");
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+
+    assert_eq!(
+        purge(
+            json!({ "key": "GET /v1/c/none?a=1&b=2" }),
+            Some("s3cret-admin")
+        )
+        .await,
+        204
+    );
+    fetch(format!("{gw}/v1/c/none?b=2&a=1"), None).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 5);
+    assert_eq!(
+        purge(json!({ "endpoint": "GET /v1/mine" }), Some("s3cret-admin")).await,
+        204
+    );
+    assert_eq!(
+        fetch(format!("{gw}/v1/mine"), Some(&ada)).await["user"],
+        "ada"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 6);
+}

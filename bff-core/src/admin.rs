@@ -19,7 +19,56 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/cache/purge", axum::routing::post(purge))
         .with_state(gateway)
+}
+
+/// `POST /cache/purge` with `{"key": "GET /v1/x?a=1"}`, `{"endpoint":
+/// "GET /v1/x/{id}"}` or `{"tag": "catalog"}`, and the admin token.
+async fn purge(
+    State(gateway): State<Gateway>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use crate::error::Problem;
+    let token = gateway
+        .plan()
+        .config
+        .admin
+        .as_ref()
+        .and_then(|a| a.token.as_deref())
+        .and_then(|t| crate::config::expand_env(t).ok())
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Problem::new(StatusCode::FORBIDDEN, "about:blank")
+            .detail("set admin.token to use this route")
+            .into_response();
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes())
+        .is_err()
+    {
+        let mut r = Problem::new(StatusCode::UNAUTHORIZED, "about:blank")
+            .detail("the admin token is missing or wrong")
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    let what: crate::answers::Purge = match serde_json::from_slice(&body) {
+        Ok(w) => w,
+        Err(e) => return Problem::bad_request(format!("purge body: {e}")).into_response(),
+    };
+    match gateway.plan().answers.purge(&what) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => Problem::bad_request(e).into_response(),
+    }
 }
 
 async fn metrics() -> Response {

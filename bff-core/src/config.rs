@@ -55,6 +55,10 @@ pub struct BffConfig {
 pub struct AdminConfig {
     /// Address, e.g. `127.0.0.1:9082`; `${VAR}` allowed. Keep it off public networks.
     pub listen: String,
+    /// Bearer token for the admin routes that change things (cache purge);
+    /// use `${VAR}` to keep it out of the file. Without it they are refused.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// TLS on the listener (HTTP/1.1 and HTTP/2 by ALPN). File paths are

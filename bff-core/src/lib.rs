@@ -8,6 +8,7 @@
 //! axum router together with the pass-through [`proxy`] routes.
 
 pub mod admin;
+pub mod answers;
 pub mod auth;
 pub mod cache;
 pub mod cli;

@@ -264,7 +264,7 @@ impl Shared {
     }
 
     async fn compose_inner(&self, endpoint: &Endpoint, req: Request) -> Response {
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let mut forward = http::HeaderMap::new();
         let auth = match &endpoint.auth {
             Some(policy) => match policy.authenticate(&parts.headers, &parts.extensions).await {
@@ -294,6 +294,52 @@ impl Shared {
                 }
             }
         };
+        let private = endpoint.auth.is_some();
+        let method = parts.method.clone();
+        let mut validators = http::HeaderMap::new();
+        for v in parts.headers.get_all(header::IF_NONE_MATCH) {
+            validators.append(header::IF_NONE_MATCH, v.clone());
+        }
+        let cached = endpoint
+            .cache
+            .as_ref()
+            .filter(|_| method == http::Method::GET)
+            .map(|(ttl, tags)| {
+                let target = format!("GET {}", sorted_target(&parts.uri));
+                let subject = crate::auth::claim(&auth, ["sub"]).map(value::to_text);
+                let id = endpoint.id();
+                let key = self
+                    .plan
+                    .answers
+                    .key(&id, &target, &parts.headers, subject.as_deref());
+                (key, id, target, *ttl, tags)
+            });
+        let produce = self.produce(endpoint, parts, body, auth, forward);
+        let mut response = match cached {
+            Some((key, id, target, ttl, tags)) => {
+                let meta = (id.as_str(), target.as_str(), tags.as_slice(), ttl, private);
+                self.plan.answers.get_or_fill(key, meta, produce).await
+            }
+            None => produce.await,
+        };
+        if response.status().is_success() {
+            response = crate::conditional::finish(&method, &validators, response, private).await;
+        }
+        if let Some(v) = &verdict {
+            crate::ratelimit::apply(v, response.headers_mut());
+        }
+        response
+    }
+
+    /// Reads the request, runs the call graph and shapes the answer.
+    async fn produce(
+        &self,
+        endpoint: &Endpoint,
+        mut parts: http::request::Parts,
+        body: Body,
+        auth: Val,
+        mut forward: http::HeaderMap,
+    ) -> Response {
         let mut request = match read_request(endpoint, &mut parts, body).await {
             Ok(r) => r,
             Err(problem) => return problem.into_response(),
@@ -303,27 +349,18 @@ impl Shared {
         }
         request.auth = auth;
         request.forward = forward;
-        let mut response =
-            match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
-                Ok(outcome) => {
-                    let r = self.respond(endpoint, &parts, &outcome);
-                    let private = endpoint.auth.is_some();
-                    crate::conditional::finish(&parts.method, &parts.headers, r, private).await
+        match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
+            Ok(outcome) => self.respond(endpoint, &parts, &outcome),
+            Err(e) => {
+                tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
+                let mut r = e.problem().into_response();
+                if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 }
-                Err(e) => {
-                    tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
-                    let mut r = e.problem().into_response();
-                    if r.status() == StatusCode::SERVICE_UNAVAILABLE {
-                        r.headers_mut()
-                            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    }
-                    r
-                }
-            };
-        if let Some(v) = &verdict {
-            crate::ratelimit::apply(v, response.headers_mut());
+                r
+            }
         }
-        response
     }
 
     /// A usage endpoint: the caller's standing under a policy, counting nothing.
@@ -382,6 +419,19 @@ impl Shared {
             headers.insert("server-timing", v);
         }
         response
+    }
+}
+
+/// The path with its query parameters in sorted order: `?b=2&a=1` and
+/// `?a=1&b=2` ask the same.
+fn sorted_target(uri: &http::Uri) -> String {
+    match uri.query() {
+        None | Some("") => uri.path().to_owned(),
+        Some(q) => {
+            let mut pairs: Vec<&str> = q.split('&').filter(|p| !p.is_empty()).collect();
+            pairs.sort_unstable();
+            format!("{}?{}", uri.path(), pairs.join("&"))
+        }
     }
 }
 

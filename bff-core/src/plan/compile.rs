@@ -145,6 +145,9 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         },
         policies,
         tls,
+        answers: Arc::new(crate::answers::AnswerCache::new(
+            config_file.spec.cache.max_bytes,
+        )),
         services,
         rate_limits,
         usage,
@@ -598,6 +601,7 @@ fn compile_endpoint<'a>(
         auth,
         require,
         rate_limit,
+        cache: spec.cache.as_ref().map(|c| (c.ttl, c.tags.clone())),
     })
 }
 

@@ -43,6 +43,8 @@ pub struct Plan {
     pub identity_headers: Vec<http::HeaderName>,
     /// TLS termination, when `tls:` is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Kept composed answers.
+    pub answers: Arc<crate::answers::AnswerCache>,
     /// Upstream services by name.
     pub services: indexmap::IndexMap<String, Arc<Service>>,
     /// Rate-limit policies by name.
@@ -82,6 +84,8 @@ pub struct Endpoint {
     pub require: Option<crate::auth::Requirement>,
     /// Rate-limit policy.
     pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
+    /// How long complete answers are kept, and their purge tags.
+    pub cache: Option<(Duration, Vec<String>)>,
 }
 
 impl Endpoint {

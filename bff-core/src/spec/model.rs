@@ -27,6 +27,9 @@ pub struct EndpointSpec {
     /// Rate-limit policy of bff.yaml counting this endpoint's requests.
     #[serde(default)]
     pub rate_limit: Option<Loc<String>>,
+    /// Keep complete answers for a while (per caller on endpoints with `auth`).
+    #[serde(default)]
+    pub cache: Option<EndpointCacheSpec>,
     /// End-to-end deadline, e.g. `800ms`; defaults to `defaults.deadline` of bff.yaml.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
@@ -54,6 +57,19 @@ pub struct ExampleSpec {
     /// JSON body of the request.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
+}
+
+/// Caching of an endpoint's answers.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointCacheSpec {
+    /// How long an answer is kept.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub ttl: Duration,
+    /// Names to purge answers by (`POST /cache/purge {"tag": …}` on the admin listener).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// One upstream call.

@@ -1,0 +1,196 @@
+//! The cache of composed answers: an endpoint with `cache: { ttl }` keeps
+//! its complete (not partial) `200` answers for that long. The key holds
+//! the method, the path with its sorted query, the `Accept` and
+//! `Accept-Language` the answer may depend on, and — on endpoints with
+//! `auth` — the caller's subject, so an answer made for one caller is only
+//! ever served to them. Concurrent misses make one composition. Entries
+//! can be purged by request target, endpoint or tag.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+
+/// A kept answer.
+#[derive(Debug)]
+pub struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    stored: Instant,
+    ttl: Duration,
+    private: bool,
+    /// `GET /v1/x?a=1`: what an exact purge names.
+    pub target: String,
+    /// The endpoint, e.g. `GET /v1/products/{id}`.
+    pub endpoint: String,
+    /// Tags from the endpoint's spec.
+    pub tags: Vec<String>,
+}
+
+struct ByTtl;
+
+impl moka::Expiry<u64, Arc<Answer>> for ByTtl {
+    fn expire_after_create(&self, _: &u64, v: &Arc<Answer>, _: Instant) -> Option<Duration> {
+        Some(v.ttl)
+    }
+}
+
+/// The composed-answer cache of a BFF.
+pub struct AnswerCache {
+    entries: moka::future::Cache<u64, Arc<Answer>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for AnswerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerCache").finish_non_exhaustive()
+    }
+}
+
+/// What to purge.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purge {
+    /// A request target, e.g. `GET /v1/products/p-1?lang=en` (every caller's entry).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// An endpoint as its spec names it, e.g. `GET /v1/products/{id}`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A tag from endpoint specs.
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+impl AnswerCache {
+    /// A cache of at most `max_bytes` of bodies.
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            entries: moka::future::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, v: &Arc<Answer>| u32::try_from(v.body.len()).unwrap_or(u32::MAX))
+                .expire_after(ByTtl)
+                .support_invalidation_closures()
+                .build(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// The key of a request; `subject` is the caller on endpoints with `auth`.
+    pub fn key(
+        &self,
+        endpoint: &str,
+        target: &str,
+        headers: &HeaderMap,
+        subject: Option<&str>,
+    ) -> u64 {
+        let get = |h: header::HeaderName| headers.get(h).map(HeaderValue::as_bytes);
+        self.hasher.hash_one((
+            endpoint,
+            target,
+            get(header::ACCEPT),
+            get(header::ACCEPT_LANGUAGE),
+            subject,
+        ))
+    }
+
+    /// The answer for `key`, composing it with `fill` on a miss; only a
+    /// complete `200` is kept.
+    pub async fn get_or_fill<F>(
+        &self,
+        key: u64,
+        meta: (&str, &str, &[String], Duration, bool),
+        fill: F,
+    ) -> Response
+    where
+        F: Future<Output = Response>,
+    {
+        let (endpoint, target, tags, ttl, private) = meta;
+        let hit = self.entries.get(&key).await;
+        let fresh = hit.is_some();
+        let answer = match hit {
+            Some(a) => a,
+            None => {
+                self.entries
+                    .get_with(key, async {
+                        let response = fill.await;
+                        let keep = response.status() == StatusCode::OK
+                            && !response
+                                .headers()
+                                .contains_key(crate::server::PARTIAL_HEADER);
+                        let (head, body) = response.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(http_body_util::Collected::to_bytes)
+                            .unwrap_or_default();
+                        Arc::new(Answer {
+                            status: head.status,
+                            headers: head.headers,
+                            body,
+                            stored: Instant::now(),
+                            ttl: if keep { ttl } else { Duration::ZERO },
+                            private,
+                            target: target.to_owned(),
+                            endpoint: endpoint.to_owned(),
+                            tags: tags.to_vec(),
+                        })
+                    })
+                    .await
+            }
+        };
+        metrics::counter!(
+            "bff_cache_requests_total",
+            "service" => "answers",
+            "result" => if fresh { "hit" } else { "miss" }
+        )
+        .increment(1);
+        answer.response()
+    }
+
+    /// Drops every entry the purge names; returns how many matched.
+    pub fn purge(&self, what: &Purge) -> Result<(), String> {
+        if what.key.is_none() && what.endpoint.is_none() && what.tag.is_none() {
+            return Err("name a `key`, an `endpoint` or a `tag`".into());
+        }
+        let what = what.clone();
+        self.entries
+            .invalidate_entries_if(move |_, a| {
+                what.key.as_ref().is_some_and(|k| *k == a.target)
+                    || what.endpoint.as_ref().is_some_and(|e| *e == a.endpoint)
+                    || what.tag.as_ref().is_some_and(|t| a.tags.contains(t))
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Answer {
+    fn response(&self) -> Response {
+        let mut r = Response::new(Body::from(self.body.clone()));
+        *r.status_mut() = self.status;
+        *r.headers_mut() = self.headers.clone();
+        if self.ttl > Duration::ZERO {
+            let age = self.stored.elapsed();
+            let left = self.ttl.saturating_sub(age).as_secs();
+            let cc = if self.private {
+                format!("private, max-age={left}")
+            } else {
+                format!("max-age={left}")
+            };
+            let h = r.headers_mut();
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::try_from(cc).expect("ascii"),
+            );
+            h.insert(header::AGE, HeaderValue::from(age.as_secs()));
+        }
+        r
+    }
+}
