@@ -25,6 +25,29 @@ async fn upstream(hits: Arc<AtomicUsize>) -> String {
         h: HeaderMap,
     ) -> axum::response::Response {
         let n = hits.fetch_add(1, Ordering::SeqCst);
+        if policy == "etag" {
+            let cc = ("cache-control", "max-age=1");
+            if h.get("if-none-match").is_some_and(|v| v == "\"v1\"") {
+                return (
+                    axum::http::StatusCode::NOT_MODIFIED,
+                    [("etag", "\"v1\""), cc],
+                )
+                    .into_response();
+            }
+            return ([("etag", "\"v1\""), cc], axum::Json(json!({ "n": n }))).into_response();
+        }
+        if policy == "sie" {
+            // Good once, failing after.
+            static SEEN: AtomicUsize = AtomicUsize::new(0);
+            if SEEN.fetch_add(1, Ordering::SeqCst) > 0 {
+                return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            return (
+                [("cache-control", "max-age=1, stale-if-error=60")],
+                axum::Json(json!({ "n": n })),
+            )
+                .into_response();
+        }
         if policy == "slow" {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -105,8 +128,10 @@ async fn fetch(url: String, bearer: Option<&str>) -> Value {
         r = r.bearer_auth(t);
     }
     let r = r.send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 #[tokio::test]
@@ -338,4 +363,34 @@ async fn composed_answers_are_kept_per_caller_and_purged_by_tag_endpoint_or_key(
         "ada"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn expired_answers_are_revalidated_and_stand_in_when_the_upstream_fails() {
+    let (gw, hits, _dir) = setup("cache: {}").await;
+    let first = fetch(format!("{gw}/v1/a/etag"), None).await;
+    assert_eq!(first["n"], 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Expired: a conditional request, answered 304, renews the kept answer.
+    assert_eq!(fetch(format!("{gw}/v1/a/etag"), None).await, first);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // Fresh again: no request at all.
+    assert_eq!(fetch(format!("{gw}/v1/a/etag"), None).await, first);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    let before = hits.load(Ordering::SeqCst);
+    let good = fetch(format!("{gw}/v1/a/sie"), None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Expired and the upstream now fails: stale-if-error serves the old answer.
+    let r = client().get(format!("{gw}/v1/a/sie")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["bff-partial"], "true");
+    assert!(
+        r.headers()["bff-degraded"]
+            .to_str()
+            .unwrap()
+            .contains("reason=stale")
+    );
+    assert_eq!(r.json::<Value>().await.unwrap(), good);
+    assert_eq!(hits.load(Ordering::SeqCst) - before, 2);
 }

@@ -23,6 +23,39 @@ pub struct Entry {
     /// How long it stays fresh; zero for an answer that must not be kept
     /// (it still serves the requests that waited for it).
     pub ttl: Duration,
+    /// How long past fresh it may still stand in for a failing upstream
+    /// (`stale-if-error`), or be revalidated with its validators.
+    pub stale_for: Duration,
+    /// When it was stored (or last revalidated).
+    pub stored: std::time::Instant,
+    /// `ETag` of the answer, for revalidation.
+    pub etag: Option<http::HeaderValue>,
+    /// `Last-Modified` of the answer, for revalidation.
+    pub last_modified: Option<http::HeaderValue>,
+}
+
+impl Entry {
+    /// Within its freshness lifetime.
+    pub fn is_fresh(&self) -> bool {
+        self.stored.elapsed() < self.ttl
+    }
+
+    /// Whether a conditional request could renew it.
+    pub fn has_validators(&self) -> bool {
+        self.etag.is_some() || self.last_modified.is_some()
+    }
+
+    /// The same answer, fresh again after a `304`.
+    pub fn renewed(&self) -> Self {
+        Self {
+            body: self.body.clone(),
+            ttl: self.ttl,
+            stale_for: self.stale_for,
+            stored: std::time::Instant::now(),
+            etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
+        }
+    }
 }
 
 /// What the last answer for a path said about keying.
@@ -41,7 +74,7 @@ impl moka::Expiry<u64, Arc<Entry>> for ByTtl {
         v: &Arc<Entry>,
         _: std::time::Instant,
     ) -> Option<Duration> {
-        Some(v.ttl)
+        Some(v.ttl + v.stale_for)
     }
 }
 
@@ -120,7 +153,7 @@ impl CallCache {
     where
         F: Future<Output = Result<(Bytes, HeaderMap), crate::exec::CallError>>,
     {
-        if let Some(hit) = self.entries.get(&key).await {
+        if let Some(hit) = self.entries.get(&key).await.filter(|e| e.is_fresh()) {
             metrics::counter!("bff_cache_requests_total", "service" => service.to_owned(), "result" => "hit")
                 .increment(1);
             return Ok(hit);
@@ -142,15 +175,57 @@ impl CallCache {
                 let keyed_right = shape.vary.iter().all(|v| before.vary.contains(v))
                     && (!shape.private || before.private);
                 self.shapes.insert(primary, shape);
-                let ttl = match (rules.storable(), keyed_right) {
-                    (true, true) => ttl_override.or(rules.ttl).unwrap_or_default(),
-                    _ => Duration::ZERO,
+                let keep = rules.storable() && keyed_right;
+                let ttl = if keep {
+                    ttl_override.or(rules.ttl).unwrap_or_default()
+                } else {
+                    Duration::ZERO
                 };
-                Ok(Arc::new(Entry { body, ttl }))
+                let validators =
+                    keep && (ttl > Duration::ZERO || rules.stale_if_error > Duration::ZERO);
+                let has_validators = headers.contains_key(header::ETAG)
+                    || headers.contains_key(header::LAST_MODIFIED);
+                // Kept past fresh to stand in on errors, and (with
+                // validators) to be renewed by a `304` rather than fetched whole.
+                let stale_for = if validators {
+                    rules
+                        .stale_if_error
+                        .max(if has_validators { ttl } else { Duration::ZERO })
+                } else {
+                    Duration::ZERO
+                };
+                Ok(Arc::new(Entry {
+                    body,
+                    ttl,
+                    stale_for,
+                    stored: std::time::Instant::now(),
+                    etag: headers.get(header::ETAG).cloned(),
+                    last_modified: headers.get(header::LAST_MODIFIED).cloned(),
+                }))
             })
             .await?;
         metrics::gauge!("bff_cache_bytes").set(self.entries.weighted_size() as f64);
         Ok(entry)
+    }
+}
+
+impl CallCache {
+    /// An entry past its freshness that may still be revalidated or stand
+    /// in for a failing upstream.
+    pub async fn stale(&self, key: u64) -> Option<Arc<Entry>> {
+        self.entries.get(&key).await.filter(|e| !e.is_fresh())
+    }
+
+    /// Drops an entry, so the next request fills it anew.
+    pub async fn forget(&self, key: u64) {
+        self.entries.invalidate(&key).await;
+    }
+
+    /// Stores an entry again (after a `304`).
+    pub async fn renew(&self, key: u64, entry: Entry) -> Arc<Entry> {
+        let entry = Arc::new(entry);
+        self.entries.insert(key, entry.clone()).await;
+        entry
     }
 }
 
@@ -165,6 +240,7 @@ struct Rules {
     no_cache: bool,
     private: bool,
     ttl: Option<Duration>,
+    stale_if_error: Duration,
     /// `None` for `Vary: *`.
     vary: Option<Vec<HeaderName>>,
 }
@@ -194,6 +270,11 @@ impl Rules {
                 "private" => r.private = true,
                 "max-age" => max_age = arg.and_then(|a| a.parse::<u64>().ok()),
                 "s-maxage" => s_maxage = arg.and_then(|a| a.parse::<u64>().ok()),
+                "stale-if-error" => {
+                    r.stale_if_error = arg
+                        .and_then(|a| a.parse::<u64>().ok())
+                        .map_or(Duration::ZERO, Duration::from_secs);
+                }
                 _ => {}
             }
         }

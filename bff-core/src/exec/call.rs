@@ -282,6 +282,9 @@ async fn fetch_one(
         return fetch(call, r, client, deadline, None).await;
     };
     let key = cache.key(&call.service.name, &r.path, &r.headers);
+    if let Some(old) = cache.stale(key.1).await {
+        return revalidate(call, r, client, deadline, cache, key.1, &old).await;
+    }
     let fill = async {
         let capture = Capture::default();
         let v = fetch(call, r, client, deadline, Some(&capture)).await?;
@@ -294,6 +297,55 @@ async fn fetch_one(
         Ok(entry) if entry.body.iter().all(u8::is_ascii_whitespace) => Ok(Val::Null),
         Ok(entry) => value::parse(&entry.body).map_err(|_| CallError::Malformed),
         Err(e) => Err((*e).clone()),
+    }
+}
+
+/// A kept answer past its freshness: renewed by a `304` when it has
+/// validators, replaced by a new answer, or standing in (stale-if-error)
+/// when the upstream fails.
+async fn revalidate(
+    call: &Call,
+    mut r: Rendered,
+    client: &upstream::Client,
+    deadline: Instant,
+    cache: &crate::cache::CallCache,
+    key: u64,
+    old: &crate::cache::Entry,
+) -> Result<Val, CallError> {
+    if let Some(etag) = &old.etag {
+        r.headers.insert(header::IF_NONE_MATCH, etag.clone());
+    }
+    if let Some(lm) = &old.last_modified {
+        r.headers.insert(header::IF_MODIFIED_SINCE, lm.clone());
+    }
+    let capture = Capture::default();
+    let parse = |body: &[u8]| {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Ok(Val::Null)
+        } else {
+            value::parse(body).map_err(|_| CallError::Malformed)
+        }
+    };
+    match fetch(call, r, client, deadline, Some(&capture)).await {
+        Err(CallError::Status(s))
+            if s == http::StatusCode::NOT_MODIFIED && old.has_validators() =>
+        {
+            metrics::counter!("bff_cache_requests_total", "service" => call.service.name.clone(), "result" => "revalidated")
+                .increment(1);
+            let renewed = cache.renew(key, old.renewed()).await;
+            parse(&renewed.body)
+        }
+        Ok(v) => {
+            // A full new answer: kept by its own rules on the next miss.
+            cache.forget(key).await;
+            Ok(v)
+        }
+        Err(e) if e.is_upstream_failure() => {
+            metrics::counter!("bff_cache_requests_total", "service" => call.service.name.clone(), "result" => "stale")
+                .increment(1);
+            parse(&old.body).map(CallError::Stale).map_or_else(Err, Err)
+        }
+        Err(e) => Err(e),
     }
 }
 
