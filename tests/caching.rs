@@ -48,6 +48,13 @@ async fn upstream(hits: Arc<AtomicUsize>) -> String {
             )
                 .into_response();
         }
+        if policy == "swr" {
+            return (
+                [("cache-control", "max-age=1, stale-while-revalidate=30")],
+                axum::Json(json!({ "n": n })),
+            )
+                .into_response();
+        }
         if policy == "slow" {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -393,4 +400,25 @@ async fn expired_answers_are_revalidated_and_stand_in_when_the_upstream_fails() 
     );
     assert_eq!(r.json::<Value>().await.unwrap(), good);
     assert_eq!(hits.load(Ordering::SeqCst) - before, 2);
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_answers_at_once_and_renews_in_the_background() {
+    let (gw, hits, _dir) = setup("cache: {}").await;
+    let first = fetch(format!("{gw}/v1/a/swr"), None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = hits.load(Ordering::SeqCst);
+    // Expired but within stale-while-revalidate: the kept answer, at once.
+    assert_eq!(fetch(format!("{gw}/v1/a/swr"), None).await, first);
+    // One renewal in the background, then its answer is served.
+    let started = std::time::Instant::now();
+    loop {
+        let now = fetch(format!("{gw}/v1/a/swr"), None).await;
+        if now != first {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "never renewed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hits.load(Ordering::SeqCst) - before, 1, "one renewal");
 }

@@ -26,6 +26,10 @@ pub struct Entry {
     /// How long past fresh it may still stand in for a failing upstream
     /// (`stale-if-error`), or be revalidated with its validators.
     pub stale_for: Duration,
+    /// How long past fresh it is served while renewed in the background.
+    pub swr: Duration,
+    /// A background renewal is under way.
+    pub refreshing: std::sync::atomic::AtomicBool,
     /// When it was stored (or last revalidated).
     pub stored: std::time::Instant,
     /// `ETag` of the answer, for revalidation.
@@ -45,12 +49,26 @@ impl Entry {
         self.etag.is_some() || self.last_modified.is_some()
     }
 
+    /// Within `stale-while-revalidate`: served as it is while renewed.
+    pub fn within_swr(&self) -> bool {
+        self.stored.elapsed() < self.ttl + self.swr
+    }
+
+    /// Whether the caller is the one to renew it (nobody else is yet).
+    pub fn claim_refresh(&self) -> bool {
+        !self
+            .refreshing
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// The same answer, fresh again after a `304`.
     pub fn renewed(&self) -> Self {
         Self {
             body: self.body.clone(),
             ttl: self.ttl,
             stale_for: self.stale_for,
+            swr: self.swr,
+            refreshing: std::sync::atomic::AtomicBool::new(false),
             stored: std::time::Instant::now(),
             etag: self.etag.clone(),
             last_modified: self.last_modified.clone(),
@@ -165,43 +183,13 @@ impl CallCache {
             .entries
             .try_get_with(key, async {
                 let (body, headers) = fill.await?;
-                let rules = Rules::read(&headers, SystemTime::now());
-                let shape = Shape {
-                    vary: rules.vary.clone().unwrap_or_default(),
-                    private: rules.private,
-                };
-                // Keyed on less than the answer varies on: keep nothing now,
-                // key right from the next request on.
-                let keyed_right = shape.vary.iter().all(|v| before.vary.contains(v))
-                    && (!shape.private || before.private);
-                self.shapes.insert(primary, shape);
-                let keep = rules.storable() && keyed_right;
-                let ttl = if keep {
-                    ttl_override.or(rules.ttl).unwrap_or_default()
-                } else {
-                    Duration::ZERO
-                };
-                let validators =
-                    keep && (ttl > Duration::ZERO || rules.stale_if_error > Duration::ZERO);
-                let has_validators = headers.contains_key(header::ETAG)
-                    || headers.contains_key(header::LAST_MODIFIED);
-                // Kept past fresh to stand in on errors, and (with
-                // validators) to be renewed by a `304` rather than fetched whole.
-                let stale_for = if validators {
-                    rules
-                        .stale_if_error
-                        .max(if has_validators { ttl } else { Duration::ZERO })
-                } else {
-                    Duration::ZERO
-                };
-                Ok(Arc::new(Entry {
+                Ok(Arc::new(self.entry_from(
+                    primary,
+                    &before,
                     body,
-                    ttl,
-                    stale_for,
-                    stored: std::time::Instant::now(),
-                    etag: headers.get(header::ETAG).cloned(),
-                    last_modified: headers.get(header::LAST_MODIFIED).cloned(),
-                }))
+                    &headers,
+                    ttl_override,
+                )))
             })
             .await?;
         metrics::gauge!("bff_cache_bytes").set(self.entries.weighted_size() as f64);
@@ -210,6 +198,73 @@ impl CallCache {
 }
 
 impl CallCache {
+    /// An entry for an answer, by its headers; learns how the path varies.
+    fn entry_from(
+        &self,
+        primary: u64,
+        before: &Shape,
+        body: Bytes,
+        headers: &HeaderMap,
+        ttl_override: Option<Duration>,
+    ) -> Entry {
+        let rules = Rules::read(headers, SystemTime::now());
+        let shape = Shape {
+            vary: rules.vary.clone().unwrap_or_default(),
+            private: rules.private,
+        };
+        // Keyed on less than the answer varies on: keep nothing now, key
+        // right from the next request on.
+        let keyed_right = shape.vary.iter().all(|v| before.vary.contains(v))
+            && (!shape.private || before.private);
+        self.shapes.insert(primary, shape);
+        let keep = rules.storable() && keyed_right;
+        let ttl = if keep {
+            ttl_override.or(rules.ttl).unwrap_or_default()
+        } else {
+            Duration::ZERO
+        };
+        let has_validators =
+            headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED);
+        // Kept past fresh to stand in on errors, to be served while renewed
+        // in the background, and (with validators) to be renewed by a
+        // `304` rather than fetched whole.
+        let stale_for = if keep {
+            rules
+                .stale_if_error
+                .max(rules.stale_while_revalidate)
+                .max(if has_validators { ttl } else { Duration::ZERO })
+        } else {
+            Duration::ZERO
+        };
+        Entry {
+            body,
+            ttl,
+            stale_for,
+            swr: if keep {
+                rules.stale_while_revalidate
+            } else {
+                Duration::ZERO
+            },
+            refreshing: std::sync::atomic::AtomicBool::new(false),
+            stored: std::time::Instant::now(),
+            etag: headers.get(header::ETAG).cloned(),
+            last_modified: headers.get(header::LAST_MODIFIED).cloned(),
+        }
+    }
+
+    /// Stores a new answer for `key` (a background refresh).
+    pub async fn store(
+        &self,
+        (primary, key): (u64, u64),
+        body: Bytes,
+        headers: &HeaderMap,
+        ttl_override: Option<Duration>,
+    ) {
+        let before = self.shapes.get(&primary).unwrap_or_default();
+        let entry = self.entry_from(primary, &before, body, headers, ttl_override);
+        self.entries.insert(key, Arc::new(entry)).await;
+    }
+
     /// An entry past its freshness that may still be revalidated or stand
     /// in for a failing upstream.
     pub async fn stale(&self, key: u64) -> Option<Arc<Entry>> {
@@ -241,6 +296,7 @@ struct Rules {
     private: bool,
     ttl: Option<Duration>,
     stale_if_error: Duration,
+    stale_while_revalidate: Duration,
     /// `None` for `Vary: *`.
     vary: Option<Vec<HeaderName>>,
 }
@@ -270,6 +326,11 @@ impl Rules {
                 "private" => r.private = true,
                 "max-age" => max_age = arg.and_then(|a| a.parse::<u64>().ok()),
                 "s-maxage" => s_maxage = arg.and_then(|a| a.parse::<u64>().ok()),
+                "stale-while-revalidate" => {
+                    r.stale_while_revalidate = arg
+                        .and_then(|a| a.parse::<u64>().ok())
+                        .map_or(Duration::ZERO, Duration::from_secs);
+                }
                 "stale-if-error" => {
                     r.stale_if_error = arg
                         .and_then(|a| a.parse::<u64>().ok())

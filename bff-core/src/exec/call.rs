@@ -283,6 +283,20 @@ async fn fetch_one(
     };
     let key = cache.key(&call.service.name, &r.path, &r.headers);
     if let Some(old) = cache.stale(key.1).await {
+        if old.within_swr() {
+            // stale-while-revalidate: callers get the kept answer now, one
+            // detached request renews it.
+            metrics::counter!("bff_cache_requests_total", "service" => call.service.name.clone(), "result" => "stale-while-revalidate")
+                .increment(1);
+            if old.claim_refresh() {
+                refresh_in_background(call, r, client, cache.clone(), key, *ttl);
+            }
+            return if old.body.iter().all(u8::is_ascii_whitespace) {
+                Ok(Val::Null)
+            } else {
+                value::parse(&old.body).map_err(|_| CallError::Malformed)
+            };
+        }
         return revalidate(call, r, client, deadline, cache, key.1, &old).await;
     }
     let fill = async {
@@ -298,6 +312,50 @@ async fn fetch_one(
         Ok(entry) => value::parse(&entry.body).map_err(|_| CallError::Malformed),
         Err(e) => Err((*e).clone()),
     }
+}
+
+/// Renews a cache entry with a request no caller waits for, bounded by
+/// the call's timeout.
+fn refresh_in_background(
+    call: &Call,
+    r: Rendered,
+    client: &upstream::Client,
+    cache: std::sync::Arc<crate::cache::CallCache>,
+    key: (u64, u64),
+    ttl: Option<std::time::Duration>,
+) {
+    let (service, method, timeout) = (call.service.clone(), call.method.clone(), call.timeout);
+    let client = service.client(client).clone();
+    let limit = service.max_response_bytes;
+    tokio::spawn(async move {
+        let Some(attempt) = service.pool.start(None) else {
+            return;
+        };
+        let Ok(uri) = attempt.instance().uri(&r.path) else {
+            return;
+        };
+        let mut req = http::Request::new(r.body.map_or_else(Body::empty, Body::from));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = r.headers;
+        let exchange = async {
+            let resp = client.send(req).await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            let (head, body) = resp.into_parts();
+            let bytes = http_body_util::Limited::new(body, limit)
+                .collect()
+                .await
+                .ok()?;
+            Some((bytes.to_bytes(), head.headers))
+        };
+        let answer = tokio::time::timeout(timeout, exchange).await.ok().flatten();
+        attempt.finish(answer.is_some());
+        if let Some((body, headers)) = answer {
+            cache.store(key, body, &headers, ttl).await;
+        }
+    });
 }
 
 /// A kept answer past its freshness: renewed by a `304` when it has
