@@ -105,7 +105,7 @@ impl AnswerCache {
     pub async fn get_or_fill<F>(
         &self,
         key: u64,
-        meta: (&str, &str, &[String], Duration, bool),
+        meta: (&str, &str, &[String], Option<Duration>, bool),
         fill: F,
     ) -> Response
     where
@@ -120,10 +120,20 @@ impl AnswerCache {
                 self.entries
                     .get_with(key, async {
                         let response = fill.await;
+                        let parts = response
+                            .extensions()
+                            .get::<crate::cache::Freshness>()
+                            .copied()
+                            .unwrap_or_default();
+                        // Without a ttl of its own, as fresh as its least
+                        // fresh part; a private part needs `auth` to key by.
+                        let ttl =
+                            ttl.or_else(|| parts.lifetime().filter(|_| private || !parts.private));
                         let keep = response.status() == StatusCode::OK
                             && !response
                                 .headers()
                                 .contains_key(crate::server::PARTIAL_HEADER);
+                        let ttl = ttl.filter(|_| keep).unwrap_or_default();
                         let (head, body) = response.into_parts();
                         let body = body
                             .collect()
@@ -135,7 +145,7 @@ impl AnswerCache {
                             headers: head.headers,
                             body,
                             stored: Instant::now(),
-                            ttl: if keep { ttl } else { Duration::ZERO },
+                            ttl,
                             private,
                             target: target.to_owned(),
                             endpoint: endpoint.to_owned(),

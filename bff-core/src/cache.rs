@@ -32,6 +32,8 @@ pub struct Entry {
     pub refreshing: std::sync::atomic::AtomicBool,
     /// When it was stored (or last revalidated).
     pub stored: std::time::Instant,
+    /// Made for one caller (`Cache-Control: private`).
+    pub private: bool,
     /// `ETag` of the answer, for revalidation.
     pub etag: Option<http::HeaderValue>,
     /// `Last-Modified` of the answer, for revalidation.
@@ -47,6 +49,11 @@ impl Entry {
     /// Whether a conditional request could renew it.
     pub fn has_validators(&self) -> bool {
         self.etag.is_some() || self.last_modified.is_some()
+    }
+
+    /// Freshness time left.
+    pub fn left(&self) -> Duration {
+        self.ttl.saturating_sub(self.stored.elapsed())
     }
 
     /// Within `stale-while-revalidate`: served as it is while renewed.
@@ -68,12 +75,52 @@ impl Entry {
             ttl: self.ttl,
             stale_for: self.stale_for,
             swr: self.swr,
+            private: self.private,
             refreshing: std::sync::atomic::AtomicBool::new(false),
             stored: std::time::Instant::now(),
             etag: self.etag.clone(),
             last_modified: self.last_modified.clone(),
         }
     }
+}
+
+/// How long the parts of one composed answer stay fresh: the least fresh
+/// part bounds the whole, a private part makes it private, and a part that
+/// cannot be kept makes the whole uncacheable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// Time the least fresh part has left; `None` before any part is seen.
+    pub left: Option<Duration>,
+    /// A part cannot be kept.
+    pub uncacheable: bool,
+    /// A part was made for one caller.
+    pub private: bool,
+}
+
+impl Freshness {
+    /// How long the whole may be kept, if at all.
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.left
+            .filter(|l| !self.uncacheable && *l > Duration::ZERO)
+    }
+}
+
+tokio::task_local! {
+    /// The freshness of the parts of the answer being composed.
+    pub static PARTS: std::cell::Cell<Freshness>;
+}
+
+/// Records one part of the answer being composed (`None`: not keepable).
+pub fn note_part(left: Option<Duration>, private: bool) {
+    let _ = PARTS.try_with(|cell| {
+        let mut f = cell.get();
+        match left {
+            Some(l) => f.left = Some(f.left.map_or(l, |m| m.min(l))),
+            None => f.uncacheable = true,
+        }
+        f.private |= private;
+        cell.set(f);
+    });
 }
 
 /// What the last answer for a path said about keying.
@@ -247,6 +294,7 @@ impl CallCache {
             },
             refreshing: std::sync::atomic::AtomicBool::new(false),
             stored: std::time::Instant::now(),
+            private: rules.private,
             etag: headers.get(header::ETAG).cloned(),
             last_modified: headers.get(header::LAST_MODIFIED).cloned(),
         }

@@ -350,7 +350,25 @@ impl Shared {
         request.auth = auth;
         request.forward = forward;
         match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
-            Ok(outcome) => self.respond(endpoint, &parts, &outcome),
+            Ok(outcome) => {
+                let mut r = self.respond(endpoint, &parts, &outcome);
+                // As fresh as its least fresh part, private if any part is.
+                if let Some(left) = outcome.freshness.lifetime()
+                    && outcome.degraded.is_empty()
+                {
+                    let private = outcome.freshness.private || endpoint.auth.is_some();
+                    let cc = format!(
+                        "{}max-age={}",
+                        if private { "private, " } else { "" },
+                        left.as_secs()
+                    );
+                    if let Ok(v) = HeaderValue::try_from(cc) {
+                        r.headers_mut().insert(header::CACHE_CONTROL, v);
+                    }
+                }
+                r.extensions_mut().insert(outcome.freshness);
+                r
+            }
             Err(e) => {
                 tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
                 let mut r = e.problem().into_response();

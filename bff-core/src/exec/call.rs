@@ -279,6 +279,7 @@ async fn fetch_one(
         .as_ref()
         .filter(|_| call.method == http::Method::GET)
     else {
+        crate::cache::note_part(None, false);
         return fetch(call, r, client, deadline, None).await;
     };
     let key = cache.key(&call.service.name, &r.path, &r.headers);
@@ -288,6 +289,7 @@ async fn fetch_one(
             // detached request renews it.
             metrics::counter!("bff_cache_requests_total", "service" => call.service.name.clone(), "result" => "stale-while-revalidate")
                 .increment(1);
+            crate::cache::note_part(None, old.private);
             if old.claim_refresh() {
                 refresh_in_background(call, r, client, cache.clone(), key, *ttl);
             }
@@ -297,6 +299,7 @@ async fn fetch_one(
                 value::parse(&old.body).map_err(|_| CallError::Malformed)
             };
         }
+        crate::cache::note_part(None, old.private);
         return revalidate(call, r, client, deadline, cache, key.1, &old).await;
     }
     let fill = async {
@@ -307,7 +310,15 @@ async fn fetch_one(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(captured.unwrap_or_else(|| (value::to_json(&v).into(), HeaderMap::new())))
     };
-    match cache.get_or_fill(&call.service.name, key, *ttl, fill).await {
+    let answer = cache.get_or_fill(&call.service.name, key, *ttl, fill).await;
+    if let Ok(entry) = &answer {
+        let left = entry.left();
+        crate::cache::note_part(
+            (left > std::time::Duration::ZERO).then_some(left),
+            entry.private,
+        );
+    }
+    match answer {
         Ok(entry) if entry.body.iter().all(u8::is_ascii_whitespace) => Ok(Val::Null),
         Ok(entry) => value::parse(&entry.body).map_err(|_| CallError::Malformed),
         Err(e) => Err((*e).clone()),

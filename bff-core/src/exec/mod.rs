@@ -38,6 +38,8 @@ pub struct Outcome {
     pub degraded: Vec<Degraded>,
     /// How long each call took, in call order (skipped calls included).
     pub timings: Vec<(String, Duration)>,
+    /// How fresh the parts of the answer are.
+    pub freshness: crate::cache::Freshness,
 }
 
 type CallFuture<'a> =
@@ -45,6 +47,18 @@ type CallFuture<'a> =
 
 /// Runs an endpoint for one request.
 pub async fn run(
+    endpoint: &Endpoint,
+    templates: &TemplateSet,
+    client: &crate::upstream::Client,
+    request: RequestData,
+) -> Result<Outcome, ExecError> {
+    let parts = std::cell::Cell::new(crate::cache::Freshness::default());
+    crate::cache::PARTS
+        .scope(parts, run_inner(endpoint, templates, client, request))
+        .await
+}
+
+async fn run_inner(
     endpoint: &Endpoint,
     templates: &TemplateSet,
     client: &crate::upstream::Client,
@@ -162,5 +176,8 @@ async fn run_graph(
         value,
         degraded,
         timings,
+        freshness: crate::cache::PARTS
+            .try_with(std::cell::Cell::get)
+            .unwrap_or_default(),
     })
 }

@@ -85,7 +85,7 @@ pub struct Endpoint {
     /// Rate-limit policy.
     pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
     /// How long complete answers are kept, and their purge tags.
-    pub cache: Option<(Duration, Vec<String>)>,
+    pub cache: Option<(Option<Duration>, Vec<String>)>,
 }
 
 impl Endpoint {

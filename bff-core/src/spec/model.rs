@@ -63,10 +63,11 @@ pub struct ExampleSpec {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointCacheSpec {
-    /// How long an answer is kept.
-    #[serde(with = "humantime_serde")]
-    #[schemars(with = "String")]
-    pub ttl: Duration,
+    /// How long an answer is kept; without it, as long as its least fresh
+    /// cached part stays fresh (not at all if a part is not cached).
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub ttl: Option<Duration>,
     /// Names to purge answers by (`POST /cache/purge {"tag": …}` on the admin listener).
     #[serde(default)]
     pub tags: Vec<String>,
