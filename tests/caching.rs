@@ -486,3 +486,38 @@ async fn a_composed_answer_is_as_fresh_as_its_least_fresh_part_and_private_if_on
     let cc = r.headers()["cache-control"].to_str().unwrap().to_owned();
     assert!(cc.starts_with("private, max-age="), "{cc}");
 }
+
+#[tokio::test]
+async fn pass_through_gets_are_cached_by_the_same_rules() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let up = upstream(hits.clone()).await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\", cache: {{}} }}\nproxy:\n  - {{ prefix: /raw, service: s, rewrite: / }}\n"
+    ));
+    let gw = gateway(dir.path()).await;
+    let first = client()
+        .get(format!("{gw}/raw/r/public"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!first.headers().contains_key("age"));
+    let first: Value = first.json().await.unwrap();
+    let again = client()
+        .get(format!("{gw}/raw/r/public"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.headers()["cache-control"], "max-age=60");
+    assert!(again.headers().contains_key("age"));
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    for _ in 0..2 {
+        client()
+            .get(format!("{gw}/raw/r/none"))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "no freshness, not kept");
+}

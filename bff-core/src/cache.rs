@@ -34,6 +34,8 @@ pub struct Entry {
     pub stored: std::time::Instant,
     /// Made for one caller (`Cache-Control: private`).
     pub private: bool,
+    /// Status and headers, for answers replayed whole (pass-through GETs).
+    pub head: Option<(http::StatusCode, HeaderMap)>,
     /// `ETag` of the answer, for revalidation.
     pub etag: Option<http::HeaderValue>,
     /// `Last-Modified` of the answer, for revalidation.
@@ -76,6 +78,7 @@ impl Entry {
             stale_for: self.stale_for,
             swr: self.swr,
             private: self.private,
+            head: self.head.clone(),
             refreshing: std::sync::atomic::AtomicBool::new(false),
             stored: std::time::Instant::now(),
             etag: self.etag.clone(),
@@ -295,6 +298,7 @@ impl CallCache {
             refreshing: std::sync::atomic::AtomicBool::new(false),
             stored: std::time::Instant::now(),
             private: rules.private,
+            head: None,
             etag: headers.get(header::ETAG).cloned(),
             last_modified: headers.get(header::LAST_MODIFIED).cloned(),
         }
@@ -311,6 +315,27 @@ impl CallCache {
         let before = self.shapes.get(&primary).unwrap_or_default();
         let entry = self.entry_from(primary, &before, body, headers, ttl_override);
         self.entries.insert(key, Arc::new(entry)).await;
+    }
+
+    /// Keeps a whole answer of a pass-through GET, by its headers.
+    pub async fn store_response(
+        &self,
+        (primary, key): (u64, u64),
+        status: http::StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    ) {
+        let before = self.shapes.get(&primary).unwrap_or_default();
+        let mut entry = self.entry_from(primary, &before, body, &headers, None);
+        entry.head = Some((status, headers));
+        if entry.ttl > Duration::ZERO {
+            self.entries.insert(key, Arc::new(entry)).await;
+        }
+    }
+
+    /// A fresh entry for `key`.
+    pub async fn fresh(&self, key: u64) -> Option<Arc<Entry>> {
+        self.entries.get(&key).await.filter(|e| e.is_fresh())
     }
 
     /// An entry past its freshness that may still be revalidated or stand

@@ -136,6 +136,36 @@ async fn forward_admitted(
     }
     headers.extend(identity);
 
+    // Pass-through GETs to a cached service are answered from the cache
+    // when a whole, fresh answer is kept (and kept when they may be).
+    let cached = route
+        .service
+        .cache
+        .as_ref()
+        .filter(|_| parts.method == http::Method::GET && body.is_end_stream())
+        .map(|(cache, _)| {
+            let target = format!("proxy {}", uri.path_and_query().map_or("/", |p| p.as_str()));
+            (
+                cache.clone(),
+                cache.key(&route.service.name, &target, &headers),
+            )
+        });
+    if let Some((cache, key)) = &cached
+        && let Some(hit) = cache.fresh(key.1).await
+        && let Some((status, head)) = &hit.head
+    {
+        metrics::counter!("bff_cache_requests_total", "service" => route.service.name.clone(), "result" => "hit")
+            .increment(1);
+        let mut r = Response::new(Body::from(hit.body.clone()));
+        *r.status_mut() = *status;
+        *r.headers_mut() = head.clone();
+        r.headers_mut().insert(
+            header::AGE,
+            HeaderValue::from(hit.stored.elapsed().as_secs()),
+        );
+        return r;
+    }
+
     let mut request = http::Request::new(Body::empty());
     *request.method_mut() = parts.method;
     *request.uri_mut() = uri;
@@ -197,8 +227,38 @@ async fn forward_admitted(
     };
     let (mut head, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
+    let small = head
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|len| len <= MAX_CACHED_BODY);
+    if let Some((cache, key)) = cached
+        && head.status == StatusCode::OK
+        && small
+    {
+        // Small enough to read whole: kept if its headers allow.
+        let limited = http_body_util::Limited::new(incoming, MAX_CACHED_BODY as usize);
+        return match http_body_util::BodyExt::collect(limited).await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                cache
+                    .store_response(key, head.status, head.headers.clone(), bytes.clone())
+                    .await;
+                Response::from_parts(head, Body::from(bytes))
+            }
+            Err(_) => Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
+                .detail(format!(
+                    "service `{}` broke off its answer",
+                    route.service.name
+                ))
+                .into_response(),
+        };
+    }
     Response::from_parts(head, Body::new(incoming))
 }
+
+/// Largest pass-through answer read whole to be cached; larger ones stream.
+const MAX_CACHED_BODY: u64 = 1024 * 1024;
 
 /// Sends a request whose body streams from the client. The clock for the
 /// upstream's answer starts once the body has been sent: a long upload is
