@@ -129,3 +129,67 @@ async fn without_redis_each_mode_does_as_declared_and_limiting_resumes_after() {
     assert_eq!(status(&a, "/v1/closed").await, 429);
     assert_eq!(status(&b, "/v1/closed").await, 429);
 }
+
+#[tokio::test]
+async fn replicas_share_kept_answers_through_redis_and_a_purge_reaches_all() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let redis = RedisServer::start();
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let up = serve(Router::new().route(
+        "/n",
+        get(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move { axum::Json(json!({ "n": n })) }
+        }),
+    ))
+    .await;
+    let (admin_a, admin_b) = (
+        bff_tests::process::free_port(),
+        bff_tests::process::free_port(),
+    );
+    let spec = |admin: u16| {
+        SpecDir::new(&format!(
+            "services:\n  s: {{ url: \"{up}\" }}\nredis: {{ url: \"{}\" }}\ncache: {{ store: redis }}\n\
+             admin: {{ listen: \"127.0.0.1:{admin}\", token: t0ken }}\n",
+            redis.url()
+        ))
+        .endpoint(
+            "n",
+            "endpoint: GET /v1/n\ncache: { ttl: 60s, tags: [numbers] }\ncalls:\n  c: { service: s, get: /n }\nrespond:\n  jq: .c.n\n",
+        )
+    };
+    let (dir_a, dir_b) = (spec(admin_a), spec(admin_b));
+    let a = BffProcess::start("bff-web", dir_a.path(), &[]);
+    let b = BffProcess::start("bff-web", dir_b.path(), &[]);
+    let n = |base: String| async move {
+        let r = client().get(format!("{base}/v1/n")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    assert_eq!(n(a.url()).await, json!(0));
+    assert_eq!(n(b.url()).await, json!(0), "b serves a's kept answer");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // Purged through a's admin listener: b composes anew too.
+    let started = Instant::now();
+    let purged = loop {
+        match client()
+            .post(format!("http://127.0.0.1:{admin_a}/cache/purge"))
+            .bearer_auth("t0ken")
+            .json(&json!({ "tag": "numbers" }))
+            .send()
+            .await
+        {
+            Ok(r) => break r.status().as_u16(),
+            Err(_) if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(purged, 204);
+    assert_eq!(n(b.url()).await, json!(1));
+    assert_eq!(n(a.url()).await, json!(1));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}

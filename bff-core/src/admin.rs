@@ -65,7 +65,7 @@ async fn purge(
         Ok(w) => w,
         Err(e) => return Problem::bad_request(format!("purge body: {e}")).into_response(),
     };
-    match gateway.plan().answers.purge(&what) {
+    match gateway.plan().answers.purge(&what).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => Problem::bad_request(e).into_response(),
     }

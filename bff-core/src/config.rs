@@ -452,12 +452,17 @@ pub struct CacheConfig {
     /// Memory for cached bodies, in bytes.
     #[serde(default = "default_cache_bytes")]
     pub max_bytes: u64,
+    /// Where endpoints' kept answers live: `local`, or `redis` (shared by
+    /// every replica, purged for all at once; needs `redis:`).
+    #[serde(default)]
+    pub store: crate::ratelimit::StoreKind,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             max_bytes: default_cache_bytes(),
+            store: crate::ratelimit::StoreKind::Local,
         }
     }
 }

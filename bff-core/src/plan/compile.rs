@@ -61,7 +61,18 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     };
     let policies = compile_policies(config_file, &set.dir, diags);
     let tls = compile_tls(config_file, &set.dir, &policies, diags);
-    let (rate_limits, usage) = super::limits::compile(config_file, &policies, diags);
+    let (rate_limits, usage, redis) = super::limits::compile(config_file, &policies, diags);
+    let shared_answers = match config_file.spec.cache.store {
+        crate::ratelimit::StoreKind::Local => None,
+        crate::ratelimit::StoreKind::Redis if redis.is_some() => redis,
+        crate::ratelimit::StoreKind::Redis => {
+            diags.push(Diagnostic::file(
+                &config_file.path,
+                "cache.store: redis needs `redis: { url }` in bff.yaml",
+            ));
+            None
+        }
+    };
     let proxies = compile_proxies(config_file, &services, &policies, &rate_limits, diags);
 
     let mut b = Builders::default();
@@ -147,6 +158,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         tls,
         answers: Arc::new(crate::answers::AnswerCache::new(
             config_file.spec.cache.max_bytes,
+            shared_answers,
         )),
         services,
         rate_limits,

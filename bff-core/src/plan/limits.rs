@@ -27,7 +27,11 @@ pub(super) fn compile(
     file: &SpecFile<BffConfig>,
     auth: &IndexMap<String, Arc<AuthPolicy>>,
     diags: &mut Diagnostics,
-) -> (RateLimits, Vec<UsageRoute>) {
+) -> (
+    RateLimits,
+    Vec<UsageRoute>,
+    Option<Arc<crate::ratelimit::store::Redis>>,
+) {
     let redis = file.spec.redis.as_ref().and_then(|r| {
         let store = crate::config::expand_env(&r.url)
             .and_then(|url| crate::ratelimit::store::Redis::new(&url, r.timeout));
@@ -78,7 +82,7 @@ pub(super) fn compile(
         }
         policies.insert(name.clone(), policy);
     }
-    (policies, usage)
+    (policies, usage, redis)
 }
 
 /// The policy an endpoint or route names; it must be able to build its key.

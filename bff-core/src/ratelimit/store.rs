@@ -232,7 +232,12 @@ impl Redis {
         })
     }
 
-    fn connection(&self) -> Result<redis::aio::ConnectionManager, StoreError> {
+    /// Longest wait for one answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub(crate) fn connection(&self) -> Result<redis::aio::ConnectionManager, StoreError> {
         if let Some(c) = self.conn.get() {
             return Ok(c.clone());
         }

@@ -6,6 +6,8 @@
 //! ever served to them. Concurrent misses make one composition. Entries
 //! can be purged by request target, endpoint or tag.
 
+mod shared;
+
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +25,10 @@ pub struct Answer {
     headers: HeaderMap,
     body: Bytes,
     stored: Instant,
+    /// How long this process keeps it (zero when Redis keeps it).
     ttl: Duration,
+    /// How long it is fresh, for the headers.
+    fresh_for: Duration,
     private: bool,
     /// `GET /v1/x?a=1`: what an exact purge names.
     pub target: String,
@@ -45,6 +50,15 @@ impl moka::Expiry<u64, Arc<Answer>> for ByTtl {
 pub struct AnswerCache {
     entries: moka::future::Cache<u64, Arc<Answer>>,
     hasher: std::collections::hash_map::RandomState,
+    shared: Option<shared::Shared>,
+}
+
+/// Where an answer is kept: a key for this process, and one every replica
+/// computes alike (for Redis).
+#[derive(Debug, Clone)]
+pub struct Key {
+    local: u64,
+    shared: String,
 }
 
 impl std::fmt::Debug for AnswerCache {
@@ -69,8 +83,9 @@ pub struct Purge {
 }
 
 impl AnswerCache {
-    /// A cache of at most `max_bytes` of bodies.
-    pub fn new(max_bytes: u64) -> Self {
+    /// A cache of at most `max_bytes` of bodies in this process, or in
+    /// Redis when `redis` is given.
+    pub fn new(max_bytes: u64, redis: Option<Arc<crate::ratelimit::store::Redis>>) -> Self {
         Self {
             entries: moka::future::Cache::builder()
                 .max_capacity(max_bytes)
@@ -79,6 +94,7 @@ impl AnswerCache {
                 .support_invalidation_closures()
                 .build(),
             hasher: std::collections::hash_map::RandomState::new(),
+            shared: redis.map(shared::Shared::new),
         }
     }
 
@@ -89,22 +105,31 @@ impl AnswerCache {
         target: &str,
         headers: &HeaderMap,
         subject: Option<&str>,
-    ) -> u64 {
+    ) -> Key {
         let get = |h: header::HeaderName| headers.get(h).map(HeaderValue::as_bytes);
-        self.hasher.hash_one((
+        let material = (
             endpoint,
             target,
             get(header::ACCEPT),
             get(header::ACCEPT_LANGUAGE),
             subject,
-        ))
+        );
+        let local = self.hasher.hash_one(material);
+        let shared = if self.shared.is_some() {
+            let text = format!("{material:?}");
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+            d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        } else {
+            String::new()
+        };
+        Key { local, shared }
     }
 
     /// The answer for `key`, composing it with `fill` on a miss; only a
     /// complete `200` is kept.
     pub async fn get_or_fill<F>(
         &self,
-        key: u64,
+        key: Key,
         meta: (&str, &str, &[String], Option<Duration>, bool),
         fill: F,
     ) -> Response
@@ -112,13 +137,17 @@ impl AnswerCache {
         F: Future<Output = Response>,
     {
         let (endpoint, target, tags, ttl, private) = meta;
-        let hit = self.entries.get(&key).await;
+        let hit = self.entries.get(&key.local).await;
         let fresh = hit.is_some();
         let answer = match hit {
             Some(a) => a,
             None => {
                 self.entries
-                    .get_with(key, async {
+                    .get_with(key.local, async {
+                        if let Some(answer) = self.shared_answer(&key, target, endpoint, tags).await
+                        {
+                            return answer;
+                        }
                         let response = fill.await;
                         let parts = response
                             .extensions()
@@ -140,12 +169,35 @@ impl AnswerCache {
                             .await
                             .map(http_body_util::Collected::to_bytes)
                             .unwrap_or_default();
+                        if let Some(sh) = &self.shared
+                            && ttl > Duration::ZERO
+                        {
+                            let stored = shared::Stored::new(
+                                head.status,
+                                &head.headers,
+                                &body,
+                                ttl,
+                                private,
+                            );
+                            let mut index = shared::index_sets(Some(target), Some(endpoint), None);
+                            for t in tags {
+                                index.extend(shared::index_sets(None, None, Some(t)));
+                            }
+                            sh.put(&key.shared, &stored, &index).await;
+                        }
                         Arc::new(Answer {
                             status: head.status,
                             headers: head.headers,
                             body,
                             stored: Instant::now(),
-                            ttl,
+                            // With Redis, this process keeps nothing itself,
+                            // so a purge anywhere reaches it.
+                            ttl: if self.shared.is_some() {
+                                Duration::ZERO
+                            } else {
+                                ttl
+                            },
+                            fresh_for: ttl,
                             private,
                             target: target.to_owned(),
                             endpoint: endpoint.to_owned(),
@@ -164,10 +216,38 @@ impl AnswerCache {
         answer.response()
     }
 
-    /// Drops every entry the purge names; returns how many matched.
-    pub fn purge(&self, what: &Purge) -> Result<(), String> {
+    async fn shared_answer(
+        &self,
+        key: &Key,
+        target: &str,
+        endpoint: &str,
+        tags: &[String],
+    ) -> Option<Arc<Answer>> {
+        let stored = self.shared.as_ref()?.get(&key.shared).await?;
+        let (status, headers, body, age, fresh_for, private) = stored.parts()?;
+        metrics::counter!("bff_cache_requests_total", "service" => "answers-shared", "result" => "hit")
+            .increment(1);
+        Some(Arc::new(Answer {
+            status,
+            headers,
+            body,
+            stored: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+            ttl: Duration::ZERO,
+            fresh_for,
+            private,
+            target: target.to_owned(),
+            endpoint: endpoint.to_owned(),
+            tags: tags.to_vec(),
+        }))
+    }
+
+    /// Drops every entry the purge names, here and (with Redis) for every replica.
+    pub async fn purge(&self, what: &Purge) -> Result<(), String> {
         if what.key.is_none() && what.endpoint.is_none() && what.tag.is_none() {
             return Err("name a `key`, an `endpoint` or a `tag`".into());
+        }
+        if let Some(sh) = &self.shared {
+            sh.purge(what).await?;
         }
         let what = what.clone();
         self.entries
@@ -186,9 +266,9 @@ impl Answer {
         let mut r = Response::new(Body::from(self.body.clone()));
         *r.status_mut() = self.status;
         *r.headers_mut() = self.headers.clone();
-        if self.ttl > Duration::ZERO {
+        if self.fresh_for > Duration::ZERO {
             let age = self.stored.elapsed();
-            let left = self.ttl.saturating_sub(age).as_secs();
+            let left = self.fresh_for.saturating_sub(age).as_secs();
             let cc = if self.private {
                 format!("private, max-age={left}")
             } else {
