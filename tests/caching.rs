@@ -229,7 +229,7 @@ async fn composed_answers_carry_an_etag_and_a_match_is_304() {
         .unwrap();
     assert_eq!(r.headers()["cache-control"], "no-cache");
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
-    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    assert!(etag.starts_with("W/\"") && etag.len() == 36, "{etag}");
     let body = r.text().await.unwrap();
 
     // The upstream counts its calls, so the next answer differs: a new tag.
@@ -254,7 +254,10 @@ async fn composed_answers_carry_an_etag_and_a_match_is_304() {
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     let r = client()
         .get(format!("{gw}/v1/a/none"))
-        .header("if-none-match", format!("\"x\", W/{etag}"))
+        .header(
+            "if-none-match",
+            format!("\"x\", {}", etag.trim_start_matches("W/")),
+        )
         .send()
         .await
         .unwrap();

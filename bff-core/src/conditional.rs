@@ -1,4 +1,4 @@
-//! Validators on composed answers: a strong `ETag` from the body, a
+//! Validators on composed answers: an `ETag` from the body, a
 //! `Cache-Control` saying how clients may keep it, and `304 Not Modified`
 //! for a matching `If-None-Match`, so a phone that has the answer already
 //! does not download it again.
@@ -44,7 +44,7 @@ pub async fn finish(
         .flat_map(|v| v.split(','))
         .map(str::trim)
         // Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
-        .any(|t| t == "*" || t.trim_start_matches("W/") == etag);
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag.trim_start_matches("W/"));
     let value = HeaderValue::try_from(etag).expect("hex is a valid header value");
     head.headers.insert(header::ETAG, value);
     if matched {
@@ -56,11 +56,12 @@ pub async fn finish(
     Response::from_parts(head, Body::from(bytes))
 }
 
-/// `"` + 32 hex digits of the body's SHA-256 + `"`.
+/// `W/"` + 32 hex digits of the body's SHA-256 + `"`. Weak, because
+/// compression may send other bytes for the same answer.
 fn etag(body: &[u8]) -> String {
     let d = digest(&SHA256, body);
-    let mut s = String::with_capacity(34);
-    s.push('"');
+    let mut s = String::with_capacity(36);
+    s.push_str("W/\"");
     for b in &d.as_ref()[..16] {
         s.push_str(&format!("{b:02x}"));
     }

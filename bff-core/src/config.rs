@@ -44,6 +44,9 @@ pub struct BffConfig {
     /// The cache of upstream answers.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Compression of answers (gzip, br, zstd as the client accepts).
+    #[serde(default)]
+    pub compression: CompressionConfig,
     /// The Redis server that `store: redis` policies share.
     #[serde(default)]
     pub redis: Option<Loc<crate::ratelimit::RedisConfig>>,
@@ -443,6 +446,35 @@ pub struct ServiceCacheConfig {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub ttl: Option<Duration>,
+}
+
+/// Compression of answers.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionConfig {
+    /// Whether answers are compressed at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Smaller answers are sent as they are.
+    #[serde(default = "default_min_bytes")]
+    pub min_bytes: u64,
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_bytes: default_min_bytes(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_min_bytes() -> u64 {
+    1024
 }
 
 /// The in-process cache.

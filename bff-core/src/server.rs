@@ -139,6 +139,21 @@ impl Gateway {
             ))
         };
         let router = self.shared.extension.router(router);
+        // Compressed for clients that accept it, above a size; images,
+        // gRPC, event streams and answers already encoded are left alone.
+        let compression = &self.shared.plan.config.compression;
+        let router = if compression.enabled {
+            use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+            let when = SizeAbove::new(compression.min_bytes)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE)
+                .and(NotForContentType::const_new("application/x-protobuf"))
+                .and(NotForContentType::const_new("application/zip"));
+            router.layer(tower_http::compression::CompressionLayer::new().compress_when(when))
+        } else {
+            router
+        };
         let router = match &self.shared.plan.shed {
             Some(limit) => router.layer(axum::middleware::from_fn_with_state(
                 limit.clone(),
