@@ -377,8 +377,9 @@ impl Shared {
                         if private { "private, " } else { "" },
                         left.as_secs()
                     );
+                    // An extension's own policy (partners: no-store) wins.
                     if let Ok(v) = HeaderValue::try_from(cc) {
-                        r.headers_mut().insert(header::CACHE_CONTROL, v);
+                        r.headers_mut().entry(header::CACHE_CONTROL).or_insert(v);
                     }
                 }
                 r.extensions_mut().insert(outcome.freshness);

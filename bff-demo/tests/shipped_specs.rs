@@ -284,6 +284,37 @@ async fn partner_specs_serve_their_examples() {
     assert_eq!(usage["tier"], "free");
     assert_eq!(usage["quota"]["used"], 1);
     assert_eq!(usage["quota"]["remaining"], 999);
+    // XML for integrations that ask for it, read back by another parser.
+    let r = http
+        .get(format!("{}/partner/v1/orders/o-50061", bff.base))
+        .header("x-api-key", &free)
+        .header("accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.shop.partner.v1+xml"
+    );
+    let xml = r.text().await.unwrap();
+    let mut python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.dom.minidom as m; d = m.parseString(sys.stdin.buffer.read()); \
+             print(d.documentElement.tagName, d.getElementsByTagName('order_id')[0].firstChild.data)",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut python.stdin.take().unwrap(), xml.as_bytes()).unwrap();
+    let out = python.wait_with_output().unwrap();
+    assert!(out.status.success(), "{xml}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "response o-50061"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,8 @@
 //! Partner client extensions: a versioned media type, so integrations can
-//! pin the payload version they were written against.
+//! pin the payload version they were written against, and XML for those
+//! that ask for it.
+
+pub mod xml;
 
 use axum::response::Response;
 use bff_core::Extension;
@@ -9,6 +12,25 @@ use http::HeaderValue;
 
 /// Media type of partner payloads.
 pub const MEDIA_TYPE: &str = "application/vnd.shop.partner.v1+json";
+
+/// Media type of the XML rendering.
+pub const XML_MEDIA_TYPE: &str = "application/vnd.shop.partner.v1+xml";
+
+/// Whether the client asks for XML rather than JSON: an XML type listed
+/// before any JSON type in `Accept`.
+fn wants_xml(request: &http::request::Parts) -> bool {
+    let accept = request
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let position = |needle: &str| accept.find(needle);
+    match (position("xml"), position("json")) {
+        (Some(x), Some(j)) => x < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
 
 /// The partner BFF's extension.
 pub fn extension() -> PartnerExtension {
@@ -21,13 +43,23 @@ pub fn extension() -> PartnerExtension {
 pub struct PartnerExtension;
 
 impl Extension for PartnerExtension {
-    fn encode(&self, _: &Endpoint, _: &http::request::Parts, v: &Value) -> Option<Response> {
-        let mut r = bff_core::server::json_response(v);
+    fn encode(&self, _: &Endpoint, request: &http::request::Parts, v: &Value) -> Option<Response> {
+        let (mut r, media_type) = if wants_xml(request) {
+            let json: serde_json::Value =
+                serde_json::from_slice(&bff_core::value::to_json(v)).unwrap_or_default();
+            (
+                Response::new(axum::body::Body::from(xml::render(&json))),
+                XML_MEDIA_TYPE,
+            )
+        } else {
+            (bff_core::server::json_response(v), MEDIA_TYPE)
+        };
         let h = r.headers_mut();
         h.insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static(MEDIA_TYPE),
+            HeaderValue::from_static(media_type),
         );
+        h.insert(http::header::VARY, HeaderValue::from_static("accept"));
         h.insert(
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
