@@ -30,6 +30,7 @@ pub mod spec;
 pub mod tls;
 pub mod upstream;
 pub mod value;
+pub mod xml_body;
 
 pub use error::Problem;
 pub use extension::{Extension, NoExtension};

@@ -557,24 +557,31 @@ async fn read_body(
     if bytes.is_empty() {
         return Ok(Val::Null);
     }
-    let is_json = parts
+    let media = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| {
-            let ct = ct
-                .split(';')
+            ct.split(';')
                 .next()
                 .unwrap_or("")
                 .trim()
-                .to_ascii_lowercase();
-            ct == "application/json" || ct.ends_with("+json")
+                .to_ascii_lowercase()
         })
-        .unwrap_or(false);
+        .unwrap_or_default();
+    let is_json = media == "application/json" || media.ends_with("+json");
+    let is_xml =
+        matches!(media.as_str(), "application/xml" | "text/xml") || media.ends_with("+xml");
+    if is_xml {
+        return crate::xml_body::to_json(&bytes)
+            .map(|v| value::from_json(&v))
+            .map_err(|e| Problem::bad_request(format!("the request body is not valid XML: {e}")));
+    }
     if !is_json {
         return Err(
-            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "about:blank")
-                .detail("the request body must be JSON (Content-Type: application/json)"),
+            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "about:blank").detail(
+                "the request body must be JSON (Content-Type: application/json) or XML (application/xml)",
+            ),
         );
     }
     value::parse(&bytes)

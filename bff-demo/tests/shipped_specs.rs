@@ -315,6 +315,29 @@ async fn partner_specs_serve_their_examples() {
         String::from_utf8(out.stdout).unwrap().trim(),
         "response o-50061"
     );
+
+    // An XML request body reaches the upstreams as JSON.
+    let r = http
+        .post(format!("{}/partner/v1/inventory/lookup", bff.base))
+        .header("x-api-key", &free)
+        .header("content-type", "application/xml")
+        .body("<lookup><skus><item>p-2001</item><item>p-9999</item></skus></lookup>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let lookup: Value = r.json().await.unwrap();
+    assert_eq!(lookup["results"].as_array().unwrap().len(), 2, "{lookup}");
+    assert_eq!(lookup["not_found"], json!(["p-9999"]));
+    let r = http
+        .post(format!("{}/partner/v1/inventory/lookup", bff.base))
+        .header("x-api-key", &free)
+        .header("content-type", "application/xml")
+        .body("<lookup><skus>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

@@ -1,0 +1,171 @@
+//! XML request bodies turned into JSON for upstreams (integrations that
+//! speak XML). The root element's content is the body; elements become
+//! members, repeated elements (or `<item>` children) become lists, text
+//! that reads as a number or `true`/`false` becomes one, empty elements
+//! and `nil="true"` become `null`. Attributes other than `nil` are ignored.
+
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+use serde_json::{Map, Value};
+
+struct Frame {
+    name: String,
+    children: Vec<(String, Value)>,
+    text: String,
+}
+
+impl Frame {
+    fn value(self) -> Value {
+        if self.children.is_empty() {
+            return scalar(self.text.trim());
+        }
+        if self.children.iter().all(|(n, _)| n == "item") {
+            return Value::Array(self.children.into_iter().map(|(_, v)| v).collect());
+        }
+        let mut map = Map::new();
+        for (name, v) in self.children {
+            match map.get_mut(&name) {
+                Some(Value::Array(list)) => list.push(v),
+                Some(first) => {
+                    let first = first.take();
+                    map.insert(name, Value::Array(vec![first, v]));
+                }
+                None => {
+                    map.insert(name, v);
+                }
+            }
+        }
+        Value::Object(map)
+    }
+}
+
+fn scalar(text: &str) -> Value {
+    if text.is_empty() {
+        return Value::Null;
+    }
+    match text {
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        _ => {}
+    }
+    // Only plain decimal numbers; "007" or "1e5" stay text.
+    let plain = text.strip_prefix('-').unwrap_or(text);
+    let canonical = !plain.is_empty()
+        && plain.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && plain.matches('.').count() <= 1
+        && !(plain.len() > 1 && plain.starts_with('0') && !plain.starts_with("0."));
+    if canonical && let Ok(n) = serde_json::from_str::<serde_json::Number>(text) {
+        return Value::Number(n);
+    }
+    Value::String(text.to_owned())
+}
+
+fn entity(name: &str) -> Option<String> {
+    let c = match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => {
+            let code = name.strip_prefix('#')?;
+            let n = match code.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => code.parse().ok()?,
+            };
+            char::from_u32(n)?
+        }
+    };
+    Some(c.to_string())
+}
+
+/// The JSON for an XML document, or why it is not acceptable.
+pub fn to_json(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "the XML is not UTF-8".to_owned())?;
+    // Text is not trimmed per event: entities split it into pieces whose
+    // spaces matter; the whole is trimmed at the end of its element.
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root = None;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("at byte {}: {e}", reader.buffer_position()))?;
+        let done = match event {
+            Event::Start(e) => {
+                stack.push(Frame {
+                    name: e.name().as_ref().to_owned(),
+                    children: Vec::new(),
+                    text: String::new(),
+                });
+                None
+            }
+            Event::Empty(e) => Some((e.name().as_ref().to_owned(), Value::Null)),
+            Event::Text(t) => {
+                if let Some(f) = stack.last_mut() {
+                    f.text.push_str(&t.into_inner());
+                }
+                None
+            }
+            Event::CData(c) => {
+                if let Some(f) = stack.last_mut() {
+                    f.text.push_str(&c.into_inner());
+                }
+                None
+            }
+            Event::GeneralRef(r) => {
+                let name = r.into_inner();
+                let c = entity(&name).ok_or_else(|| format!("unknown entity `&{name};`"))?;
+                if let Some(f) = stack.last_mut() {
+                    f.text.push_str(&c);
+                }
+                None
+            }
+            Event::End(_) => {
+                let f = stack.pop().ok_or("an end tag without a start")?;
+                let name = f.name.clone();
+                Some((name, f.value()))
+            }
+            Event::Eof => break,
+            _ => None,
+        };
+        if let Some((name, v)) = done {
+            match stack.last_mut() {
+                Some(parent) => parent.children.push((name, v)),
+                None if root.is_none() => root = Some(v),
+                None => return Err("more than one root element".into()),
+            }
+        }
+    }
+    if !stack.is_empty() {
+        return Err("the document ends inside an element".into());
+    }
+    root.ok_or_else(|| "no root element".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn documents_become_the_json_a_partner_would_have_sent() {
+        let v = to_json(
+            br#"<?xml version="1.0"?><lookup><skus><item>p-2001</item><item>p-9999</item></skus>
+                <qty>3</qty><gift>false</gift><note>A &amp; B &#x263A;</note><code>007</code>
+                <line><sku>a</sku></line><line><sku>b</sku></line><empty/></lookup>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "skus": ["p-2001", "p-9999"],
+                "qty": 3, "gift": false, "note": "A & B \u{263A}", "code": "007",
+                "line": [{"sku": "a"}, {"sku": "b"}], "empty": null
+            })
+        );
+        assert!(to_json(b"<a><b></a>").is_err());
+        assert!(to_json(b"<a/><b/>").is_err());
+        assert!(to_json(b"not xml").is_err());
+    }
+}
