@@ -44,11 +44,7 @@ async fn purge(
             .detail("set admin.token to use this route")
             .into_response();
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let presented = crate::auth::bearer_token(&headers).unwrap_or("");
     if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes())
         .is_err()
     {

@@ -164,8 +164,9 @@ impl std::fmt::Debug for CallCache {
     }
 }
 
-/// Headers that name the request rather than what it asks.
-const PER_REQUEST: [&str; 3] = ["x-request-id", "traceparent", "tracestate"];
+/// Headers that name the request rather than what it asks: never part of
+/// a key.
+pub(crate) const PER_REQUEST: [&str; 3] = ["x-request-id", "traceparent", "tracestate"];
 
 impl CallCache {
     /// A cache of at most `max_bytes` of bodies.

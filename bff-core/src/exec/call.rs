@@ -293,11 +293,7 @@ async fn fetch_one(
             if old.claim_refresh() {
                 refresh_in_background(call, r, client, cache.clone(), key, *ttl);
             }
-            return if old.body.iter().all(u8::is_ascii_whitespace) {
-                Ok(Val::Null)
-            } else {
-                value::parse(&old.body).map_err(|_| CallError::Malformed)
-            };
+            return decode(&old.body).map_err(|_| CallError::Malformed);
         }
         crate::cache::note_part(None, old.private);
         return revalidate(call, r, client, deadline, cache, key.1, &old).await;
@@ -319,9 +315,18 @@ async fn fetch_one(
         );
     }
     match answer {
-        Ok(entry) if entry.body.iter().all(u8::is_ascii_whitespace) => Ok(Val::Null),
-        Ok(entry) => value::parse(&entry.body).map_err(|_| CallError::Malformed),
+        Ok(entry) => decode(&entry.body).map_err(|_| CallError::Malformed),
         Err(e) => Err((*e).clone()),
+    }
+}
+
+/// An upstream body as a value: JSON, or null when there is nothing but
+/// whitespace.
+fn decode(body: &[u8]) -> Result<Val, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Val::Null)
+    } else {
+        value::parse(body)
     }
 }
 
@@ -388,13 +393,7 @@ async fn revalidate(
         r.headers.insert(header::IF_MODIFIED_SINCE, lm.clone());
     }
     let capture = Capture::default();
-    let parse = |body: &[u8]| {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            Ok(Val::Null)
-        } else {
-            value::parse(body).map_err(|_| CallError::Malformed)
-        }
-    };
+    let parse = |body: &[u8]| decode(body).map_err(|_| CallError::Malformed);
     match fetch(call, r, client, deadline, Some(&capture)).await {
         Err(CallError::Status(s))
             if s == http::StatusCode::NOT_MODIFIED && old.has_validators() =>
@@ -437,10 +436,9 @@ async fn fetch(
         Some(permit) => permit,
         None => None,
     };
-    let retry = pool
-        .retry
-        .as_ref()
-        .filter(|_| Retry::is_safe(&call.method, &r.headers));
+    // Only requests that may be sent twice are retried or hedged.
+    let safe = Retry::is_safe(&call.method, &r.headers);
+    let retry = pool.retry.as_ref().filter(|_| safe);
     if let Some(retry) = retry {
         retry.record_call();
     }
@@ -456,21 +454,16 @@ async fn fetch(
             tracing::warn!(call = %call.name, "no instance of the service is known yet");
             return Err(CallError::Unreachable);
         };
-        let hedge = pool
-            .hedge_delay()
-            .filter(|_| Retry::is_safe(&call.method, &r.headers));
-        let first = try_once(
-            call,
-            Outgoing {
+        let hedge = pool.hedge_delay().filter(|_| safe);
+        let try_on = |attempt| {
+            let outgoing = Outgoing {
                 path: &r.path,
                 headers: &r.headers,
                 body: body.clone(),
-            },
-            client,
-            attempt,
-            deadline,
-            capture,
-        );
+            };
+            try_once(call, outgoing, client, attempt, deadline, capture)
+        };
+        let first = try_on(attempt);
         let (result, retry_after) = match hedge {
             None => first.await,
             Some(delay) => {
@@ -478,21 +471,7 @@ async fn fetch(
                     tokio::time::sleep(delay).await;
                     let attempt = pool.start(key)?;
                     tracing::debug!(call = %call.name, ?delay, "hedging a slow call");
-                    Some(
-                        try_once(
-                            call,
-                            Outgoing {
-                                path: &r.path,
-                                headers: &r.headers,
-                                body: body.clone(),
-                            },
-                            client,
-                            attempt,
-                            deadline,
-                            capture,
-                        )
-                        .await,
-                    )
+                    Some(try_on(attempt).await)
                 };
                 first_success(first, second).await
             }
@@ -615,10 +594,7 @@ async fn try_once(
             *c.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some((bytes.clone(), head.headers));
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Val::Null);
-        }
-        value::parse(&bytes).map_err(|e| {
+        decode(&bytes).map_err(|e| {
             tracing::warn!(call = %call.name, error = %e, "upstream body is not JSON");
             CallError::Malformed
         })

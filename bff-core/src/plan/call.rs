@@ -15,8 +15,6 @@ use crate::value::Value;
 pub struct Service {
     /// Name in bff.yaml.
     pub name: String,
-    /// Base URL without a trailing slash.
-    pub base_url: String,
     /// Per-call timeout unless the call sets its own.
     pub timeout: Option<Duration>,
     /// Most requests in flight to the service at once; past it, calls fail

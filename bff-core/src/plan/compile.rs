@@ -270,7 +270,6 @@ fn compile_services(
             name.clone(),
             Arc::new(Service {
                 name: name.clone(),
-                base_url: bases.first().map(|b| b.0.clone()).unwrap_or_default(),
                 timeout: svc.timeout,
                 limit: svc.max_concurrency.map(crate::ratelimit::shed::Limit::new),
                 pool,

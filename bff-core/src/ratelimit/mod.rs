@@ -14,7 +14,6 @@ mod window;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use indexmap::IndexMap;
 use jaq_json::Val;
@@ -50,8 +49,6 @@ pub struct Policy {
     local: Local,
     redis: Option<Arc<Redis>>,
     on_store_error: OnStoreError,
-    /// Decisions the shared store could not take (it was down or slow).
-    pub store_errors: AtomicU64,
 }
 
 /// Who is asking, as far as the key is concerned.
@@ -145,7 +142,6 @@ impl Policy {
             local: Local::new(clock),
             redis,
             on_store_error: config.on_store_error,
-            store_errors: AtomicU64::new(0),
         })
     }
 
@@ -178,7 +174,6 @@ impl Policy {
             Some(redis) => match redis.decide(&key, allowance, dry_run).await {
                 Ok(o) => Some(o),
                 Err(e) => {
-                    self.store_errors.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("bff_ratelimit_store_errors_total", "policy" => self.name.clone())
                         .increment(1);
                     tracing::warn!(policy = %self.name, error = %e.0, mode = ?self.on_store_error,

@@ -34,11 +34,6 @@ impl Limit {
     pub fn max(&self) -> usize {
         self.max
     }
-
-    /// Work running now.
-    pub fn in_use(&self) -> usize {
-        self.max - self.permits.available_permits()
-    }
 }
 
 /// Middleware: the whole BFF's limit, held until the response head is ready.

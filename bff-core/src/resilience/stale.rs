@@ -10,9 +10,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 
-/// Headers that differ on every request without changing what it asks.
-const PER_REQUEST: [&str; 3] = ["x-request-id", "traceparent", "tracestate"];
-
 /// Last good answers of one service.
 pub struct Stale {
     answers: moka::sync::Cache<u64, Bytes>,
@@ -54,7 +51,7 @@ impl Stale {
         path.hash(&mut h);
         let mut pairs: Vec<(&str, &[u8])> = headers
             .iter()
-            .filter(|(k, _)| !PER_REQUEST.contains(&k.as_str()))
+            .filter(|(k, _)| !crate::cache::PER_REQUEST.contains(&k.as_str()))
             .map(|(k, v)| (k.as_str(), v.as_bytes()))
             .collect();
         pairs.sort_unstable();
