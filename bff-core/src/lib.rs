@@ -21,6 +21,7 @@ pub mod extension;
 pub mod listener;
 pub mod metrics;
 pub mod plan;
+pub mod proto;
 pub mod proxy;
 pub mod ratelimit;
 pub mod resilience;

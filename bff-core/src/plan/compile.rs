@@ -49,6 +49,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         config_file.spec.cache.max_bytes,
     ));
     let services = compile_services(config_file, &set.dir, &call_cache, diags);
+    let protos = crate::proto::load(&set.dir, diags);
     let listen = match &config_file.spec.listen {
         Some(l) => match expand_env(l) {
             Ok(v) => Some(v),
@@ -168,6 +169,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             .limits
             .max_concurrency
             .map(crate::ratelimit::shed::Limit::new),
+        protos,
     })
 }
 

@@ -53,6 +53,8 @@ pub struct Plan {
     pub usage: Vec<limits::UsageRoute>,
     /// The whole BFF's concurrency limit.
     pub shed: Option<crate::ratelimit::shed::Limit>,
+    /// Messages and services of the `.proto` files in `proto/`.
+    pub protos: prost_reflect::DescriptorPool,
 }
 
 /// One aggregated endpoint.
