@@ -427,12 +427,18 @@ impl Shared {
         parts: &http::request::Parts,
         outcome: &Outcome,
     ) -> Response {
-        let mut response = self
-            .extension
-            .encode(endpoint, parts, &outcome.value)
+        let mut encoded = crate::formats::encode(endpoint, &self.plan.pages, parts, &outcome.value);
+        if let Some(failed) = encoded.take_if(|r| r.status().is_server_error()) {
+            return failed;
+        }
+        let mut response = encoded
+            .or_else(|| self.extension.encode(endpoint, parts, &outcome.value))
             .unwrap_or_else(|| json_response(&outcome.value));
         *response.status_mut() = endpoint.status;
         let headers = response.headers_mut();
+        if crate::formats::negotiated(endpoint) {
+            headers.insert(header::VARY, HeaderValue::from_static("accept"));
+        }
         if !outcome.degraded.is_empty() {
             headers.insert(PARTIAL_HEADER, HeaderValue::from_static("true"));
             let list: Vec<String> = outcome

@@ -56,16 +56,27 @@ fn localized_copy(folder: &str, services: &[(&str, SocketAddr)]) -> tempfile::Te
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
     }
-    std::fs::create_dir(dir.path().join("endpoints")).unwrap();
-    for entry in std::fs::read_dir(source.join("endpoints")).unwrap() {
+    // Endpoints, protobuf contracts, page templates: every folder, whole.
+    for entry in std::fs::read_dir(&source).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(
-            &path,
-            dir.path().join("endpoints").join(path.file_name().unwrap()),
-        )
-        .unwrap();
+        if path.is_dir() {
+            copy_tree(&path, &dir.path().join(path.file_name().unwrap()));
+        }
     }
     dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
 
 async fn start(

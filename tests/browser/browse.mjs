@@ -29,12 +29,13 @@ try {
     await page.goto(p.url);
     const selector = p.wait_for || "body";
     await page.waitForFunction(
-      (s) => (document.querySelector(s)?.textContent || "").trim() !== "",
+      (s) => (document.querySelector(s)?.innerText || "").trim() !== "",
       selector,
       { timeout: p.timeout_ms || 10000 },
     );
     if (p.screenshot) await page.screenshot({ path: p.screenshot, fullPage: true });
-    const text = (await page.textContent(selector)).trim();
+    // innerText: the text as rendered, without what CSS hides.
+    const text = (await page.innerText(selector)).trim();
     results.push({ url: p.url, text, console: console_ });
     await page.close();
   }

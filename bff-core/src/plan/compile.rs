@@ -50,6 +50,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     ));
     let services = compile_services(config_file, &set.dir, &call_cache, diags);
     let protos = crate::proto::load(&set.dir, diags);
+    let pages = crate::pages::Pages::load(&set.dir, diags);
     let listen = match &config_file.spec.listen {
         Some(l) => match expand_env(l) {
             Ok(v) => Some(v),
@@ -86,15 +87,15 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         let _ = routes.insert(p.prefix.clone(), ());
     }
     for file in &set.endpoints {
-        let Some(ep) = compile_endpoint(
-            file,
-            &config_file.spec,
-            &services,
-            &policies,
-            &rate_limits,
-            &mut b,
-            diags,
-        ) else {
+        let folder = Folder {
+            config: &config_file.spec,
+            services: &services,
+            policies: &policies,
+            rate_limits: &rate_limits,
+            protos: &protos,
+            pages: &pages,
+        };
+        let Some(ep) = compile_endpoint(file, &folder, &mut b, diags) else {
             continue;
         };
         let key = (ep.method.clone(), ep.path.clone());
@@ -170,6 +171,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             .max_concurrency
             .map(crate::ratelimit::shed::Limit::new),
         protos,
+        pages: Arc::new(pages),
     })
 }
 
@@ -519,13 +521,17 @@ impl<'a> Builders<'a> {
 
 fn compile_endpoint<'a>(
     file: &'a SpecFile<EndpointSpec>,
-    config: &BffConfig,
-    services: &IndexMap<String, Arc<Service>>,
-    policies: &Policies,
-    rate_limits: &super::limits::RateLimits,
+    folder: &Folder<'_>,
     b: &mut Builders<'a>,
     diags: &mut Diagnostics,
 ) -> Option<Endpoint> {
+    let Folder {
+        config,
+        services,
+        policies,
+        rate_limits,
+        ..
+    } = *folder;
     let spec = &file.spec;
     let before = diags.0.len();
     let auth = lookup_policy(file, spec.auth.as_ref(), policies, diags);
@@ -575,6 +581,10 @@ fn compile_endpoint<'a>(
         },
         None => StatusCode::OK,
     };
+    let (message, page) = match &spec.respond {
+        Some(r) => compile_formats(file, r, folder, diags),
+        None => (None, None),
+    };
     if let Some(example) = &spec.example {
         check_example(file, example, &path, diags);
     }
@@ -615,7 +625,75 @@ fn compile_endpoint<'a>(
         require,
         rate_limit,
         cache: spec.cache.as_ref().map(|c| (c.ttl, c.tags.clone())),
+        message,
+        page,
     })
+}
+
+/// What the folder as a whole gives each endpoint.
+#[derive(Clone, Copy)]
+struct Folder<'a> {
+    config: &'a BffConfig,
+    services: &'a IndexMap<String, Arc<Service>>,
+    policies: &'a Policies,
+    rate_limits: &'a super::limits::RateLimits,
+    /// Messages and services of `proto/`.
+    protos: &'a prost_reflect::DescriptorPool,
+    /// Page templates of `templates/`.
+    pages: &'a crate::pages::Pages,
+}
+
+/// The protobuf message and page template a `respond` names, checked
+/// against what `proto/` and `templates/` hold.
+fn compile_formats(
+    file: &SpecFile<EndpointSpec>,
+    respond: &crate::spec::RespondSpec,
+    formats: &Folder<'_>,
+    diags: &mut Diagnostics,
+) -> (Option<prost_reflect::MessageDescriptor>, Option<String>) {
+    let message = respond.message.as_ref().and_then(|name| {
+        match crate::proto::message(formats.protos, name) {
+            Ok(m) => {
+                if let Some(jq) = &respond.jq {
+                    for e in super::shape::check(jq, &m) {
+                        let (line, column) = line_col(jq, e.range.start);
+                        let width = jq[e.range.clone()].chars().count().max(1);
+                        diags.push(locate(file, jq, line, column, width, e.message));
+                    }
+                }
+                Some(m)
+            }
+            Err(e) => {
+                diags.push(file.error_at(name, e));
+                None
+            }
+        }
+    });
+    let page = respond.html.as_ref().and_then(|name| {
+        if formats.pages.contains(name) {
+            Some(name.value.clone())
+        } else {
+            let known = formats.pages.names();
+            diags.push(file.error_at(
+                name,
+                if known.is_empty() {
+                    format!(
+                        "no page template `{}`: the `{}/` folder has none",
+                        name.value,
+                        crate::pages::DIR
+                    )
+                } else {
+                    format!(
+                        "no page template `{}`; known: {}",
+                        name.value,
+                        known.join(", ")
+                    )
+                },
+            ));
+            None
+        }
+    });
+    (message, page)
 }
 
 /// An example must be a request the endpoint actually answers.

@@ -7,6 +7,7 @@ mod compile;
 pub mod expr;
 pub mod graph;
 pub mod limits;
+mod shape;
 pub mod template;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub struct Plan {
     pub shed: Option<crate::ratelimit::shed::Limit>,
     /// Messages and services of the `.proto` files in `proto/`.
     pub protos: prost_reflect::DescriptorPool,
+    /// Page templates of `templates/`.
+    pub pages: Arc<crate::pages::Pages>,
 }
 
 /// One aggregated endpoint.
@@ -88,6 +91,10 @@ pub struct Endpoint {
     pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
     /// How long complete answers are kept, and their purge tags.
     pub cache: Option<(Option<Duration>, Vec<String>)>,
+    /// Protobuf message answered to clients that ask for protobuf.
+    pub message: Option<prost_reflect::MessageDescriptor>,
+    /// Page template rendered for clients that prefer HTML.
+    pub page: Option<String>,
 }
 
 impl Endpoint {

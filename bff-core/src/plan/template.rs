@@ -146,7 +146,7 @@ fn escape_url(input: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> 
     Ok(())
 }
 
-fn template_error(e: &tera::Error, source: &str) -> TemplateError {
+pub(crate) fn template_error(e: &tera::Error, source: &str) -> TemplateError {
     match e.kind() {
         ErrorKind::SyntaxError(report) | ErrorKind::RenderingError(report) => {
             let span = report.span();

@@ -161,4 +161,13 @@ pub struct RespondSpec {
     /// Status of a successful response (default 200).
     #[serde(default)]
     pub status: Option<u16>,
+    /// Protobuf message of the answer, e.g. `shop.mobile.v1.Home`, from the
+    /// `.proto` files under `proto/`: clients sending `Accept:
+    /// application/x-protobuf` (or `application/protobuf`) get it encoded.
+    #[serde(default)]
+    pub message: Option<Loc<String>>,
+    /// Page template under `templates/`, e.g. `product.html`: clients that
+    /// prefer `text/html` (browsers navigating) get the result rendered through it.
+    #[serde(default)]
+    pub html: Option<Loc<String>>,
 }

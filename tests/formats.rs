@@ -1,0 +1,271 @@
+//! Answers in each frontend's format: protobuf for the mobile apps (checked
+//! with Google's Python protobuf runtime), server-rendered pages for the
+//! web (checked in headless Chromium), and what happens when a spec's
+//! shape does not fit its contract.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use axum::Router;
+use axum::routing::get;
+use bff_demo::{DemoPorts, Latency, Service, spawn_services};
+use bff_tests::browser::browse;
+use bff_tests::process::BffProcess;
+use bff_tests::{SpecDir, client, gateway, serve, workspace_root};
+use serde_json::{Value, json};
+
+/// The demo services on free ports, and the environment pointing a shipped
+/// BFF at them.
+async fn demo_env() -> Vec<(String, String)> {
+    let bound: Vec<(&str, SocketAddr)> =
+        spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, Latency::none())
+            .await
+            .unwrap();
+    Service::ALL
+        .iter()
+        .map(|s| {
+            let addr = bound.iter().find(|(n, _)| *n == s.name()).unwrap().1;
+            (format!("{}_URL", s.env_key()), format!("http://{addr}"))
+        })
+        .collect()
+}
+
+fn start(bff: &str, env: &[(String, String)]) -> BffProcess {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    BffProcess::start(
+        bff,
+        &workspace_root()
+            .join("composition-specs")
+            .join(bff.trim_start_matches("bff-")),
+        &env,
+    )
+}
+
+/// The message decoded by Python's protobuf runtime, as JSON.
+fn python_decode(proto_dir: &std::path::Path, message: &str, bytes: &[u8]) -> Value {
+    let mut child = Command::new("python3")
+        .arg(workspace_root().join("tests/fixtures/proto_decode.py"))
+        .arg(proto_dir)
+        .arg(message)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python could not decode {message}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// JSON as protobuf's JSON mapping prints it: no members with default
+/// values (null, "", 0, false, []), every number a float.
+fn without_defaults(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null | Value::Bool(false) => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::Number(n) if n.as_f64() == Some(0.0) => None,
+        Value::Number(n) => Some(json!(n.as_f64().unwrap())),
+        Value::Array(a) if a.is_empty() => None,
+        Value::Array(a) => Some(Value::Array(
+            a.iter()
+                .map(|x| without_defaults(x).unwrap_or(json!({})))
+                .collect(),
+        )),
+        Value::Object(o) => Some(Value::Object(
+            o.iter()
+                .filter_map(|(k, x)| without_defaults(x).map(|x| (k.clone(), x)))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+#[tokio::test]
+async fn mobile_protobuf_answers_decode_with_an_independent_implementation() {
+    let env = demo_env().await;
+    let bff = start("bff-mobile", &env);
+    let specs = workspace_root().join("composition-specs/mobile");
+    let plan = bff_core::plan::load(&specs).unwrap();
+    let http = client();
+    let mut checked = 0;
+    for endpoint in &plan.endpoints {
+        let message = endpoint
+            .message
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} names no protobuf message", endpoint.id()));
+        let path = &endpoint.example.as_ref().unwrap().path;
+        let url = format!("{}{path}", bff.url());
+
+        let json: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        let response = http
+            .get(&url)
+            .header("accept", "application/x-protobuf")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+        assert_eq!(response.headers()["vary"], "accept");
+        let bytes = response.bytes().await.unwrap();
+        assert!(
+            bytes.len() < serde_json::to_vec(&json).unwrap().len(),
+            "{path}: protobuf is smaller than JSON"
+        );
+        let decoded = python_decode(&specs.join("proto"), message.full_name(), &bytes);
+        let decoded = without_defaults(&decoded).unwrap_or(json!({}));
+        assert_eq!(
+            decoded,
+            without_defaults(&json).unwrap(),
+            "{path}: the protobuf answer carries the JSON answer"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+
+    // The IANA name works too, and clients asking for nothing special get JSON.
+    let url = format!("{}/v1/products/p-2001", bff.url());
+    let r = http
+        .get(&url)
+        .header("accept", "application/protobuf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/protobuf");
+    let r = http.get(&url).header("accept", "*/*").send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json");
+}
+
+const PROTO: &str =
+    "syntax = \"proto3\";\npackage t.v1;\nmessage Card { string id = 1; int32 count = 2; }\n";
+
+fn proto_dir(endpoint: &str) -> SpecDir {
+    let dir = SpecDir::new("services:\n  s: { url: \"http://127.0.0.1:9\" }\n")
+        .endpoint("card", endpoint);
+    std::fs::create_dir(dir.path().join("proto")).unwrap();
+    std::fs::write(dir.path().join("proto/card.proto"), PROTO).unwrap();
+    dir
+}
+
+fn load_errors(dir: &SpecDir) -> bff_core::Diagnostics {
+    match bff_core::plan::load(dir.path()) {
+        Ok(_) => panic!("the folder loaded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_shape_that_cannot_fit_its_message_is_refused_where_it_is_written() {
+    let dir = proto_dir(
+        "endpoint: GET /c\ncalls:\n  a: { service: s, get: /a }\nrespond:\n  message: t.v1.Card\n  jq: '{id: .a.id, total: .a.n}'\n",
+    );
+    let errors = load_errors(&dir);
+    let d = &errors.0[0];
+    assert!(d.file.ends_with("card.yaml"), "{errors}");
+    assert_eq!((d.line, d.column), (6, 20), "{errors}");
+    assert!(
+        d.message
+            .contains("`total` is not a field of protobuf message `t.v1.Card`"),
+        "{errors}"
+    );
+
+    let dir = proto_dir("endpoint: GET /c\nrespond:\n  message: t.v1.Crad\n");
+    let errors = load_errors(&dir);
+    assert_eq!(errors.0[0].line, 3, "{errors}");
+    assert!(errors.0[0].message.contains("known: t.v1.Card"), "{errors}");
+
+    let dir = proto_dir("endpoint: GET /c\n");
+    std::fs::write(
+        dir.path().join("proto/bad.proto"),
+        "syntax = \"proto3\";\nmessage X {\n  int32 = 1;\n}\n",
+    )
+    .unwrap();
+    let errors = load_errors(&dir);
+    assert!(errors.0[0].file.ends_with("proto/bad.proto"), "{errors}");
+    assert_eq!(errors.0[0].line, 3, "{errors}");
+}
+
+#[tokio::test]
+async fn a_result_that_does_not_fit_at_run_time_is_a_500_naming_the_field() {
+    let upstream = serve(Router::new().route(
+        "/a",
+        get(|| async { axum::Json(json!({"id": "c-1", "n": "many"})) }),
+    ))
+    .await;
+    let dir = proto_dir(
+        "endpoint: GET /c\ncalls:\n  a: { service: s, get: /a }\nrespond:\n  message: t.v1.Card\n  jq: '{id: .a.id, count: .a.n}'\n",
+    );
+    let yaml = std::fs::read_to_string(dir.path().join("bff.yaml"))
+        .unwrap()
+        .replace("http://127.0.0.1:9", &upstream);
+    std::fs::write(dir.path().join("bff.yaml"), yaml).unwrap();
+    let bff = gateway(dir.path()).await;
+    let http = client();
+    let r = http
+        .get(format!("{bff}/c"))
+        .header("accept", "application/x-protobuf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: Value = r.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("t.v1.Card.count"), "{detail}");
+    // The same result is fine as JSON.
+    let r = http.get(format!("{bff}/c")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["count"], "many");
+}
+
+#[tokio::test]
+async fn the_web_product_page_renders_in_a_browser() {
+    let env = demo_env().await;
+    let bff = start("bff-web", &env);
+    let url = format!("{}/v1/products/p-2001", bff.url());
+    // What a script gets as JSON is what the page shows.
+    let answer: Value = client()
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let name = answer["product"]["name"].as_str().unwrap();
+    let first_review = answer["reviews"]["items"][0]["title"].as_str().unwrap();
+
+    let shot = std::env::temp_dir().join("bff-product-page.png");
+    let seen = browse(json!({
+        "pages": [{ "url": url, "wait_for": "main", "screenshot": shot }]
+    }))
+    .await;
+    let text = seen[0]["text"].as_str().unwrap();
+    assert!(text.contains(name), "{text}");
+    assert!(text.contains(first_review), "{text}");
+    assert!(text.contains("Reviews"), "{text}");
+    let amount = answer["product"]["price"]["amount"].as_f64().unwrap();
+    assert!(
+        text.contains(&format!("{amount}")),
+        "price {amount} in {text}"
+    );
+    assert!(
+        text.contains("In stock") || text.contains("Out of stock"),
+        "{text}"
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a real screenshot"
+    );
+    assert!(
+        seen[0]["console"].as_array().unwrap().is_empty(),
+        "no console errors: {}",
+        seen[0]["console"]
+    );
+}
