@@ -10,28 +10,76 @@ use axum::routing::get;
 use http::{StatusCode, header};
 use serde_json::json;
 
-use crate::Gateway;
+use crate::error::Problem;
+use crate::reload::Live;
 
 /// `/healthz` (the process serves), `/readyz` (it can serve every
-/// endpoint: key sets loaded, not draining) and `/metrics` (Prometheus).
-pub fn router(gateway: Gateway) -> Router {
+/// endpoint: key sets loaded, not draining), `/metrics` (Prometheus),
+/// `/reload` (state, and a reload with the token) and `/cache/purge`.
+pub fn router(live: Live) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/reload", get(reload_status).post(reload))
         .route("/cache/purge", axum::routing::post(purge))
-        .with_state(gateway)
+        .with_state(live)
+}
+
+/// `GET /reload`: the generation serving and the last attempt, with its errors.
+async fn reload_status(State(live): State<Live>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(live.status()),
+    )
+        .into_response()
+}
+
+/// `POST /reload` with the admin token: loads the folder again; `200` with
+/// the generation now serving, or `422` listing the located errors (the
+/// last good specs keep serving).
+async fn reload(State(live): State<Live>, headers: http::HeaderMap) -> Response {
+    if let Err(refused) = authorize(&live, &headers) {
+        return refused;
+    }
+    match live.reload("admin").await {
+        Ok(generation) => axum::Json(json!({ "generation": generation })).into_response(),
+        Err(errors) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "about:blank")
+            .detail(format!(
+                "the specs have {} error(s); the last good specs keep serving",
+                errors.len()
+            ))
+            .errors(errors)
+            .into_response(),
+    }
 }
 
 /// `POST /cache/purge` with `{"key": "GET /v1/x?a=1"}`, `{"endpoint":
 /// "GET /v1/x/{id}"}` or `{"tag": "catalog"}`, and the admin token.
 async fn purge(
-    State(gateway): State<Gateway>,
+    State(live): State<Live>,
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    use crate::error::Problem;
-    let token = gateway
+    if let Err(refused) = authorize(&live, &headers) {
+        return refused;
+    }
+    let what: crate::answers::Purge = match serde_json::from_slice(&body) {
+        Ok(w) => w,
+        Err(e) => return Problem::bad_request(format!("purge body: {e}")).into_response(),
+    };
+    match live.current().gateway.plan().answers.purge(&what).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => Problem::bad_request(e).into_response(),
+    }
+}
+
+/// The admin token, as a bearer token; routes that change things are
+/// refused outright when none is configured.
+fn authorize(live: &Live, headers: &http::HeaderMap) -> Result<(), Response> {
+    let current = live.current();
+    let token = current
+        .gateway
         .plan()
         .config
         .admin
@@ -40,11 +88,11 @@ async fn purge(
         .and_then(|t| crate::config::expand_env(t).ok())
         .filter(|t| !t.is_empty());
     let Some(token) = token else {
-        return Problem::new(StatusCode::FORBIDDEN, "about:blank")
+        return Err(Problem::new(StatusCode::FORBIDDEN, "about:blank")
             .detail("set admin.token to use this route")
-            .into_response();
+            .into_response());
     };
-    let presented = crate::auth::bearer_token(&headers).unwrap_or("");
+    let presented = crate::auth::bearer_token(headers).unwrap_or("");
     if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes())
         .is_err()
     {
@@ -55,16 +103,9 @@ async fn purge(
             header::WWW_AUTHENTICATE,
             http::HeaderValue::from_static("Bearer"),
         );
-        return r;
+        return Err(r);
     }
-    let what: crate::answers::Purge = match serde_json::from_slice(&body) {
-        Ok(w) => w,
-        Err(e) => return Problem::bad_request(format!("purge body: {e}")).into_response(),
-    };
-    match gateway.plan().answers.purge(&what).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => Problem::bad_request(e).into_response(),
-    }
+    Ok(())
 }
 
 async fn metrics() -> Response {
@@ -79,8 +120,8 @@ async fn healthz() -> Response {
     health(StatusCode::OK, &json!({ "status": "pass" }))
 }
 
-async fn readyz(State(gateway): State<Gateway>) -> Response {
-    let notes = gateway.not_ready();
+async fn readyz(State(live): State<Live>) -> Response {
+    let notes = live.not_ready();
     if notes.is_empty() {
         health(StatusCode::OK, &json!({ "status": "pass" }))
     } else {

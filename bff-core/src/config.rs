@@ -50,6 +50,37 @@ pub struct BffConfig {
     /// The Redis server that `store: redis` policies share.
     #[serde(default)]
     pub redis: Option<Loc<crate::ratelimit::RedisConfig>>,
+    /// Reloading the specs while serving.
+    #[serde(default)]
+    pub reload: ReloadConfig,
+}
+
+/// Hot reload of the spec folder. A reload also happens on `SIGHUP` and on
+/// `POST /reload` of the admin listener, whatever `watch` says.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// Reload when a file under the spec folder changes (default `true`).
+    #[serde(default = "yes")]
+    pub watch: bool,
+    /// Quiet time after the last change before reloading, so an editor's
+    /// or a `kubectl apply`'s several writes make one reload (default `250ms`).
+    #[serde(default = "default_debounce", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub debounce: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            debounce: default_debounce(),
+        }
+    }
+}
+
+fn default_debounce() -> Duration {
+    Duration::from_millis(250)
 }
 
 /// The admin listener.

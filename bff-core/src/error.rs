@@ -25,6 +25,9 @@ pub struct Problem {
     /// The call of the composition that caused the problem, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
+    /// Each of several errors, when there are several (an extension member).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 impl Problem {
@@ -36,6 +39,7 @@ impl Problem {
             status: status.as_u16(),
             detail: None,
             call: None,
+            errors: Vec::new(),
         }
     }
 
@@ -48,6 +52,12 @@ impl Problem {
     /// Names the call of the composition that caused the problem.
     pub fn call(mut self, call: impl Into<String>) -> Self {
         self.call = Some(call.into());
+        self
+    }
+
+    /// Lists the individual errors behind the problem.
+    pub fn errors(mut self, errors: Vec<String>) -> Self {
+        self.errors = errors;
         self
     }
 

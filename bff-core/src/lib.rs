@@ -27,6 +27,7 @@ pub mod plan;
 pub mod proto;
 pub mod proxy;
 pub mod ratelimit;
+pub mod reload;
 pub mod resilience;
 pub mod schema;
 pub mod server;

@@ -48,6 +48,23 @@ pub fn render() -> String {
     }
 }
 
+/// Counts a reload attempt of the specs.
+pub fn record_reload(ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!("bff_spec_reloads_total", "result" => result).increment(1);
+    if ok {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        metrics::gauge!("bff_spec_reload_last_success_timestamp_seconds").set(now);
+    }
+}
+
+/// The generation of specs now serving.
+pub fn record_generation(n: u64) {
+    metrics::gauge!("bff_spec_generation").set(n as f64);
+}
+
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
@@ -88,6 +105,19 @@ fn describe() {
     describe_counter!(
         "bff_ratelimit_store_errors_total",
         "Decisions the shared store could not take, by policy"
+    );
+    describe_counter!(
+        "bff_spec_reloads_total",
+        "Spec reload attempts, by result (ok, error)"
+    );
+    describe_gauge!(
+        "bff_spec_generation",
+        "Generation of the specs serving, counting loads since start"
+    );
+    describe_gauge!(
+        "bff_spec_reload_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "When the specs were last reloaded successfully"
     );
     describe_counter!(
         "bff_shed_total",

@@ -35,9 +35,7 @@ pub struct Gateway {
 struct Shared {
     plan: Plan,
     client: crate::upstream::Client,
-    extension: Box<dyn Extension>,
-    /// Set once shutdown begins: readiness turns false before draining.
-    draining: std::sync::atomic::AtomicBool,
+    extension: Arc<dyn Extension>,
 }
 
 impl Gateway {
@@ -48,15 +46,31 @@ impl Gateway {
 
     /// A gateway for a compiled plan with a client extension.
     pub fn from_plan(plan: Plan, extension: impl Extension) -> Self {
-        let client = crate::upstream::Client::new();
+        Self::from_parts(plan, crate::upstream::Client::new(), Arc::new(extension))
+    }
+
+    fn from_parts(
+        plan: Plan,
+        client: crate::upstream::Client,
+        extension: Arc<dyn Extension>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 plan,
                 client,
-                extension: Box::new(extension),
-                draining: std::sync::atomic::AtomicBool::new(false),
+                extension,
             }),
         }
+    }
+
+    /// A gateway for reloaded specs, keeping this one's upstream connections.
+    pub(crate) fn successor(&self, plan: Plan, extension: Arc<dyn Extension>) -> Self {
+        Self::from_parts(plan, self.shared.client.clone(), extension)
+    }
+
+    /// The client extension.
+    pub(crate) fn extension(&self) -> Arc<dyn Extension> {
+        self.shared.extension.clone()
     }
 
     /// Replaces the extension.
@@ -177,51 +191,45 @@ impl Gateway {
             .layer(axum::middleware::from_fn(crate::edge::edge))
     }
 
-    /// Starts what keeps the gateway's state fresh (JWKS refreshes). Called
-    /// by [`Gateway::serve`]; call it yourself when serving the router
+    /// Starts what keeps the gateway's state fresh (JWKS refreshes,
+    /// discovery, health checks) and returns their handles. Called by
+    /// [`Gateway::serve`]; call it yourself when serving the router
     /// another way. Needs a Tokio runtime.
-    pub fn start_background(&self) {
+    pub fn start_background(&self) -> Vec<tokio::task::AbortHandle> {
+        let mut tasks = Vec::new();
         for jwks in self.key_sets() {
-            tokio::spawn(jwks.clone().keep_fresh());
+            tasks.push(tokio::spawn(jwks.clone().keep_fresh()).abort_handle());
         }
         use crate::resilience::discovery;
         for (name, service) in &self.shared.plan.services {
             if let Some(d) = &service.discovery {
                 let (pool, d, name) = (service.pool.clone(), d.clone(), name.clone());
-                if d.etcd.is_some() {
-                    tokio::spawn(discovery::etcd(pool, d, name));
+                let task = if d.etcd.is_some() {
+                    tokio::spawn(discovery::etcd(pool, d, name))
                 } else {
-                    tokio::spawn(discovery::dns(pool, d, name));
-                }
+                    tokio::spawn(discovery::dns(pool, d, name))
+                };
+                tasks.push(task.abort_handle());
             }
             if let Some(h) = &service.health_check {
                 let (pool, h, name) = (service.pool.clone(), h.clone(), name.clone());
-                tokio::spawn(discovery::health(pool, h, name));
+                tasks.push(tokio::spawn(discovery::health(pool, h, name)).abort_handle());
             }
         }
+        tasks
     }
 
-    /// Whether the gateway can serve every endpoint: all key sets loaded,
-    /// and not shutting down.
+    /// Whether the gateway can serve every endpoint: all key sets loaded.
     pub fn is_ready(&self) -> bool {
         self.not_ready().is_empty()
     }
 
     /// Why the gateway is not ready, one line per reason; empty when it is.
     pub fn not_ready(&self) -> Vec<String> {
-        let mut notes: Vec<String> = self
-            .key_sets()
+        self.key_sets()
             .filter(|j| !j.is_loaded())
             .map(|j| format!("JWKS {} not loaded yet", j.url()))
-            .collect();
-        if self
-            .shared
-            .draining
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            notes.push("shutting down".to_owned());
-        }
-        notes
+            .collect()
     }
 
     fn key_sets(&self) -> impl Iterator<Item = &Arc<crate::auth::Jwks>> {
@@ -239,29 +247,31 @@ impl Gateway {
     }
 
     /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
-    /// With `admin.listen` set, the admin listener runs beside it.
+    /// Reloads the specs when they change (see [`crate::reload`]). With
+    /// `admin.listen` set, the admin listener runs beside it.
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        self.start_background();
+        if self.shared.plan.config.admin.is_some() {
+            crate::metrics::install();
+        }
+        let live = crate::reload::Live::new(self.clone());
+        live.watch();
         if let Some(admin) = &self.shared.plan.config.admin {
             let addr = crate::config::expand_env(&admin.listen).map_err(std::io::Error::other)?;
             let admin = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("admin listener on {addr}: {e}"))
             })?;
             tracing::info!(listen = %admin.local_addr()?, "admin listener");
-            crate::metrics::install();
-            let router = crate::admin::router(self.clone());
+            let router = crate::admin::router(live.clone());
             tokio::spawn(async move { axum::serve(admin, router).await });
         }
         let limits = &self.shared.plan.config.limits;
         let tls = self.shared.plan.tls.clone();
-        let shared = self.shared.clone();
+        let router = live.router();
         let shutdown = async move {
             shutdown_signal().await;
-            shared
-                .draining
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            live.start_draining();
         };
-        crate::listener::serve(listener, self.router(), limits, tls, shutdown).await
+        crate::listener::serve(listener, router, limits, tls, shutdown).await
     }
 }
 

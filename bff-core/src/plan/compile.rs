@@ -146,6 +146,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         }
     };
     Some(Plan {
+        dir: set.dir.clone(),
         config: config_file.spec.clone(),
         listen,
         endpoints,

@@ -28,6 +28,8 @@ pub const REQUEST_ROOTS: [&str; 5] = ["path", "query", "headers", "body", "auth"
 
 /// Everything a running BFF needs, built from one spec folder.
 pub struct Plan {
+    /// The spec folder the plan was loaded from.
+    pub dir: std::path::PathBuf,
     /// `bff.yaml` as read, with environment values expanded.
     pub config: BffConfig,
     /// Address to listen on.

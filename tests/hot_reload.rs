@@ -1,0 +1,275 @@
+//! Specs changed while a real BFF process serves: by editing files (the
+//! folder is watched), on SIGHUP and on the admin listener's `POST
+//! /reload`. Under steady load no request fails, requests in flight finish
+//! on the specs they started with, and a broken folder is refused with its
+//! located errors while the last good specs keep serving.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use bff_tests::process::{BffProcess, free_port};
+use bff_tests::{SpecDir, client, serve};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "reload-test-token";
+
+async fn upstream() -> String {
+    serve(
+        Router::new()
+            .route("/item", get(|| async { axum::Json(json!({"n": 7})) }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    axum::Json(json!({"n": 8}))
+                }),
+            ),
+    )
+    .await
+}
+
+fn bff_yaml(upstream: &str, admin_port: u16, watch: bool) -> String {
+    format!(
+        "services:\n  s: {{ url: \"{upstream}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\", token: \"{TOKEN}\" }}\n\
+         reload: {{ watch: {watch}, debounce: 100ms }}\n"
+    )
+}
+
+fn versioned(version: u32) -> String {
+    format!(
+        "endpoint: GET /v\ncalls:\n  a: {{ service: s, get: /item }}\nrespond:\n  jq: '{{version: {version}, n: .a.n}}'\n"
+    )
+}
+
+/// Writes a file in place, as an editor or `cp` does.
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join("endpoints").join(name), text).unwrap();
+}
+
+async fn version(base: &str) -> Option<u64> {
+    let r = client().get(format!("{base}/v")).send().await.ok()?;
+    let v: Value = r.json().await.ok()?;
+    v["version"].as_u64()
+}
+
+async fn wait_for_version(base: &str, want: u64) {
+    let started = Instant::now();
+    while version(base).await != Some(want) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "version {want} never served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn reload_state(admin: &str) -> Value {
+    client()
+        .get(format!("{admin}/reload"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn edited_specs_take_over_under_load_without_a_failed_request() {
+    let upstream = upstream().await;
+    let admin_port = free_port();
+    let dir = SpecDir::new(&bff_yaml(&upstream, admin_port, true)).endpoint("v", &versioned(0));
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let (base, admin) = (bff.url(), format!("http://127.0.0.1:{admin_port}"));
+    wait_for_version(&base, 0).await;
+
+    // Steady load: four clients, one request after another, each checking
+    // that versions only move forward.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, base) = (stop.clone(), base.clone());
+        load.push(tokio::spawn(async move {
+            let http = client();
+            let (mut ok, mut failed, mut last) = (0u32, Vec::new(), 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                match http.get(format!("{base}/v")).send().await {
+                    Ok(r) if r.status() == 200 => {
+                        let v: Value = r.json().await.unwrap();
+                        let seen = v["version"].as_u64().unwrap();
+                        assert!(seen >= last, "version went back from {last} to {seen}");
+                        assert_eq!(v["n"], 7);
+                        last = seen;
+                        ok += 1;
+                    }
+                    Ok(r) => failed.push(format!("{} {}", r.status(), r.text().await.unwrap())),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+
+    for v in 1..=24u32 {
+        write(dir.path(), "v.yaml", &versioned(v));
+        wait_for_version(&base, u64::from(v)).await;
+        if v == 12 {
+            // A broken edit: refused where it is wrong, the last good keeps serving.
+            write(
+                dir.path(),
+                "v.yaml",
+                "endpoint: GET /v\ncalls:\n  a: { service: s, get: /item }\nrespond:\n  jq: '{version: .a.n +}'\n",
+            );
+            let started = Instant::now();
+            let state = loop {
+                let state = reload_state(&admin).await;
+                if state["last_attempt"]["result"] == "error" {
+                    break state;
+                }
+                assert!(started.elapsed() < Duration::from_secs(10), "{state}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let error = state["last_attempt"]["errors"][0].as_str().unwrap();
+            assert!(error.contains("v.yaml:5:"), "located: {error}");
+            assert_eq!(version(&base).await, Some(12));
+            let metrics = client()
+                .get(format!("{admin}/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                metrics.contains("bff_spec_reloads_total{result=\"error\"}"),
+                "{metrics}"
+            );
+            assert!(bff.log().contains("specs not reloaded"), "{}", bff.log());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut total, mut failures) = (0, Vec::new());
+    for task in load {
+        let (ok, failed) = task.await.unwrap();
+        total += ok;
+        failures.extend(failed);
+    }
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(total > 200, "only {total} requests under load");
+    let state = reload_state(&admin).await;
+    assert!(state["generation"].as_u64().unwrap() >= 25, "{state}");
+}
+
+#[tokio::test]
+async fn sighup_and_the_admin_listener_reload_and_requests_in_flight_keep_their_specs() {
+    let upstream = upstream().await;
+    let admin_port = free_port();
+    let slow = |version: u32| {
+        format!(
+            "endpoint: GET /slow\ncalls:\n  a: {{ service: s, get: /slow }}\nrespond:\n  jq: '{{version: {version}}}'\n"
+        )
+    };
+    let dir = SpecDir::new(&bff_yaml(&upstream, admin_port, false))
+        .endpoint("v", &versioned(0))
+        .endpoint("slow", &slow(0));
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let (base, admin) = (bff.url(), format!("http://127.0.0.1:{admin_port}"));
+    let http = client();
+
+    // Without watching, an edit waits for SIGHUP.
+    write(dir.path(), "v.yaml", &versioned(1));
+    write(dir.path(), "slow.yaml", &slow(1));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(version(&base).await, Some(0));
+    let in_flight = tokio::spawn({
+        let url = format!("{base}/slow");
+        async move {
+            client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &bff.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for_version(&base, 1).await;
+    assert_eq!(
+        in_flight.await.unwrap()["version"],
+        0,
+        "a request in flight finishes on the specs it started with"
+    );
+    let after: Value = http
+        .get(format!("{base}/slow"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["version"], 1);
+
+    // The admin listener reloads with its token only.
+    std::fs::write(
+        dir.path().join("endpoints/new.yaml"),
+        "endpoint: GET /new\ncalls:\n  a: { service: s, get: /item }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        http.get(format!("{base}/new"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let r = http.post(format!("{admin}/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = http
+        .post(format!("{admin}/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["generation"], 3);
+    let r = http.get(format!("{base}/new")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["a"]["n"], 7);
+
+    // A broken folder: 422 with every located error, nothing changes.
+    write(
+        dir.path(),
+        "v.yaml",
+        "endpoint: GET /v\ncalls:\n  a: { service: nope, get: /item }\n",
+    );
+    let r = http
+        .post(format!("{admin}/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let problem: Value = r.json().await.unwrap();
+    let error = problem["errors"][0].as_str().unwrap();
+    assert!(
+        error.contains("v.yaml:3:") && error.contains("nope"),
+        "{problem}"
+    );
+    assert_eq!(version(&base).await, Some(1));
+    assert_eq!(reload_state(&admin).await["generation"], 3);
+}
