@@ -39,7 +39,7 @@ async fn reload_status(State(live): State<Live>) -> Response {
 /// the generation now serving, or `422` listing the located errors (the
 /// last good specs keep serving).
 async fn reload(State(live): State<Live>, headers: http::HeaderMap) -> Response {
-    if let Err(refused) = authorize(&live, &headers) {
+    if let Some(refused) = refused(&live, &headers) {
         return refused;
     }
     match live.reload("admin").await {
@@ -61,7 +61,7 @@ async fn purge(
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&live, &headers) {
+    if let Some(refused) = refused(&live, &headers) {
         return refused;
     }
     let what: crate::answers::Purge = match serde_json::from_slice(&body) {
@@ -74,9 +74,10 @@ async fn purge(
     }
 }
 
-/// The admin token, as a bearer token; routes that change things are
-/// refused outright when none is configured.
-fn authorize(live: &Live, headers: &http::HeaderMap) -> Result<(), Response> {
+/// The refusal of a request without the admin token (a bearer token), if
+/// it lacks it; routes that change things are refused outright when no
+/// token is configured.
+fn refused(live: &Live, headers: &http::HeaderMap) -> Option<Response> {
     let current = live.current();
     let token = current
         .gateway
@@ -88,9 +89,11 @@ fn authorize(live: &Live, headers: &http::HeaderMap) -> Result<(), Response> {
         .and_then(|t| crate::config::expand_env(t).ok())
         .filter(|t| !t.is_empty());
     let Some(token) = token else {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "about:blank")
-            .detail("set admin.token to use this route")
-            .into_response());
+        return Some(
+            Problem::new(StatusCode::FORBIDDEN, "about:blank")
+                .detail("set admin.token to use this route")
+                .into_response(),
+        );
     };
     let presented = crate::auth::bearer_token(headers).unwrap_or("");
     if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), token.as_bytes())
@@ -103,9 +106,9 @@ fn authorize(live: &Live, headers: &http::HeaderMap) -> Result<(), Response> {
             header::WWW_AUTHENTICATE,
             http::HeaderValue::from_static("Bearer"),
         );
-        return Err(r);
+        return Some(r);
     }
-    Ok(())
+    None
 }
 
 async fn metrics() -> Response {
