@@ -7,6 +7,7 @@
 //! [`exec`] runs a graph per request, and [`server`] puts it all behind one
 //! axum router together with the pass-through [`proxy`] routes.
 
+pub mod access_log;
 pub mod admin;
 pub mod answers;
 pub mod auth;
@@ -32,6 +33,7 @@ pub mod resilience;
 pub mod schema;
 pub mod server;
 pub mod spec;
+pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 pub mod value;

@@ -110,11 +110,16 @@ impl Gateway {
                 let shared = shared.clone();
                 async move {
                     let route = &shared.plan.proxies[i];
-                    let (started, method) = (std::time::Instant::now(), req.method().clone());
-                    let response = crate::proxy::forward(route, &shared.client, req).await;
-                    if crate::metrics::enabled() {
-                        record_request(&route.prefix, method.as_str(), &response, started);
-                    }
+                    let seen = Seen::new(&req, &shared.plan);
+                    let forward = crate::proxy::forward(route, &shared.client, req);
+                    let (response, cx) = match seen.span(&route.prefix, &route.prefix) {
+                        Some(cx) => (
+                            crate::telemetry::within(cx.clone(), forward).await,
+                            Some(cx),
+                        ),
+                        None => (forward.await, None),
+                    };
+                    seen.finish(&route.prefix, &response, cx.as_ref());
                     response
                 }
             };
@@ -253,6 +258,14 @@ impl Gateway {
         if self.shared.plan.config.admin.is_some() {
             crate::metrics::install();
         }
+        let telemetry = &self.shared.plan.config.telemetry;
+        let endpoint = telemetry
+            .otlp_endpoint
+            .as_deref()
+            .map(crate::config::expand_env)
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        crate::telemetry::init(endpoint.as_deref(), &process_name());
         let live = crate::reload::Live::new(self.clone());
         live.watch();
         if let Some(admin) = &self.shared.plan.config.admin {
@@ -271,7 +284,9 @@ impl Gateway {
             shutdown_signal().await;
             live.start_draining();
         };
-        crate::listener::serve(listener, router, limits, tls, shutdown).await
+        let served = crate::listener::serve(listener, router, limits, tls, shutdown).await;
+        crate::telemetry::flush();
+        served
     }
 }
 
@@ -279,12 +294,17 @@ impl Shared {
     /// The pipeline of a composed endpoint: read the request, run the call
     /// graph, shape, encode, mark partial results.
     async fn compose(&self, index: usize, req: Request) -> Response {
-        let started = std::time::Instant::now();
         let endpoint = &self.plan.endpoints[index];
-        let response = self.compose_inner(endpoint, req).await;
-        if crate::metrics::enabled() {
-            record_request(&endpoint.id(), endpoint.method.as_str(), &response, started);
-        }
+        let seen = Seen::new(&req, &self.plan);
+        let id = endpoint.id();
+        let (response, cx) = match seen.span(&id, &endpoint.path) {
+            Some(cx) => {
+                let work = self.compose_inner(endpoint, req);
+                (crate::telemetry::within(cx.clone(), work).await, Some(cx))
+            }
+            None => (self.compose_inner(endpoint, req).await, None),
+        };
+        seen.finish(&id, &response, cx.as_ref());
         response
     }
 
@@ -320,6 +340,7 @@ impl Shared {
             }
         };
         let private = endpoint.auth.is_some();
+        let subject = crate::auth::claim(&auth, ["sub"]).map(value::to_text);
         let method = parts.method.clone();
         let mut validators = http::HeaderMap::new();
         for v in parts.headers.get_all(header::IF_NONE_MATCH) {
@@ -331,7 +352,6 @@ impl Shared {
             .filter(|_| method == http::Method::GET)
             .map(|(ttl, tags)| {
                 let target = format!("GET {}", sorted_target(&parts.uri));
-                let subject = crate::auth::claim(&auth, ["sub"]).map(value::to_text);
                 let id = endpoint.id();
                 let key = self
                     .plan
@@ -352,6 +372,13 @@ impl Shared {
         }
         if let Some(v) = &verdict {
             crate::ratelimit::apply(v, response.headers_mut());
+        }
+        if self.plan.config.telemetry.access_log
+            && let Some(sub) = subject
+        {
+            response
+                .extensions_mut()
+                .insert(crate::access_log::Subject(sub));
         }
         response
     }
@@ -377,6 +404,9 @@ impl Shared {
         match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
             Ok(outcome) => {
                 let mut r = self.respond(endpoint, &parts, &outcome);
+                if self.plan.config.telemetry.access_log {
+                    r.extensions_mut().insert(call_report(&outcome));
+                }
                 // As fresh as its least fresh part, private if any part is.
                 if let Some(left) = outcome.freshness.lifetime()
                     && outcome.degraded.is_empty()
@@ -398,6 +428,9 @@ impl Shared {
             Err(e) => {
                 tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
                 let mut r = e.problem().into_response();
+                if let Some(failed) = failed_call(&e) {
+                    r.extensions_mut().insert(failed);
+                }
                 if r.status() == StatusCode::SERVICE_UNAVAILABLE {
                     r.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -460,13 +493,15 @@ impl Shared {
                 headers.insert(DEGRADED_HEADER, v);
             }
         }
-        let timing: Vec<String> = outcome
-            .timings
-            .iter()
-            .map(|(name, d)| format!("{name};dur={:.1}", d.as_secs_f64() * 1000.0))
-            .collect();
-        if let Ok(v) = HeaderValue::try_from(timing.join(", ")) {
-            headers.insert("server-timing", v);
+        if self.plan.config.telemetry.server_timing {
+            let timing: Vec<String> = outcome
+                .timings
+                .iter()
+                .map(|(name, d)| format!("{name};dur={:.1}", d.as_secs_f64() * 1000.0))
+                .collect();
+            if let Ok(v) = HeaderValue::try_from(timing.join(", ")) {
+                headers.insert("server-timing", v);
+            }
         }
         response
     }
@@ -485,6 +520,124 @@ fn sorted_target(uri: &http::Uri) -> String {
     }
 }
 
+/// What is noted of a request when it arrives, for its span, metrics and log line.
+struct Seen {
+    started: std::time::Instant,
+    method: http::Method,
+    /// Only when the access log is on: it costs allocations.
+    logged: Option<Logged>,
+    traced: bool,
+    headers: Option<http::HeaderMap>,
+}
+
+struct Logged {
+    path: String,
+    request_id: String,
+    client: Option<String>,
+}
+
+impl Seen {
+    fn new(req: &Request, plan: &Plan) -> Self {
+        let traced = crate::telemetry::wanted(req.headers());
+        let logged = plan.config.telemetry.access_log.then(|| Logged {
+            path: req.uri().path().to_owned(),
+            request_id: req
+                .headers()
+                .get(&crate::edge::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            client: crate::ratelimit::peer_ip(req.extensions()).map(|ip| ip.to_string()),
+        });
+        Self {
+            started: std::time::Instant::now(),
+            method: req.method().clone(),
+            logged,
+            traced,
+            headers: traced.then(|| req.headers().clone()),
+        }
+    }
+
+    /// The request's span, when it is traced.
+    fn span(&self, name: &str, route: &str) -> Option<opentelemetry::Context> {
+        let headers = self.headers.as_ref().filter(|_| self.traced)?;
+        let attributes = vec![
+            opentelemetry::KeyValue::new("http.request.method", self.method.to_string()),
+            opentelemetry::KeyValue::new("http.route", route.to_owned()),
+        ];
+        Some(crate::telemetry::server(
+            name.to_owned(),
+            headers,
+            attributes,
+        ))
+    }
+
+    /// Ends the span, counts the request and writes its log line.
+    fn finish(self, what: &str, response: &Response, cx: Option<&opentelemetry::Context>) {
+        let status = response.status();
+        if let Some(cx) = cx {
+            let error = status.is_server_error().then(|| status.as_str().to_owned());
+            crate::telemetry::finish(cx, Some(status.as_u16()), error.as_deref());
+        }
+        if crate::metrics::enabled() {
+            record_request(what, self.method.as_str(), response, self.started);
+        }
+        let Some(logged) = &self.logged else { return };
+        let report = response.extensions().get::<crate::access_log::CallReport>();
+        let sub = response.extensions().get::<crate::access_log::Subject>();
+        crate::access_log::write(&crate::access_log::Entry {
+            ts: crate::access_log::now(),
+            request_id: &logged.request_id,
+            trace_id: cx.and_then(crate::telemetry::trace_id),
+            client: logged.client.clone(),
+            method: self.method.as_str(),
+            path: &logged.path,
+            endpoint: what,
+            status: status.as_u16(),
+            duration_ms: crate::access_log::ms(self.started.elapsed()),
+            sub: sub.map(|s| s.0.as_str()),
+            partial: response.headers().contains_key(PARTIAL_HEADER),
+            calls: report.map_or(&[], |r| r.0.as_slice()),
+        });
+    }
+}
+
+/// Each call's time and outcome, for the log line.
+fn call_report(outcome: &Outcome) -> crate::access_log::CallReport {
+    let calls = outcome
+        .timings
+        .iter()
+        .map(|(name, took)| crate::access_log::CallLog {
+            name: name.clone(),
+            ms: crate::access_log::ms(*took),
+            outcome: outcome
+                .degraded
+                .iter()
+                .find(|d| &d.call == name)
+                .map_or_else(|| "ok".to_owned(), |d| d.reason.clone()),
+        })
+        .collect();
+    crate::access_log::CallReport(calls)
+}
+
+/// The call that failed a request, for the log line.
+fn failed_call(e: &exec::ExecError) -> Option<crate::access_log::CallReport> {
+    let (name, outcome) = match e {
+        exec::ExecError::Call { call, error } => (call.clone(), error.reason()),
+        exec::ExecError::Forward { call, status } => {
+            (call.clone(), format!("status-{}", status.as_u16()))
+        }
+        _ => return None,
+    };
+    Some(crate::access_log::CallReport(vec![
+        crate::access_log::CallLog {
+            name,
+            ms: 0.0,
+            outcome,
+        },
+    ]))
+}
+
 fn record_request(what: &str, method: &str, response: &Response, started: std::time::Instant) {
     let labels = [
         ("endpoint", what.to_owned()),
@@ -494,6 +647,14 @@ fn record_request(what: &str, method: &str, response: &Response, started: std::t
     metrics::counter!("bff_requests_total", &labels).increment(1);
     metrics::histogram!("bff_request_duration_seconds", "endpoint" => what.to_owned())
         .record(started.elapsed().as_secs_f64());
+}
+
+/// The executable's name (`bff-web`), the default service name of traces.
+fn process_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "bff".to_owned())
 }
 
 /// The default encoding: compact JSON.

@@ -71,7 +71,8 @@ impl Client {
     }
 
     /// Sends a request and waits for the response head.
-    pub async fn send(&self, req: Request<Body>) -> Result<http::Response<Incoming>, Error> {
+    pub async fn send(&self, mut req: Request<Body>) -> Result<http::Response<Incoming>, Error> {
+        crate::telemetry::inject(req.headers_mut());
         self.inner.request(req).await
     }
 }

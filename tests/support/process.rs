@@ -93,6 +93,7 @@ pub struct BffProcess {
     /// Where it listens.
     pub addr: SocketAddr,
     log: tempfile::NamedTempFile,
+    out: tempfile::NamedTempFile,
 }
 
 impl BffProcess {
@@ -101,6 +102,7 @@ impl BffProcess {
     pub fn start(name: &str, specs: &Path, env: &[(&str, &str)]) -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = tempfile::NamedTempFile::new().unwrap();
+        let out = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new(binary(name));
         cmd.arg("--specs")
             .arg(specs)
@@ -110,7 +112,7 @@ impl BffProcess {
             .env_remove("BFF_LISTEN")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out.reopen().unwrap())
             .stderr(log.reopen().unwrap());
         for (k, v) in env {
             cmd.env(k, v);
@@ -119,6 +121,7 @@ impl BffProcess {
             child: cmd.spawn().unwrap(),
             addr,
             log,
+            out,
         };
         process.wait_ready();
         process
@@ -184,6 +187,16 @@ impl BffProcess {
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
+    }
+
+    /// What the process wrote to stdout so far (its access log).
+    pub fn stdout(&self) -> String {
+        let mut text = String::new();
+        let _ = self
+            .out
+            .reopen()
+            .and_then(|mut f| f.read_to_string(&mut text));
+        text
     }
 
     /// What the process wrote to stderr so far.

@@ -94,10 +94,28 @@ async fn run_graph(
         let call = &calls[i];
         let began = Instant::now();
         match call::prepare(call, scope, templates) {
-            Ok(prepared) => Box::pin(async move {
-                let r = call::send(call, prepared, client, deadline).await;
-                (i, r, began.elapsed())
-            }),
+            Ok(prepared) => {
+                let attributes = vec![
+                    opentelemetry::KeyValue::new("bff.call", call.name.to_string()),
+                    opentelemetry::KeyValue::new("bff.service", call.service.name.clone()),
+                ];
+                match crate::telemetry::client(format!("call {}", call.name), attributes) {
+                    Some(cx) => Box::pin(async move {
+                        let r = crate::telemetry::within(
+                            cx.clone(),
+                            call::send(call, prepared, client, deadline),
+                        )
+                        .await;
+                        let error = r.as_ref().err().map(CallError::reason);
+                        crate::telemetry::finish(&cx, None, error.as_deref());
+                        (i, r, began.elapsed())
+                    }),
+                    None => Box::pin(async move {
+                        let r = call::send(call, prepared, client, deadline).await;
+                        (i, r, began.elapsed())
+                    }),
+                }
+            }
             Err(e) => Box::pin(async move { (i, Err(e), began.elapsed()) }),
         }
     };

@@ -1,0 +1,258 @@
+//! What a BFF tells about each request: OTLP spans received by a real gRPC
+//! collector, W3C trace context carried to every upstream call, one JSON
+//! log line per request without secrets, and `Server-Timing` as configured.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use bff_tests::process::BffProcess;
+use bff_tests::{SpecDir, client, gateway, serve};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use serde_json::{Value, json};
+
+/// An OTLP/gRPC collector keeping every span it is sent.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<Span>>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.0.lock().unwrap();
+        for rs in request.into_inner().resource_spans {
+            for ss in rs.scope_spans {
+                spans.extend(ss.spans);
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+async fn collector() -> (Collector, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let c = Collector::default();
+    let service = TraceServiceServer::new(c.clone());
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream(listener))
+            .await
+            .unwrap();
+    });
+    (c, format!("http://{addr}"))
+}
+
+fn tokio_stream(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |l| async move {
+        let accepted = l.accept().await.map(|(s, _)| s);
+        Some((accepted, l))
+    })
+}
+
+/// Two upstreams that note the `traceparent` each request brings.
+async fn upstreams(seen: Arc<Mutex<Vec<String>>>) -> String {
+    let note = move |name: &'static str| {
+        let seen = seen.clone();
+        move |headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let tp = headers
+                    .get("traceparent")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(tp);
+                axum::Json(json!({ "name": name }))
+            }
+        }
+    };
+    serve(
+        Router::new()
+            .route("/a", get(note("a")))
+            .route("/b", get(note("b"))),
+    )
+    .await
+}
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+const SECRET: &str = "tracing-test-secret-of-enough-length";
+
+fn token() -> String {
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "sub": "user-42", "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn requests_become_spans_with_a_child_per_call_and_upstreams_continue_the_trace() {
+    let (collector, otlp) = collector().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let upstream = upstreams(seen.clone()).await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{upstream}\" }}\n\
+         auth:\n  user:\n    jwt:\n      keys: [ {{ alg: HS256, secret: \"{SECRET}\" }} ]\n"
+    ))
+    .endpoint(
+        "both",
+        "endpoint: GET /v1/both\nauth: user\ncalls:\n  a: { service: s, get: /a }\n  b: { service: s, get: /b }\n",
+    );
+    let bff = BffProcess::start(
+        "bff-web",
+        dir.path(),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+            ("OTEL_SERVICE_NAME", "bff-web-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let token = token();
+    let r = client()
+        .get(format!("{}/v1/both?api_key=hidden-query-value", bff.url()))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
+        .header("x-request-id", "req-trace-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Each upstream request carries the trace, with its call's span as parent.
+    let upstream_parents: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|tp| {
+            let parts: Vec<&str> = tp.split('-').collect();
+            assert_eq!(parts.len(), 4, "traceparent `{tp}`");
+            assert_eq!(parts[1], TRACE, "the client's trace goes on");
+            assert_ne!(parts[2], PARENT, "a span of the BFF is the parent");
+            parts[2].to_owned()
+        })
+        .collect();
+    assert_eq!(upstream_parents.len(), 2);
+
+    let started = Instant::now();
+    let spans = loop {
+        let spans = collector.0.lock().unwrap().clone();
+        if spans.len() >= 3 {
+            break spans;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "spans: {spans:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "GET /v1/both")
+        .expect("a server span");
+    assert_eq!(hex(&server.trace_id), TRACE);
+    assert_eq!(
+        hex(&server.parent_span_id),
+        PARENT,
+        "child of the client's span"
+    );
+    for call in ["call a", "call b"] {
+        let span = spans.iter().find(|s| s.name == call).expect(call);
+        assert_eq!(hex(&span.trace_id), TRACE);
+        assert_eq!(
+            span.parent_span_id, server.span_id,
+            "{call} is a child of the request"
+        );
+        assert!(
+            upstream_parents.contains(&hex(&span.span_id)),
+            "the upstream saw {call}'s span as its parent"
+        );
+    }
+
+    // One JSON line for the request: who, what, how long, each call; no secrets.
+    let log = bff.stdout();
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["request_id"] == "req-trace-1")
+        .unwrap_or_else(|| panic!("no log line for the request in:\n{log}"));
+    assert_eq!(line["endpoint"], "GET /v1/both");
+    assert_eq!(line["path"], "/v1/both");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["sub"], "user-42");
+    assert_eq!(line["trace_id"], TRACE);
+    assert!(line["duration_ms"].as_f64().unwrap() > 0.0);
+    let calls = line["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["outcome"] == "ok" && c["ms"].is_number())
+    );
+    let everything = format!("{log}{}", bff.log());
+    assert!(!everything.contains(&token), "the token is never logged");
+    assert!(
+        !everything.contains("hidden-query-value"),
+        "query strings are not logged"
+    );
+}
+
+#[tokio::test]
+async fn without_an_exporter_the_client_trace_is_passed_on_and_timing_follows_the_config() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let upstream = upstreams(seen.clone()).await;
+    let endpoint = "endpoint: GET /v1/a\ncalls:\n  a: { service: s, get: /a }\n";
+    let on = SpecDir::new(&format!("services:\n  s: {{ url: \"{upstream}\" }}\n"))
+        .endpoint("a", endpoint);
+    let off = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{upstream}\" }}\ntelemetry: {{ server_timing: false }}\n"
+    ))
+    .endpoint("a", endpoint);
+    let tp = format!("00-{TRACE}-{PARENT}-01");
+    let http = client();
+
+    let bff = gateway(on.path()).await;
+    let r = http
+        .get(format!("{bff}/v1/a"))
+        .header("traceparent", &tp)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["server-timing"]
+            .to_str()
+            .unwrap()
+            .starts_with("a;dur=")
+    );
+    assert_eq!(seen.lock().unwrap().as_slice(), [tp.clone()]);
+    // Without a trace context, none is made up.
+    http.get(format!("{bff}/v1/a")).send().await.unwrap();
+    assert_eq!(seen.lock().unwrap().last().unwrap(), "");
+
+    let bff = gateway(off.path()).await;
+    let r = http.get(format!("{bff}/v1/a")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("server-timing").is_none());
+}
