@@ -246,7 +246,7 @@ async fn without_an_exporter_the_client_trace_is_passed_on_and_timing_follows_th
             .unwrap()
             .starts_with("a;dur=")
     );
-    assert_eq!(seen.lock().unwrap().as_slice(), [tp.clone()]);
+    assert_eq!(seen.lock().unwrap().as_slice(), std::slice::from_ref(&tp));
     // Without a trace context, none is made up.
     http.get(format!("{bff}/v1/a")).send().await.unwrap();
     assert_eq!(seen.lock().unwrap().last().unwrap(), "");
