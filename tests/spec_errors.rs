@@ -325,3 +325,17 @@ respnd:
     );
     insta::assert_snapshot!(diagnostics(&dir));
 }
+
+#[test]
+fn websocket_settings_are_checked() {
+    let dir = SpecDir::new(
+        "\
+services:
+  orders: { url: \"http://127.0.0.1:9\" }
+proxy:
+  - { prefix: /live, service: orders, websocket: { origins: [\"https://shop.example\", \"shop.example\"] } }
+  - { prefix: /feed, service: orders, websocket: { idle_timeout: 0s } }
+",
+    );
+    insta::assert_snapshot!(diagnostics(&dir));
+}

@@ -592,6 +592,31 @@ pub struct ProxyRoute {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Duration>,
+    /// Carry WebSocket upgrades to the service and relay the connection
+    /// (`websocket: {}` for the defaults). Without it, `Upgrade` is dropped
+    /// and the request goes on as a plain one.
+    #[serde(default)]
+    pub websocket: Option<Loc<WebSocketConfig>>,
+}
+
+/// WebSocket connections on a pass-through route.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// A connection over which no byte has moved, in either direction, for
+    /// this long is closed. Pings count as traffic.
+    #[serde(default = "default_websocket_idle", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub idle_timeout: Duration,
+    /// Browser origins allowed to open a connection (`Origin` header), e.g.
+    /// `https://shop.example`; `${VAR}` allowed, several in one value
+    /// separated by commas. Any origin when empty.
+    #[serde(default)]
+    pub origins: Vec<String>,
+}
+
+fn default_websocket_idle() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` with the environment's values.

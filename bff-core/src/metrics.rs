@@ -123,4 +123,12 @@ fn describe() {
         "bff_shed_total",
         "Requests refused at a concurrency limit, by scope"
     );
+    describe_gauge!(
+        "bff_websocket_connections",
+        "WebSocket connections being relayed, by route"
+    );
+    describe_counter!(
+        "bff_websocket_closed_total",
+        "Relayed WebSocket connections that ended, by route and reason"
+    );
 }

@@ -1,9 +1,11 @@
 //! Pass-through routes: requests under a prefix are streamed to a service
 //! and the answer streamed back, with hop-by-hop headers dropped and
-//! `X-Forwarded-*` added. Nothing here buffers a body.
+//! `X-Forwarded-*` added. Nothing here buffers a body. WebSocket upgrades,
+//! on routes that carry them, are relayed by [`websocket`].
+
+mod websocket;
 
 use std::net::SocketAddr;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,6 +17,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::error::Problem;
 use crate::plan::ProxyPlan;
+use crate::resilience::Attempt;
 use crate::upstream;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
@@ -31,6 +34,13 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Forwards one request along a pass-through route.
 pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request) -> Response {
+    let upgrade = route
+        .websocket
+        .as_ref()
+        .filter(|_| websocket::is_upgrade(&req));
+    if let Some(refused) = upgrade.and_then(|ws| websocket::refuse_origin(ws, req.headers())) {
+        return refused;
+    }
     let mut identity = HeaderMap::new();
     let mut keep_authorization = true;
     let mut claims = jaq_json::Val::Null;
@@ -73,21 +83,35 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
         Some(Some(p)) => Some(p),
         None => None,
     };
-    let mut response = forward_admitted(route, client, req, identity, keep_authorization).await;
+    let mut response = match upgrade {
+        Some(ws) => websocket::forward(route, ws, req, identity, keep_authorization).await,
+        None => forward_admitted(route, client, req, identity, keep_authorization).await,
+    };
     if let Some(v) = &verdict {
         crate::ratelimit::apply(v, response.headers_mut());
     }
     response
 }
 
-async fn forward_admitted(
-    route: &ProxyPlan,
-    client: &upstream::Client,
-    req: Request,
+/// Where an admitted request goes and what it carries there.
+struct Outbound<'a> {
+    /// The chosen instance, to be told how the exchange went.
+    attempt: Attempt<'a>,
+    uri: http::Uri,
+    headers: HeaderMap,
+}
+
+/// What every forwarded request needs: the circuit closed, an instance,
+/// its URI, and the client's headers as the upstream may see them
+/// (hop-by-hop ones gone, `X-Forwarded-*` and identity added), or the
+/// answer that refuses the request. The client's headers are taken out
+/// of `parts`.
+fn outbound<'a>(
+    route: &'a ProxyPlan,
+    parts: &mut http::request::Parts,
     identity: HeaderMap,
     keep_authorization: bool,
-) -> Response {
-    let (parts, body) = req.into_parts();
+) -> Result<Outbound<'a>, Box<Response>> {
     let pool = &route.service.pool;
     if let Some(breaker) = pool.breaker.as_ref().filter(|b| !b.allow()) {
         let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
@@ -99,7 +123,7 @@ async fn forward_admitted(
         let secs = breaker.retry_in().as_secs().max(1);
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return r;
+        return Err(Box::new(r));
     }
     let key = pool
         .hash_header
@@ -107,23 +131,21 @@ async fn forward_admitted(
         .and_then(|h| parts.headers.get(h).or_else(|| identity.get(h)))
         .map(|v| v.as_bytes().to_vec());
     let Some(attempt) = pool.start(key.as_deref()) else {
-        return crate::ratelimit::unavailable(&format!(
+        return Err(Box::new(crate::ratelimit::unavailable(&format!(
             "no instance of service `{}` is known yet",
             route.service.name
-        ));
+        ))));
     };
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let uri = match attempt.instance().uri(&route.upstream_path(path)) {
-        Ok(u) => u,
-        Err(_) => {
-            return Problem::bad_request("the request path cannot be forwarded").into_response();
-        }
+    let Ok(uri) = attempt.instance().uri(&route.upstream_path(path)) else {
+        let refused = Problem::bad_request("the request path cannot be forwarded");
+        return Err(Box::new(refused.into_response()));
     };
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let mut headers = parts.headers;
+    let mut headers = std::mem::take(&mut parts.headers);
     let host = headers.remove(header::HOST);
     strip_hop_by_hop(&mut headers);
     let tls = parts
@@ -135,6 +157,29 @@ async fn forward_admitted(
         headers.remove(header::AUTHORIZATION);
     }
     headers.extend(identity);
+    Ok(Outbound {
+        attempt,
+        uri,
+        headers,
+    })
+}
+
+async fn forward_admitted(
+    route: &ProxyPlan,
+    client: &upstream::Client,
+    req: Request,
+    identity: HeaderMap,
+    keep_authorization: bool,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let Outbound {
+        attempt,
+        uri,
+        headers,
+    } = match outbound(route, &mut parts, identity, keep_authorization) {
+        Ok(o) => o,
+        Err(refused) => return *refused,
+    };
 
     // Pass-through GETs to a cached service are answered from the cache
     // when a whole, fresh answer is kept (and kept when they may be).
@@ -211,18 +256,11 @@ async fn forward_admitted(
         Ok(Err(e)) => {
             attempt.finish(false);
             tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
-            return Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
-                .detail(format!("service `{}` is unreachable", route.service.name))
-                .into_response();
+            return unreachable(route);
         }
         Err(_) => {
             attempt.finish(false);
-            return Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
-                .detail(format!(
-                    "service `{}` did not answer in time",
-                    route.service.name
-                ))
-                .into_response();
+            return too_slow(route);
         }
     };
     let (mut head, incoming) = resp.into_parts();
@@ -255,6 +293,23 @@ async fn forward_admitted(
         };
     }
     Response::from_parts(head, Body::new(incoming))
+}
+
+/// `502`: the service could not be reached (its address stays private).
+fn unreachable(route: &ProxyPlan) -> Response {
+    Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
+        .detail(format!("service `{}` is unreachable", route.service.name))
+        .into_response()
+}
+
+/// `504`: the service did not start answering within the route's timeout.
+fn too_slow(route: &ProxyPlan) -> Response {
+    Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
+        .detail(format!(
+            "service `{}` did not answer in time",
+            route.service.name
+        ))
+        .into_response()
 }
 
 /// Largest pass-through answer read whole to be cached; larger ones stream.

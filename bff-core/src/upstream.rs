@@ -31,13 +31,26 @@ pub type Error = hyper_util::client::legacy::Error;
 /// How a service's connections are made.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// HTTP/2: with prior knowledge over `http://` (h2c), by ALPN over `https://`.
-    pub http2: bool,
+    /// Which HTTP versions connections speak.
+    pub protocol: Protocol,
     /// PEM file of the CAs that sign the service's certificates, instead of
     /// the system's roots.
     pub ca: Option<std::path::PathBuf>,
     /// Time to open a connection.
     pub connect_timeout: Option<Duration>,
+}
+
+/// The HTTP versions of a client's connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 over `http://`, HTTP/2 or HTTP/1.1 by ALPN over `https://`.
+    #[default]
+    Negotiated,
+    /// HTTP/2: with prior knowledge over `http://` (h2c), by ALPN over `https://`.
+    Http2,
+    /// HTTP/1.1 only, also over TLS: upgrades (WebSocket) need it, HTTP/2
+    /// carries them differently.
+    Http1,
 }
 
 impl Client {
@@ -58,14 +71,14 @@ impl Client {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
-        let https = if options.http2 {
-            builder.enable_http2().wrap_connector(http)
-        } else {
-            builder.enable_all_versions().wrap_connector(http)
+        let https = match options.protocol {
+            Protocol::Negotiated => builder.enable_all_versions().wrap_connector(http),
+            Protocol::Http2 => builder.enable_http2().wrap_connector(http),
+            Protocol::Http1 => builder.enable_http1().wrap_connector(http),
         };
         let inner = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .http2_only(options.http2)
+            .http2_only(options.protocol == Protocol::Http2)
             .build(https);
         Ok(Self { inner })
     }

@@ -35,6 +35,7 @@
 //! ```
 
 pub mod services;
+pub mod session;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

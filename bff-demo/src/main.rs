@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use bff_core::{Extension, Gateway};
+use bff_demo::session::{DEMO_ORDER, DEMO_USER};
 use bff_demo::{DemoPorts, Latency, spawn_services};
 use clap::Parser;
 
@@ -46,11 +47,21 @@ async fn main() -> anyhow::Result<()> {
         .await?,
     );
 
-    for (name, base, lines) in &bffs {
-        println!("\n{name} on {base}");
-        for line in lines {
+    for b in &bffs {
+        println!("\n{} on {}", b.name, b.base);
+        for line in &b.lines {
             println!("  {line}");
         }
+    }
+    if let Some(web) = bffs.iter().find(|b| b.name == "bff-web")
+        && let Some(cookie) = &web.session
+    {
+        let ws = web.base.replacen("http://", "ws://", 1);
+        println!(
+            "\nWatch an order's status live over a WebSocket, signed in as {DEMO_USER} \
+             (websocat: `cargo install websocat`):\n  \
+             websocat -H 'Cookie: {cookie}' {ws}/live/orders/{DEMO_ORDER}/live"
+        );
     }
     println!(
         "\nShow a partial response: make reviews fail, then call a product page again:\n  \
@@ -78,13 +89,23 @@ async fn stopped() {
     }
 }
 
-/// Loads one BFF's specs, serves it on the address its bff.yaml names, and
-/// returns its name, base URL and curl lines.
+/// A BFF of the demo, serving.
+struct Started {
+    name: &'static str,
+    /// Base URL.
+    base: String,
+    /// What to try, as comments and commands.
+    lines: Vec<String>,
+    /// A session cookie of the demo user, when the BFF signs users in by one.
+    session: Option<String>,
+}
+
+/// Loads one BFF's specs and serves it on the address its bff.yaml names.
 async fn start(
     name: &'static str,
     dir: &Path,
     extension: impl Extension,
-) -> anyhow::Result<(&'static str, String, Vec<String>)> {
+) -> anyhow::Result<Started> {
     let plan = bff_core::plan::load(dir).map_err(|d| anyhow!("{name}: {d}"))?;
     let listen = plan.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -100,18 +121,26 @@ async fn start(
         );
     }
     for p in &plan.proxies {
-        lines.push(format!(
-            "# pass-through {}/* -> {}",
-            p.prefix, p.service.name
-        ));
+        let kind = if p.websocket.is_some() {
+            "pass-through (WebSocket too)"
+        } else {
+            "pass-through"
+        };
+        lines.push(format!("# {kind} {}/* -> {}", p.prefix, p.service.name));
     }
+    let session = bff_demo::session::session_cookie(&plan.config, DEMO_USER);
     let gateway = Gateway::from_plan(plan, extension);
     tokio::spawn(async move {
         if let Err(e) = gateway.serve(listener).await {
             tracing::error!(bff = name, error = %e, "server stopped");
         }
     });
-    Ok((name, base, lines))
+    Ok(Started {
+        name,
+        base,
+        lines,
+        session,
+    })
 }
 
 /// The spec root: as given, else `composition-specs` in the current folder,

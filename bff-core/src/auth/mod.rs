@@ -115,6 +115,12 @@ impl Policy {
         }
     }
 
+    /// Whether the policy takes a token from a cookie, which browsers send
+    /// without asking the page.
+    pub fn reads_cookie(&self) -> bool {
+        matches!(&self.kind, Kind::Jwt(_, Some(_)))
+    }
+
     /// Whether the policy needs the TLS listener to verify client certificates.
     pub fn needs_client_cert(&self) -> bool {
         matches!(self.kind, Kind::Mtls(_))

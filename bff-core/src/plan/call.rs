@@ -34,6 +34,9 @@ pub struct Service {
     pub stale: Option<crate::resilience::stale::Stale>,
     /// The service's own client (HTTP/2, CA, connect timeout), if it needs one.
     pub client: Option<crate::upstream::Client>,
+    /// How connections to the service are made, for clients built later
+    /// (WebSocket routes need one of HTTP/1.1 only).
+    pub options: crate::upstream::Options,
 }
 
 impl Service {

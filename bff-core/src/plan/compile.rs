@@ -14,6 +14,7 @@ use super::graph;
 use super::template::{Escape, Template, TemplateBuilder, TemplateError};
 use super::{
     BodyPlan, BodyTemplate, Call, Endpoint, ForEach, Plan, ProxyPlan, REQUEST_ROOTS, Service,
+    WebSocketPlan,
 };
 use crate::auth::Policy;
 use crate::config::{BffConfig, expand_env};
@@ -234,19 +235,23 @@ fn compile_services(
             }
             None => None,
         };
+        let ca = match svc.ca.as_deref().map(expand_env).transpose() {
+            Ok(ca) => ca.map(|c| dir.join(c)),
+            Err(e) => {
+                diags.push(file.error_at(svc, format!("service `{name}`: {e}")));
+                continue;
+            }
+        };
+        let options = crate::upstream::Options {
+            protocol: if svc.http2 {
+                crate::upstream::Protocol::Http2
+            } else {
+                crate::upstream::Protocol::Negotiated
+            },
+            ca,
+            connect_timeout: svc.connect_timeout,
+        };
         let client = if svc.http2 || svc.ca.is_some() || svc.connect_timeout.is_some() {
-            let ca = match svc.ca.as_deref().map(expand_env).transpose() {
-                Ok(ca) => ca.map(|c| dir.join(c)),
-                Err(e) => {
-                    diags.push(file.error_at(svc, format!("service `{name}`: {e}")));
-                    continue;
-                }
-            };
-            let options = crate::upstream::Options {
-                http2: svc.http2,
-                ca,
-                connect_timeout: svc.connect_timeout,
-            };
             match crate::upstream::Client::with(&options) {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -287,6 +292,7 @@ fn compile_services(
                     .as_ref()
                     .map(|s| crate::resilience::stale::Stale::new(s.max_age, s.max_bytes)),
                 client,
+                options,
             }),
         );
     }
@@ -441,8 +447,30 @@ fn compile_proxies(
             rate_limits,
             diags,
         );
+        let websocket = match route.websocket.as_ref() {
+            None => None,
+            Some(ws) => match compile_websocket(ws, &service) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    diags.push(file.error_at(ws, e));
+                    continue;
+                }
+            },
+        };
+        if let Some(ws) = &websocket
+            && ws.origins.is_empty()
+            && auth.as_ref().is_some_and(|a| a.reads_cookie())
+        {
+            // Browsers send cookies with cross-site WebSocket handshakes, and
+            // CORS does not apply to them: any page could connect as the user.
+            tracing::warn!(
+                prefix = %prefix,
+                "WebSocket route authenticated by a cookie accepts any origin; set `websocket.origins`"
+            );
+        }
         out.push(Arc::new(ProxyPlan {
             auth,
+            websocket,
             require,
             rate_limit,
             max_body: route.max_body,
@@ -456,6 +484,46 @@ fn compile_proxies(
         }));
     }
     out
+}
+
+/// A route's WebSocket settings: origins checked and normalised, and a
+/// client that speaks HTTP/1.1 to the service whatever else it speaks.
+fn compile_websocket(
+    config: &crate::config::WebSocketConfig,
+    service: &Service,
+) -> Result<WebSocketPlan, String> {
+    if config.idle_timeout.is_zero() {
+        return Err("websocket: `idle_timeout` must be longer than 0".into());
+    }
+    let mut origins = Vec::new();
+    for raw in &config.origins {
+        for origin in expand_env(raw)?.split(',').map(str::trim) {
+            if origin.is_empty() {
+                continue;
+            }
+            let parsed = reqwest::Url::parse(origin)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/")
+                .filter(|u| u.query().is_none() && u.fragment().is_none());
+            let Some(url) = parsed else {
+                return Err(format!(
+                    "websocket: `{origin}` is not an origin such as `https://shop.example`"
+                ));
+            };
+            origins.push(url.origin().ascii_serialization());
+        }
+    }
+    let options = crate::upstream::Options {
+        protocol: crate::upstream::Protocol::Http1,
+        ..service.options.clone()
+    };
+    let client = crate::upstream::Client::with(&options)
+        .map_err(|e| format!("service `{}`: {e}", service.name))?;
+    Ok(WebSocketPlan {
+        idle_timeout: config.idle_timeout,
+        origins,
+        client,
+    })
 }
 
 fn lookup_service<T>(

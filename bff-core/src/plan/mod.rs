@@ -234,6 +234,19 @@ pub struct ProxyPlan {
     pub require: Option<crate::auth::Requirement>,
     /// Rate-limit policy.
     pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
+    /// WebSocket upgrades, when the route carries them.
+    pub websocket: Option<WebSocketPlan>,
+}
+
+/// WebSocket connections of a pass-through route.
+#[derive(Debug)]
+pub struct WebSocketPlan {
+    /// A connection without traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Origins allowed to connect, serialised as browsers send them; any when empty.
+    pub origins: Vec<String>,
+    /// A client of HTTP/1.1 only: an upgrade cannot ride on HTTP/2.
+    pub client: crate::upstream::Client,
 }
 
 impl ProxyPlan {

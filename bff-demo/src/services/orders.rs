@@ -10,6 +10,10 @@
 //!   if given it must match the catalog, else 409) → 201 with the order and a
 //!   `Location`. An `Idempotency-Key` header makes retries return the first
 //!   order instead of a second one.
+//! - `GET /orders/{id}/live` — a WebSocket of the order's status updates
+//!   (see `live.rs`)
+
+mod live;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -76,6 +80,7 @@ pub(crate) fn routes(data: Arc<Dataset>) -> Router {
         .route("/orders", get(list).post(create))
         .route("/orders/{id}", get(one))
         .route("/orders/{id}/tracking", get(tracking))
+        .route("/orders/{id}/live", get(live::live))
         .with_state(state)
 }
 

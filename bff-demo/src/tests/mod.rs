@@ -2,6 +2,7 @@
 
 mod endpoints;
 mod faults;
+mod live;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
