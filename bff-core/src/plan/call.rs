@@ -34,6 +34,9 @@ pub struct Service {
     pub stale: Option<crate::resilience::stale::Stale>,
     /// The service's own client (HTTP/2, CA, connect timeout), if it needs one.
     pub client: Option<crate::upstream::Client>,
+    /// An HTTP/2 client for the service's gRPC calls, when its own client
+    /// does not speak HTTP/2.
+    pub grpc_client: Option<crate::upstream::Client>,
 }
 
 impl Service {
@@ -43,6 +46,14 @@ impl Service {
         shared: &'a crate::upstream::Client,
     ) -> &'a crate::upstream::Client {
         self.client.as_ref().unwrap_or(shared)
+    }
+
+    /// The client for this service's gRPC calls, which need HTTP/2.
+    pub fn grpc_client<'a>(
+        &'a self,
+        shared: &'a crate::upstream::Client,
+    ) -> &'a crate::upstream::Client {
+        self.grpc_client.as_ref().unwrap_or(self.client(shared))
     }
 }
 
@@ -57,6 +68,8 @@ pub struct Call {
     pub method: Method,
     /// Path and optional inline query, appended to the service URL.
     pub path: Template,
+    /// The gRPC method, when the call is one.
+    pub grpc: Option<GrpcMethod>,
     /// Query parameters added to the URL.
     pub query: Vec<(String, Template)>,
     /// Request headers.
@@ -79,6 +92,20 @@ pub struct Call {
     pub forward_status: Vec<StatusCode>,
     /// Top-level names the templates read, so only those enter their context.
     pub template_roots: Vec<String>,
+}
+
+/// A unary gRPC method, as its `.proto` file declares it.
+#[derive(Debug)]
+pub struct GrpcMethod {
+    /// `package.Service/Method`.
+    pub name: String,
+    /// The request message.
+    pub input: prost_reflect::MessageDescriptor,
+    /// The response message.
+    pub output: prost_reflect::MessageDescriptor,
+    /// Declared `idempotency_level = NO_SIDE_EFFECTS` or `IDEMPOTENT`: only
+    /// then may a request be sent twice (retried or hedged).
+    pub idempotent: bool,
 }
 
 /// How a request body is built.
