@@ -624,7 +624,7 @@ fn call_report(outcome: &Outcome) -> crate::access_log::CallReport {
 fn failed_call(e: &exec::ExecError) -> Option<crate::access_log::CallReport> {
     let (name, outcome) = match e {
         exec::ExecError::Call { call, error } => (call.clone(), error.reason()),
-        exec::ExecError::Forward { call, status } => {
+        exec::ExecError::Forward { call, status, .. } => {
             (call.clone(), format!("status-{}", status.as_u16()))
         }
         _ => return None,

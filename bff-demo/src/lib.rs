@@ -1,7 +1,7 @@
 //! Demo upstream services for the `bff` framework: six small HTTP APIs of an
 //! online shop (users, orders, catalog, reviews, recommendations, inventory)
-//! that the shipped composition specs, the demo and the end-to-end tests run
-//! against. Their data is generated from a fixed seed, so every run serves
+//! and one gRPC API (pricing, with tonic) that the shipped composition
+//! specs, the demo and the end-to-end tests run against. Their data is generated from a fixed seed, so every run serves
 //! the same JSON; latency and failures can be injected on purpose.
 //!
 //! # Environment
@@ -13,8 +13,8 @@
 //! | `DEMO_LATENCY_<SERVICE>_MS` | base delay of one service, e.g. `DEMO_LATENCY_REVIEWS_MS=150` |
 //! | `DEMO_JITTER_<SERVICE>_MS`  | jitter of one service                                     |
 //!
-//! `<SERVICE>` is `USERS`, `ORDERS`, `CATALOG`, `REVIEWS`, `RECOMMENDATIONS`
-//! or `INVENTORY`. Read them with [`Latency::from_env`].
+//! `<SERVICE>` is `USERS`, `ORDERS`, `CATALOG`, `REVIEWS`, `RECOMMENDATIONS`,
+//! `INVENTORY` or `PRICING`. Read them with [`Latency::from_env`].
 //!
 //! # Per request
 //!
@@ -46,7 +46,7 @@ pub use services::{Delay, DemoPorts, Latency, LatencyError, Service};
 
 use services::data::Dataset;
 
-/// Starts the six services on `host`, each on its own listener at the port
+/// Starts the seven services on `host`, each on its own listener at the port
 /// `ports` gives it (0: any free port), and returns each service's name and
 /// bound address in [`Service::ALL`] order. All listeners are bound before
 /// any service starts, so a port conflict fails the call as a whole. The

@@ -1,5 +1,5 @@
 //! `cargo run --release -p bff-demo`: the whole shop on one machine. Starts
-//! the six demo services and the three BFFs on fixed local ports and prints
+//! the seven demo services and the three BFFs on fixed local ports and prints
 //! a ready-to-paste curl command for every aggregated endpoint.
 
 use std::net::IpAddr;

@@ -12,6 +12,7 @@ use jaq_json::Val;
 use tokio::time::Instant;
 
 use super::error::CallError;
+use super::grpc;
 use super::scope::Scope;
 use crate::plan::template::{TemplateSet, URL_VALUE};
 use crate::plan::{BodyPlan, BodyTemplate, Call};
@@ -139,6 +140,21 @@ fn render(
         }
         Some(BodyPlan::Template(t)) => Some(value::to_json(&render_body(t, templates, &ctx)?)),
     };
+    if let Some(g) = &call.grpc {
+        // No body is the request message with every field at its default.
+        let json = body.as_deref().unwrap_or(b"{}");
+        let message = crate::proto::encode_json(&g.input, json).map_err(CallError::Input)?;
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(grpc::CONTENT_TYPE),
+        );
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        return Ok(Rendered {
+            path: url,
+            headers,
+            body: Some(grpc::frame(&message)?),
+        });
+    }
     if body.is_some() && !headers.contains_key(header::CONTENT_TYPE) {
         headers.insert(
             header::CONTENT_TYPE,
@@ -436,8 +452,12 @@ async fn fetch(
         Some(permit) => permit,
         None => None,
     };
-    // Only requests that may be sent twice are retried or hedged.
-    let safe = Retry::is_safe(&call.method, &r.headers);
+    // Only requests that may be sent twice are retried or hedged; for gRPC,
+    // methods whose contract declares them free of side effects or idempotent.
+    let safe = match &call.grpc {
+        Some(g) => g.idempotent,
+        None => Retry::is_safe(&call.method, &r.headers),
+    };
     let retry = pool.retry.as_ref().filter(|_| safe);
     if let Some(retry) = retry {
         retry.record_call();
@@ -560,16 +580,29 @@ async fn try_once(
     *req.headers_mut() = headers.clone();
     let headers = req.headers_mut();
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-    headers
-        .entry(header::ACCEPT)
-        .or_insert(HeaderValue::from_static("application/json"));
+    let client = match &call.grpc {
+        Some(_) => {
+            let left = until.saturating_duration_since(Instant::now());
+            headers.insert("grpc-timeout", grpc::timeout_header(left));
+            call.service.grpc_client(client)
+        }
+        None => {
+            headers
+                .entry(header::ACCEPT)
+                .or_insert(HeaderValue::from_static("application/json"));
+            call.service.client(client)
+        }
+    };
     let limit = call.service.max_response_bytes;
     let mut retry_after = None;
     let exchange = async {
-        let resp = call.service.client(client).send(req).await.map_err(|e| {
+        let resp = client.send(req).await.map_err(|e| {
             tracing::warn!(call = %call.name, error = %e, "upstream request failed");
             CallError::Unreachable
         })?;
+        if let Some(g) = &call.grpc {
+            return grpc::read(&call.name, g, resp, limit).await;
+        }
         let status = resp.status();
         if !status.is_success() {
             retry_after = crate::resilience::retry::retry_after(resp.headers());
@@ -609,6 +642,7 @@ async fn try_once(
     let healthy = match &result {
         Err(CallError::Unreachable | CallError::Timeout) => false,
         Err(CallError::Status(s)) => !s.is_server_error(),
+        Err(CallError::Grpc(s)) => !s.code.is_server_failure(),
         _ => true,
     };
     attempt.finish(healthy);

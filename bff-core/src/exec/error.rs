@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 
+use super::grpc::{GrpcCode, GrpcStatus};
 use crate::error::Problem;
 
 /// Why one call failed.
@@ -25,6 +26,8 @@ pub enum CallError {
     TooLarge,
     /// The service failed; its last good answer to this request stands in.
     Stale(jaq_json::Val),
+    /// A gRPC upstream answered a status other than `OK`.
+    Grpc(GrpcStatus),
 }
 
 impl CallError {
@@ -40,6 +43,20 @@ impl CallError {
             Self::CircuitOpen(_) => "circuit-open".into(),
             Self::TooLarge => "too-large".into(),
             Self::Stale(_) => "stale".into(),
+            Self::Grpc(s) => format!(
+                "grpc-{}",
+                s.code.name().to_ascii_lowercase().replace('_', "-")
+            ),
+        }
+    }
+
+    /// The upstream's status as HTTP, which `forward_status` matches; a gRPC
+    /// status by the usual gRPC-to-HTTP table.
+    pub fn upstream_status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Status(s) => Some(*s),
+            Self::Grpc(s) => Some(s.code.http_status()),
+            _ => None,
         }
     }
 
@@ -49,6 +66,7 @@ impl CallError {
             self,
             Self::Unreachable | Self::Timeout | Self::CircuitOpen(_) | Self::Overloaded
         ) || matches!(self, Self::Status(s) if s.is_server_error())
+            || matches!(self, Self::Grpc(s) if s.code.is_server_failure())
     }
 
     /// Whether another try might succeed: the upstream failed, not the request.
@@ -56,6 +74,8 @@ impl CallError {
         match self {
             Self::Unreachable | Self::Timeout => true,
             Self::Status(s) => s.is_server_error() || *s == http::StatusCode::TOO_MANY_REQUESTS,
+            // The one status gRPC itself names as safe to try again.
+            Self::Grpc(s) => s.code == GrpcCode::Unavailable,
             _ => false,
         }
     }
@@ -77,6 +97,8 @@ pub enum ExecError {
         call: String,
         /// The status.
         status: StatusCode,
+        /// What the upstream said about it (a gRPC status message).
+        message: Option<String>,
     },
     /// The shaping expression failed.
     Shape(String),
@@ -124,6 +146,18 @@ impl ExecError {
                         StatusCode::BAD_GATEWAY,
                         format!("call `{call}` failed: upstream sent a body over its size limit"),
                     ),
+                    CallError::Grpc(s) => (
+                        // Unavailability and timeouts pass through as the
+                        // gateway's own do; any other status means the
+                        // upstream could not serve a request the client
+                        // cannot fix, so a bad gateway.
+                        match s.code {
+                            GrpcCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                            GrpcCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+                            _ => StatusCode::BAD_GATEWAY,
+                        },
+                        grpc_detail(call, s),
+                    ),
                     CallError::Overloaded => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!(
@@ -135,12 +169,36 @@ impl ExecError {
                     .detail(detail)
                     .call(call)
             }
-            Self::Forward { call, status } => Problem::new(*status, "about:blank")
-                .detail(format!("call `{call}` answered {}", status.as_u16()))
-                .call(call),
+            Self::Forward {
+                call,
+                status,
+                message,
+            } => {
+                let detail = match message {
+                    Some(m) if !m.is_empty() => {
+                        format!("call `{call}` answered {}: {m}", status.as_u16())
+                    }
+                    _ => format!("call `{call}` answered {}", status.as_u16()),
+                };
+                Problem::new(*status, "about:blank")
+                    .detail(detail)
+                    .call(call)
+            }
             Self::Shape(_) => Problem::internal(),
             Self::Deadline => Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
                 .detail("the endpoint's deadline passed"),
         }
+    }
+}
+
+fn grpc_detail(call: &str, s: &GrpcStatus) -> String {
+    if s.message.is_empty() {
+        format!("call `{call}` failed: gRPC status {}", s.code.name())
+    } else {
+        format!(
+            "call `{call}` failed: gRPC status {}: {}",
+            s.code.name(),
+            s.message
+        )
     }
 }

@@ -4,6 +4,7 @@
 
 mod call;
 mod error;
+mod grpc;
 mod scope;
 
 use std::pin::Pin;
@@ -14,6 +15,7 @@ use jaq_json::Val;
 use tokio::time::Instant;
 
 pub use error::{CallError, ExecError};
+pub use grpc::{GrpcCode, GrpcStatus};
 pub use scope::RequestData;
 use scope::Scope;
 
@@ -125,6 +127,19 @@ async fn run_graph(
     while let Some((i, result, took)) = running.next().await {
         let call = &calls[i];
         timings[i] = took;
+        if let Err(e) = &result
+            && let Some(status) = e.upstream_status()
+            && call.forward_status.contains(&status)
+        {
+            return Err(ExecError::Forward {
+                call: call.name.to_string(),
+                status,
+                message: match e {
+                    CallError::Grpc(s) => Some(s.message.clone()),
+                    _ => None,
+                },
+            });
+        }
         let value = match result {
             Ok(v) => v,
             Err(CallError::Stale(v)) => {
@@ -133,12 +148,6 @@ async fn run_graph(
                     reason: "stale".into(),
                 });
                 v
-            }
-            Err(CallError::Status(s)) if call.forward_status.contains(&s) => {
-                return Err(ExecError::Forward {
-                    call: call.name.to_string(),
-                    status: s,
-                });
             }
             Err(e) => match &call.fallback {
                 Some(fallback) => {

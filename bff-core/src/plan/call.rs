@@ -37,6 +37,9 @@ pub struct Service {
     /// How connections to the service are made, for clients built later
     /// (WebSocket routes need one of HTTP/1.1 only).
     pub options: crate::upstream::Options,
+    /// An HTTP/2 client for the service's gRPC calls, when its own client
+    /// does not speak HTTP/2.
+    pub grpc_client: Option<crate::upstream::Client>,
 }
 
 impl Service {
@@ -46,6 +49,14 @@ impl Service {
         shared: &'a crate::upstream::Client,
     ) -> &'a crate::upstream::Client {
         self.client.as_ref().unwrap_or(shared)
+    }
+
+    /// The client for this service's gRPC calls, which need HTTP/2.
+    pub fn grpc_client<'a>(
+        &'a self,
+        shared: &'a crate::upstream::Client,
+    ) -> &'a crate::upstream::Client {
+        self.grpc_client.as_ref().unwrap_or(self.client(shared))
     }
 }
 
@@ -60,6 +71,8 @@ pub struct Call {
     pub method: Method,
     /// Path and optional inline query, appended to the service URL.
     pub path: Template,
+    /// The gRPC method, when the call is one.
+    pub grpc: Option<GrpcMethod>,
     /// Query parameters added to the URL.
     pub query: Vec<(String, Template)>,
     /// Request headers.
@@ -82,6 +95,20 @@ pub struct Call {
     pub forward_status: Vec<StatusCode>,
     /// Top-level names the templates read, so only those enter their context.
     pub template_roots: Vec<String>,
+}
+
+/// A unary gRPC method, as its `.proto` file declares it.
+#[derive(Debug)]
+pub struct GrpcMethod {
+    /// `package.Service/Method`.
+    pub name: String,
+    /// The request message.
+    pub input: prost_reflect::MessageDescriptor,
+    /// The response message.
+    pub output: prost_reflect::MessageDescriptor,
+    /// Declared `idempotency_level = NO_SIDE_EFFECTS` or `IDEMPOTENT`: only
+    /// then may a request be sent twice (retried or hedged).
+    pub idempotent: bool,
 }
 
 /// How a request body is built.

@@ -2,7 +2,7 @@
 //! tell: services and calls that exist, endpoints that do not clash,
 //! templates and expressions that parse, graphs without cycles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -49,7 +49,15 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let call_cache = Arc::new(crate::cache::CallCache::new(
         config_file.spec.cache.max_bytes,
     ));
-    let services = compile_services(config_file, &set.dir, &call_cache, diags);
+    // gRPC needs HTTP/2, whatever else the service speaks.
+    let grpc_services: HashSet<&str> = set
+        .endpoints
+        .iter()
+        .flat_map(|f| f.spec.calls.values())
+        .filter(|c| c.grpc.is_some())
+        .map(|c| c.service.as_str())
+        .collect();
+    let services = compile_services(config_file, &set.dir, &call_cache, &grpc_services, diags);
     let protos = crate::proto::load(&set.dir, diags);
     let pages = crate::pages::Pages::load(&set.dir, diags);
     let listen = match &config_file.spec.listen {
@@ -181,6 +189,7 @@ fn compile_services(
     file: &SpecFile<BffConfig>,
     dir: &Path,
     call_cache: &Arc<crate::cache::CallCache>,
+    grpc_services: &HashSet<&str>,
     diags: &mut Diagnostics,
 ) -> IndexMap<String, Arc<Service>> {
     let mut out = IndexMap::new();
@@ -251,16 +260,32 @@ fn compile_services(
             ca,
             connect_timeout: svc.connect_timeout,
         };
-        let client = if svc.http2 || svc.ca.is_some() || svc.connect_timeout.is_some() {
-            match crate::upstream::Client::with(&options) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    diags.push(file.error_at(svc, format!("service `{name}`: {e}")));
-                    continue;
-                }
+        let own_client = |protocol: crate::upstream::Protocol| {
+            let options = crate::upstream::Options {
+                protocol,
+                ..options.clone()
+            };
+            crate::upstream::Client::with(&options)
+                .map_err(|e| file.error_at(svc, format!("service `{name}`: {e}")))
+        };
+        let needs_own = svc.http2 || options.ca.is_some() || svc.connect_timeout.is_some();
+        let client = match needs_own.then(|| own_client(options.protocol)).transpose() {
+            Ok(c) => c,
+            Err(d) => {
+                diags.push(d);
+                continue;
             }
-        } else {
-            None
+        };
+        let needs_grpc = grpc_services.contains(name.as_str()) && !svc.http2;
+        let grpc_client = match needs_grpc
+            .then(|| own_client(crate::upstream::Protocol::Http2))
+            .transpose()
+        {
+            Ok(c) => c,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
         };
         let pool = Arc::new(
             crate::resilience::Pool::new(
@@ -293,6 +318,7 @@ fn compile_services(
                     .map(|s| crate::resilience::stale::Stale::new(s.max_age, s.max_bytes)),
                 client,
                 options,
+                grpc_client,
             }),
         );
     }
@@ -599,6 +625,7 @@ fn compile_endpoint<'a>(
         services,
         policies,
         rate_limits,
+        protos,
         ..
     } = *folder;
     let spec = &file.spec;
@@ -628,7 +655,8 @@ fn compile_endpoint<'a>(
     let names: Vec<&str> = spec.calls.keys().map(String::as_str).collect();
     let mut calls = Vec::new();
     for (name, call) in &spec.calls {
-        if let Some(c) = compile_call(file, name, call, &names, config, services, b, diags) {
+        if let Some(c) = compile_call(file, name, call, &names, config, services, protos, b, diags)
+        {
             calls.push(c);
         }
     }
@@ -836,6 +864,7 @@ fn compile_call<'a>(
     names: &[&str],
     config: &BffConfig,
     services: &IndexMap<String, Arc<Service>>,
+    protos: &prost_reflect::DescriptorPool,
     b: &mut Builders<'a>,
     diags: &mut Diagnostics,
 ) -> Option<Call> {
@@ -853,6 +882,7 @@ fn compile_call<'a>(
         (Method::PUT, &spec.put),
         (Method::PATCH, &spec.patch),
         (Method::DELETE, &spec.delete),
+        (Method::POST, &spec.grpc),
     ];
     let given: Vec<(Method, &Loc<String>)> = methods
         .iter()
@@ -863,7 +893,7 @@ fn compile_call<'a>(
         [] => {
             diags.push(file.error_at(
                 &spec.service,
-                format!("call `{name}` needs one of get, post, put, patch, delete"),
+                format!("call `{name}` needs one of get, post, put, patch, delete, grpc"),
             ));
             return None;
         }
@@ -889,7 +919,22 @@ fn compile_call<'a>(
             }
         }
     };
-    let path = template(&mut b.templates, path_src, Escape::Url, &mut roots, diags);
+    let grpc = spec
+        .grpc
+        .as_ref()
+        .and_then(|g| super::grpc::compile(file, spec, g, protos, diags));
+    let path = match (&spec.grpc, &grpc) {
+        (None, _) => template(&mut b.templates, path_src, Escape::Url, &mut roots, diags),
+        (Some(_), Some(g)) => {
+            let path = Loc {
+                value: format!("/{}", g.name),
+                line: path_src.line,
+                column: path_src.column,
+            };
+            template(&mut b.templates, &path, Escape::Url, &mut roots, diags)
+        }
+        (Some(_), None) => None,
+    };
     let query: Vec<(String, Template)> = spec
         .query
         .iter()
@@ -1030,6 +1075,7 @@ fn compile_call<'a>(
         name: name.into(),
         method,
         path: path?,
+        grpc,
         query,
         headers,
         body,

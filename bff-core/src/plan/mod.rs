@@ -6,6 +6,7 @@ mod call;
 mod compile;
 pub mod expr;
 pub mod graph;
+mod grpc;
 pub mod limits;
 mod shape;
 pub mod template;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-pub use call::{BodyPlan, BodyTemplate, Call, ForEach, Service};
+pub use call::{BodyPlan, BodyTemplate, Call, ForEach, GrpcMethod, Service};
 pub use compile::{compile, load};
 use expr::Expr;
 use template::TemplateSet;
@@ -163,14 +164,11 @@ impl Endpoint {
             };
             let _ = writeln!(out, "\n  stage {}{mode}", stage + 1);
             for c in members {
-                let _ = write!(
-                    out,
-                    "    {:<16} {} {}{}",
-                    c.name,
-                    c.method,
-                    c.service.name,
-                    describe_for_each(c)
-                );
+                let target = match &c.grpc {
+                    Some(g) => format!("gRPC {} {}", c.service.name, g.name),
+                    None => format!("{} {}", c.method, c.service.name),
+                };
+                let _ = write!(out, "    {:<16} {target}{}", c.name, describe_for_each(c));
                 if c.deps.is_empty() {
                     let _ = write!(out, "  — starts at once");
                 } else {

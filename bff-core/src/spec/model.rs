@@ -94,10 +94,16 @@ pub struct CallSpec {
     /// DELETE this path (tera template).
     #[serde(default)]
     pub delete: Option<Loc<String>>,
+    /// Call this unary gRPC method, `package.Service/Method` of the `.proto`
+    /// files in `proto/`, over HTTP/2; its request message is built from
+    /// `body` or `body_jq` by the proto3 JSON mapping, and its answer becomes
+    /// JSON with the field names of the `.proto` file.
+    #[serde(default)]
+    pub grpc: Option<Loc<String>>,
     /// Query parameters: name → tera template. Values are percent-encoded.
     #[serde(default)]
     pub query: IndexMap<String, Loc<String>>,
-    /// Request headers: name → tera template.
+    /// Request headers (metadata of a gRPC call): name → tera template.
     #[serde(default)]
     pub headers: IndexMap<String, Loc<String>>,
     /// JSON body; every string in it is a tera template rendered to a string.

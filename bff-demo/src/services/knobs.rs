@@ -8,6 +8,9 @@
 //!   every request until `DELETE /_demo/faults`, so a fault can be shown
 //!   through a BFF whose specs do not forward these parameters.
 //!
+//! A gRPC request fails as gRPC servers fail: HTTP 200 with the gRPC status
+//! that stands for STATUS (503 → `UNAVAILABLE`, 404 → `NOT_FOUND`, …).
+//!
 //! `/health` and `/_demo/*` are exempt.
 
 use std::collections::HashMap;
@@ -142,9 +145,37 @@ pub(crate) async fn apply(
             knobs.service.name(),
             status.as_u16()
         );
+        if is_grpc(&request) {
+            return tonic::Status::new(grpc_code(status), detail).into_http::<axum::body::Body>();
+        }
         return Problem::new(status, detail).into_response();
     }
     next.run(request).await
+}
+
+fn is_grpc(request: &Request) -> bool {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The gRPC status a gateway would turn into `status`.
+fn grpc_code(status: StatusCode) -> tonic::Code {
+    use tonic::Code;
+    match status.as_u16() {
+        400 => Code::InvalidArgument,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::NotFound,
+        409 => Code::Aborted,
+        429 => Code::ResourceExhausted,
+        501 => Code::Unimplemented,
+        503 => Code::Unavailable,
+        504 => Code::DeadlineExceeded,
+        _ if status.is_client_error() => Code::FailedPrecondition,
+        _ => Code::Internal,
+    }
 }
 
 /// `GET /_demo/faults`

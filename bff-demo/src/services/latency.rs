@@ -10,8 +10,8 @@
 //! | `DEMO_LATENCY_<SERVICE>_MS`   | base delay of one service (overrides the above) | —      |
 //! | `DEMO_JITTER_<SERVICE>_MS`    | jitter of one service (overrides the above)     | —      |
 //!
-//! `<SERVICE>` is `USERS`, `ORDERS`, `CATALOG`, `REVIEWS`, `RECOMMENDATIONS`
-//! or `INVENTORY`; e.g. `DEMO_LATENCY_MS=20 DEMO_LATENCY_REVIEWS_MS=150`.
+//! `<SERVICE>` is `USERS`, `ORDERS`, `CATALOG`, `REVIEWS`, `RECOMMENDATIONS`,
+//! `INVENTORY` or `PRICING`; e.g. `DEMO_LATENCY_MS=20 DEMO_LATENCY_REVIEWS_MS=150`.
 //! Jitter is drawn from a fixed-seed sequence, so runs are repeatable.
 
 use std::collections::BTreeMap;

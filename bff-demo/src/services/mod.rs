@@ -1,7 +1,7 @@
-//! The six demo upstream services of a small online shop — users, orders,
-//! catalog, reviews, recommendations and inventory — each an axum router
-//! over the shared, generated [`data::Dataset`], behind the fault-injection
-//! layer (`knobs.rs`).
+//! The demo upstream services of a small online shop — users, orders,
+//! catalog, reviews, recommendations and inventory over HTTP/JSON, pricing
+//! over gRPC — each an axum router over the shared, generated
+//! [`data::Dataset`], behind the fault-injection layer (`knobs.rs`).
 //!
 //! Conventions shared by all services:
 //! - JSON bodies with `snake_case` keys; errors are `application/problem+json`.
@@ -11,7 +11,8 @@
 //!   return a JSON array in the order given and skip unknown ids.
 //! - `GET /health` answers `{"status": "ok", "service": NAME}`.
 //! - Every other route honours `?delay_ms=N` and `?fail=STATUS`, and the
-//!   `/_demo/faults` switch (see `knobs.rs`).
+//!   `/_demo/faults` switch (see `knobs.rs`); gRPC calls fail with a gRPC
+//!   status instead.
 
 mod catalog;
 pub mod data;
@@ -20,6 +21,7 @@ mod knobs;
 mod latency;
 mod orders;
 mod params;
+mod pricing;
 mod problem;
 mod recommendations;
 mod reviews;
@@ -45,17 +47,19 @@ pub enum Service {
     Reviews,
     Recommendations,
     Inventory,
+    Pricing,
 }
 
 impl Service {
     /// All services, in the order they are started and reported.
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Self::Users,
         Self::Orders,
         Self::Catalog,
         Self::Reviews,
         Self::Recommendations,
         Self::Inventory,
+        Self::Pricing,
     ];
 
     /// The name used in specs, logs and responses (`users`, ...).
@@ -67,10 +71,11 @@ impl Service {
             Self::Reviews => "reviews",
             Self::Recommendations => "recommendations",
             Self::Inventory => "inventory",
+            Self::Pricing => "pricing",
         }
     }
 
-    /// The port the service listens on by default (9101..=9106).
+    /// The port the service listens on by default (9101..=9107).
     pub fn default_port(self) -> u16 {
         match self {
             Self::Users => 9101,
@@ -79,6 +84,7 @@ impl Service {
             Self::Reviews => 9104,
             Self::Recommendations => 9105,
             Self::Inventory => 9106,
+            Self::Pricing => 9107,
         }
     }
 
@@ -91,6 +97,7 @@ impl Service {
             Self::Reviews => "REVIEWS",
             Self::Recommendations => "RECOMMENDATIONS",
             Self::Inventory => "INVENTORY",
+            Self::Pricing => "PRICING",
         }
     }
 }
@@ -110,10 +117,11 @@ pub struct DemoPorts {
     pub reviews: u16,
     pub recommendations: u16,
     pub inventory: u16,
+    pub pricing: u16,
 }
 
 impl DemoPorts {
-    /// The fixed ports the shipped composition specs expect: 9101..=9106.
+    /// The fixed ports the shipped composition specs expect: 9101..=9107.
     pub const FIXED: Self = Self {
         users: 9101,
         orders: 9102,
@@ -121,6 +129,7 @@ impl DemoPorts {
         reviews: 9104,
         recommendations: 9105,
         inventory: 9106,
+        pricing: 9107,
     };
 
     /// Port 0 everywhere: each service gets a free port (for tests).
@@ -131,9 +140,10 @@ impl DemoPorts {
         reviews: 0,
         recommendations: 0,
         inventory: 0,
+        pricing: 0,
     };
 
-    /// Six consecutive ports from `first`, in [`Service::ALL`] order.
+    /// Consecutive ports from `first`, in [`Service::ALL`] order.
     pub fn consecutive(first: u16) -> Self {
         let at = |i: u16| if first == 0 { 0 } else { first + i };
         Self {
@@ -143,6 +153,7 @@ impl DemoPorts {
             reviews: at(3),
             recommendations: at(4),
             inventory: at(5),
+            pricing: at(6),
         }
     }
 
@@ -154,6 +165,7 @@ impl DemoPorts {
             Service::Reviews => self.reviews,
             Service::Recommendations => self.recommendations,
             Service::Inventory => self.inventory,
+            Service::Pricing => self.pricing,
         }
     }
 }
@@ -174,6 +186,7 @@ pub fn router(service: Service, data: Arc<Dataset>, delay: Delay) -> Router {
         Service::Reviews => reviews::routes(data),
         Service::Recommendations => recommendations::routes(data),
         Service::Inventory => inventory::routes(data),
+        Service::Pricing => pricing::routes(data),
     };
     let knobs = knobs::Knobs::new(service, delay);
     let faults = Router::new()
@@ -182,11 +195,15 @@ pub fn router(service: Service, data: Arc<Dataset>, delay: Delay) -> Router {
             get(knobs::show).put(knobs::set).delete(knobs::clear),
         )
         .with_state(knobs.clone());
-    routes
+    let routes = routes
         .route("/health", get(move || health(service)))
-        .merge(faults)
-        .fallback(problem::no_route)
-        .layer(middleware::from_fn_with_state(knobs, knobs::apply))
+        .merge(faults);
+    // The gRPC routes bring their own fallback: `UNIMPLEMENTED`.
+    let routes = match service {
+        Service::Pricing => routes,
+        _ => routes.fallback(problem::no_route),
+    };
+    routes.layer(middleware::from_fn_with_state(knobs, knobs::apply))
 }
 
 async fn health(service: Service) -> Json<Value> {

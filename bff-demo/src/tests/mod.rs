@@ -70,7 +70,7 @@ pub(super) fn ids(list: &Value, key: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn starts_six_services_on_free_ports() {
+async fn starts_seven_services_on_free_ports() {
     let bound = spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, Latency::none())
         .await
         .unwrap();
@@ -83,13 +83,14 @@ async fn starts_six_services_on_free_ports() {
             "catalog",
             "reviews",
             "recommendations",
-            "inventory"
+            "inventory",
+            "pricing"
         ]
     );
     let mut ports: Vec<u16> = bound.iter().map(|(_, a)| a.port()).collect();
     ports.sort_unstable();
     ports.dedup();
-    assert_eq!(ports.len(), 6);
+    assert_eq!(ports.len(), 7);
     assert!(!ports.contains(&0));
     let http = reqwest::Client::new();
     for (name, addr) in bound {
