@@ -126,5 +126,20 @@ async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
         got("bff_ratelimit_store_errors_total", &[("policy", "shared")]),
         Some(1.0)
     );
+    assert_eq!(
+        got(
+            "bff_call_duration_seconds_count",
+            &[("endpoint", "GET /v1/ok"), ("call", "c")]
+        ),
+        Some(1.0),
+        "one call ran; the limited request made none"
+    );
+    assert_eq!(
+        got(
+            "bff_call_errors_total",
+            &[("endpoint", "GET /v1/fail"), ("call", "c"), ("outcome", "status-500")]
+        ),
+        Some(2.0)
+    );
     assert!(text.contains("# HELP bff_requests_total"), "{text}");
 }

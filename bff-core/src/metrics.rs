@@ -76,6 +76,15 @@ fn describe() {
         Unit::Seconds,
         "Time to answer a request, by endpoint or route"
     );
+    describe_histogram!(
+        "bff_call_duration_seconds",
+        Unit::Seconds,
+        "Time of each call of a composed endpoint, by endpoint and call"
+    );
+    describe_counter!(
+        "bff_call_errors_total",
+        "Failed calls of composed endpoints (required or fallen back), by endpoint, call and outcome"
+    );
     describe_counter!(
         "bff_upstream_requests_total",
         "Requests to upstream instances, by service, instance and outcome"

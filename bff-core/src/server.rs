@@ -403,6 +403,9 @@ impl Shared {
         request.forward = forward;
         match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
             Ok(outcome) => {
+                if crate::metrics::enabled() {
+                    record_calls(endpoint, &outcome);
+                }
                 let mut r = self.respond(endpoint, &parts, &outcome);
                 if self.plan.config.telemetry.access_log {
                     r.extensions_mut().insert(call_report(&outcome));
@@ -427,6 +430,13 @@ impl Shared {
             }
             Err(e) => {
                 tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
+                if crate::metrics::enabled()
+                    && let Some(failed) = failed_call(&e)
+                {
+                    for c in &failed.0 {
+                        metrics::counter!("bff_call_errors_total", "endpoint" => endpoint.id(), "call" => c.name.clone(), "outcome" => c.outcome.clone()).increment(1);
+                    }
+                }
                 let mut r = e.problem().into_response();
                 if let Some(failed) = failed_call(&e) {
                     r.extensions_mut().insert(failed);
@@ -599,6 +609,18 @@ impl Seen {
             partial: response.headers().contains_key(PARTIAL_HEADER),
             calls: report.map_or(&[], |r| r.0.as_slice()),
         });
+    }
+}
+
+/// Each call's latency, and its failures, by endpoint and call.
+fn record_calls(endpoint: &Endpoint, outcome: &Outcome) {
+    let id = endpoint.id();
+    for (name, took) in &outcome.timings {
+        metrics::histogram!("bff_call_duration_seconds", "endpoint" => id.clone(), "call" => name.clone())
+            .record(took.as_secs_f64());
+    }
+    for d in &outcome.degraded {
+        metrics::counter!("bff_call_errors_total", "endpoint" => id.clone(), "call" => d.call.clone(), "outcome" => d.reason.clone()).increment(1);
     }
 }
 
