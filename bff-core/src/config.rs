@@ -53,6 +53,41 @@ pub struct BffConfig {
     /// Reloading the specs while serving.
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// The API description served on the public listener.
+    #[serde(default)]
+    pub openapi: OpenApiConfig,
+}
+
+/// The OpenAPI 3.1 description of the BFF's endpoints and routes, built from
+/// the specs (and rebuilt when they reload): `GET /openapi.json`, and
+/// `GET /docs`, the same rendered as a reference page. A path that an
+/// endpoint or route of the specs owns stays theirs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiConfig {
+    /// Serve `/openapi.json` and `/docs` (default `true`).
+    #[serde(default = "yes")]
+    pub serve: bool,
+    /// Title of the API; defaults to the spec folder's name.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Version of the API (default `1.0.0`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// What the API is for; Markdown.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Default for OpenApiConfig {
+    fn default() -> Self {
+        Self {
+            serve: true,
+            title: None,
+            version: None,
+            description: None,
+        }
+    }
 }
 
 /// Hot reload of the spec folder. A reload also happens on `SIGHUP` and on
@@ -89,8 +124,11 @@ fn default_debounce() -> Duration {
 pub struct AdminConfig {
     /// Address, e.g. `127.0.0.1:9082`; `${VAR}` allowed. Keep it off public networks.
     pub listen: String,
-    /// Bearer token for the admin routes that change things (cache purge);
-    /// use `${VAR}` to keep it out of the file. Without it they are refused.
+    /// Token of the admin listener, presented as `Authorization: Bearer` or
+    /// as the password of HTTP Basic; use `${VAR}` to keep it out of the
+    /// file. With it, every route but `/healthz` and `/readyz` needs it;
+    /// without it, routes that change things (reload, cache purge) are
+    /// refused and the others are open.
     #[serde(default)]
     pub token: Option<String>,
 }

@@ -112,7 +112,7 @@ impl Gateway {
                     let route = &shared.plan.proxies[i];
                     let (started, method) = (std::time::Instant::now(), req.method().clone());
                     let response = crate::proxy::forward(route, &shared.client, req).await;
-                    if crate::metrics::enabled() {
+                    if crate::traffic::enabled() {
                         record_request(&route.prefix, method.as_str(), &response, started);
                     }
                     response
@@ -136,7 +136,8 @@ impl Gateway {
             let path = self.shared.plan.usage[i].path.clone();
             router = router.route(&path, axum::routing::get(handler));
         }
-        let router = router.fallback(|| async { Problem::not_found() });
+        let router = crate::openapi::routes(router, &self.shared.plan)
+            .fallback(|| async { Problem::not_found() });
         // Before anything else: no client may send the headers that carry
         // verified identities upstream, whatever its authentication.
         let names = self.shared.plan.identity_headers.clone();
@@ -252,6 +253,7 @@ impl Gateway {
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         if self.shared.plan.config.admin.is_some() {
             crate::metrics::install();
+            crate::traffic::enable();
         }
         let live = crate::reload::Live::new(self.clone());
         live.watch();
@@ -282,7 +284,7 @@ impl Shared {
         let started = std::time::Instant::now();
         let endpoint = &self.plan.endpoints[index];
         let response = self.compose_inner(endpoint, req).await;
-        if crate::metrics::enabled() {
+        if crate::traffic::enabled() {
             record_request(&endpoint.id(), endpoint.method.as_str(), &response, started);
         }
         response
@@ -485,7 +487,13 @@ fn sorted_target(uri: &http::Uri) -> String {
     }
 }
 
+/// Counts an answered request for the dashboard and, with a recorder, Prometheus.
 fn record_request(what: &str, method: &str, response: &Response, started: std::time::Instant) {
+    let took = started.elapsed();
+    crate::traffic::record(what, response.status(), took);
+    if !crate::metrics::enabled() {
+        return;
+    }
     let labels = [
         ("endpoint", what.to_owned()),
         ("method", method.to_owned()),
@@ -493,7 +501,7 @@ fn record_request(what: &str, method: &str, response: &Response, started: std::t
     ];
     metrics::counter!("bff_requests_total", &labels).increment(1);
     metrics::histogram!("bff_request_duration_seconds", "endpoint" => what.to_owned())
-        .record(started.elapsed().as_secs_f64());
+        .record(took.as_secs_f64());
 }
 
 /// The default encoding: compact JSON.

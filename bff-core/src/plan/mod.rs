@@ -7,6 +7,7 @@ mod compile;
 pub mod expr;
 pub mod graph;
 pub mod limits;
+mod reads;
 mod shape;
 pub mod template;
 
@@ -97,6 +98,8 @@ pub struct Endpoint {
     pub message: Option<prost_reflect::MessageDescriptor>,
     /// Page template rendered for clients that prefer HTML.
     pub page: Option<String>,
+    /// Query parameters its templates and expressions read.
+    pub query_params: Vec<String>,
 }
 
 impl Endpoint {
