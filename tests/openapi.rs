@@ -96,6 +96,15 @@ async fn the_partner_description_says_what_an_integrator_needs() {
             .contains("x-api-key: bff_")
     );
 
+    let answer = catalog["responses"]["200"]["content"].as_object().unwrap();
+    let types: Vec<&String> = answer.keys().collect();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.shop.partner.v1+json",
+            "application/vnd.shop.partner.v1+xml"
+        ]
+    );
     let order = &paths["/partner/v1/orders/{order_id}"]["get"];
     assert_eq!(order["parameters"][0]["in"], "path");
     assert_eq!(order["parameters"][0]["required"], true);

@@ -136,7 +136,7 @@ impl Gateway {
             let path = self.shared.plan.usage[i].path.clone();
             router = router.route(&path, axum::routing::get(handler));
         }
-        let router = crate::openapi::routes(router, &self.shared.plan)
+        let router = crate::openapi::routes(router, &self.shared.plan, &*self.shared.extension)
             .fallback(|| async { Problem::not_found() });
         // Before anything else: no client may send the headers that carry
         // verified identities upstream, whatever its authentication.

@@ -59,10 +59,12 @@ pub struct ApiDescription {
 }
 
 impl ApiDescription {
-    /// Describes the plan's endpoints, usage endpoints and pass-through routes.
-    pub fn new(plan: &Plan) -> Self {
+    /// Describes the plan's endpoints, usage endpoints and pass-through
+    /// routes, as the extension adjusts it.
+    pub fn new(plan: &Plan, extension: &dyn crate::Extension) -> Self {
         let base = base_url(plan);
-        let document = document(plan, &base);
+        let mut document = document(plan, &base);
+        extension.describe(&mut document);
         let json = serde_json::to_vec_pretty(&document)
             .unwrap_or_default()
             .into();
@@ -81,11 +83,11 @@ impl ApiDescription {
 
 /// Adds `/openapi.json` and `/docs` to the router, unless turned off or
 /// the specs own those paths.
-pub fn routes(router: Router, plan: &Plan) -> Router {
+pub fn routes(router: Router, plan: &Plan, extension: &dyn crate::Extension) -> Router {
     if !plan.config.openapi.serve {
         return router;
     }
-    let description = Arc::new(ApiDescription::new(plan));
+    let description = Arc::new(ApiDescription::new(plan, extension));
     let mut router = router;
     if is_free(plan, JSON_PATH) {
         let d = description.clone();
