@@ -71,6 +71,7 @@ async fn wait_for_version(base: &str, want: u64) {
 async fn reload_state(admin: &str) -> Value {
     client()
         .get(format!("{admin}/reload"))
+        .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap()

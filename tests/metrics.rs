@@ -137,7 +137,11 @@ async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
     assert_eq!(
         got(
             "bff_call_errors_total",
-            &[("endpoint", "GET /v1/fail"), ("call", "c"), ("outcome", "status-500")]
+            &[
+                ("endpoint", "GET /v1/fail"),
+                ("call", "c"),
+                ("outcome", "status-500")
+            ]
         ),
         Some(2.0)
     );

@@ -56,6 +56,9 @@ pub struct BffConfig {
     /// Traces, request logs and timing headers.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// The API description served on the public listener.
+    #[serde(default)]
+    pub openapi: OpenApiConfig,
 }
 
 /// What the BFF tells about each request.
@@ -82,6 +85,38 @@ impl Default for TelemetryConfig {
             otlp_endpoint: None,
             server_timing: true,
             access_log: true,
+        }
+    }
+}
+
+/// The OpenAPI 3.1 description of the BFF's endpoints and routes, built from
+/// the specs (and rebuilt when they reload): `GET /openapi.json`, and
+/// `GET /docs`, the same rendered as a reference page. A path that an
+/// endpoint or route of the specs owns stays theirs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiConfig {
+    /// Serve `/openapi.json` and `/docs` (default `true`).
+    #[serde(default = "yes")]
+    pub serve: bool,
+    /// Title of the API; defaults to the spec folder's name.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Version of the API (default `1.0.0`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// What the API is for; Markdown.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Default for OpenApiConfig {
+    fn default() -> Self {
+        Self {
+            serve: true,
+            title: None,
+            version: None,
+            description: None,
         }
     }
 }
@@ -120,8 +155,11 @@ fn default_debounce() -> Duration {
 pub struct AdminConfig {
     /// Address, e.g. `127.0.0.1:9082`; `${VAR}` allowed. Keep it off public networks.
     pub listen: String,
-    /// Bearer token for the admin routes that change things (cache purge);
-    /// use `${VAR}` to keep it out of the file. Without it they are refused.
+    /// Token of the admin listener, presented as `Authorization: Bearer` or
+    /// as the password of HTTP Basic; use `${VAR}` to keep it out of the
+    /// file. With it, every route but `/healthz` and `/readyz` needs it;
+    /// without it, routes that change things (reload, cache purge) are
+    /// refused and the others are open.
     #[serde(default)]
     pub token: Option<String>,
 }

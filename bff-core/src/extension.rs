@@ -27,6 +27,13 @@ pub trait Extension: Send + Sync + 'static {
         let _ = (endpoint, request, value);
         None
     }
+
+    /// Adjusts the BFF's OpenAPI description (`/openapi.json`, `/docs`),
+    /// built once per generation of specs: say which media types `encode`
+    /// answers with, add what the router adds.
+    fn describe(&self, document: &mut serde_json::Value) {
+        let _ = document;
+    }
 }
 
 /// An extension that changes nothing.

@@ -141,7 +141,8 @@ impl Gateway {
             let path = self.shared.plan.usage[i].path.clone();
             router = router.route(&path, axum::routing::get(handler));
         }
-        let router = router.fallback(|| async { Problem::not_found() });
+        let router = crate::openapi::routes(router, &self.shared.plan, &*self.shared.extension)
+            .fallback(|| async { Problem::not_found() });
         // Before anything else: no client may send the headers that carry
         // verified identities upstream, whatever its authentication.
         let names = self.shared.plan.identity_headers.clone();
@@ -257,6 +258,7 @@ impl Gateway {
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         if self.shared.plan.config.admin.is_some() {
             crate::metrics::install();
+            crate::traffic::enable();
         }
         let telemetry = &self.shared.plan.config.telemetry;
         let endpoint = telemetry
@@ -589,7 +591,7 @@ impl Seen {
             let error = status.is_server_error().then(|| status.as_str().to_owned());
             crate::telemetry::finish(cx, Some(status.as_u16()), error.as_deref());
         }
-        if crate::metrics::enabled() {
+        if crate::traffic::enabled() {
             record_request(what, self.method.as_str(), response, self.started);
         }
         let Some(logged) = &self.logged else { return };
@@ -660,7 +662,13 @@ fn failed_call(e: &exec::ExecError) -> Option<crate::access_log::CallReport> {
     ]))
 }
 
+/// Counts an answered request for the dashboard and, with a recorder, Prometheus.
 fn record_request(what: &str, method: &str, response: &Response, started: std::time::Instant) {
+    let took = started.elapsed();
+    crate::traffic::record(what, response.status(), took);
+    if !crate::metrics::enabled() {
+        return;
+    }
     let labels = [
         ("endpoint", what.to_owned()),
         ("method", method.to_owned()),
@@ -668,7 +676,7 @@ fn record_request(what: &str, method: &str, response: &Response, started: std::t
     ];
     metrics::counter!("bff_requests_total", &labels).increment(1);
     metrics::histogram!("bff_request_duration_seconds", "endpoint" => what.to_owned())
-        .record(started.elapsed().as_secs_f64());
+        .record(took.as_secs_f64());
 }
 
 /// The executable's name (`bff-web`), the default service name of traces.

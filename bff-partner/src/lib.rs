@@ -43,6 +43,33 @@ pub fn extension() -> PartnerExtension {
 pub struct PartnerExtension;
 
 impl Extension for PartnerExtension {
+    /// Successful answers come in the versioned media types, never as plain JSON.
+    fn describe(&self, document: &mut serde_json::Value) {
+        let operations = document["paths"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|paths| paths.values_mut())
+            .filter_map(serde_json::Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+            .filter_map(serde_json::Value::as_object_mut);
+        for op in operations {
+            let answers = op
+                .get_mut("responses")
+                .and_then(serde_json::Value::as_object_mut)
+                .into_iter()
+                .flatten();
+            for (_, answer) in answers.filter(|(status, _)| status.starts_with('2')) {
+                let Some(content) = answer["content"].as_object_mut() else {
+                    continue;
+                };
+                if let Some(schema) = content.remove("application/json") {
+                    content.insert(MEDIA_TYPE.to_owned(), schema.clone());
+                    content.insert(XML_MEDIA_TYPE.to_owned(), schema);
+                }
+            }
+        }
+    }
+
     fn encode(&self, _: &Endpoint, request: &http::request::Parts, v: &Value) -> Option<Response> {
         let (mut r, media_type) = if wants_xml(request) {
             let json: serde_json::Value =

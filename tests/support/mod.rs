@@ -30,6 +30,8 @@ pub async fn serve(router: Router) -> String {
 /// A spec folder in a temporary directory.
 pub struct SpecDir {
     dir: tempfile::TempDir,
+    /// The folder inside `dir`, when it must have a name of its own.
+    named: Option<PathBuf>,
 }
 
 impl SpecDir {
@@ -38,25 +40,56 @@ impl SpecDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bff.yaml"), bff_yaml).unwrap();
         std::fs::create_dir_all(dir.path().join("endpoints")).unwrap();
-        Self { dir }
+        Self { dir, named: None }
     }
 
     /// Adds or replaces `endpoints/<name>.yaml`.
     pub fn endpoint(self, name: &str, yaml: &str) -> Self {
         std::fs::write(
-            self.dir
-                .path()
-                .join("endpoints")
-                .join(format!("{name}.yaml")),
+            self.path().join("endpoints").join(format!("{name}.yaml")),
             yaml,
         )
         .unwrap();
         self
     }
 
+    /// A copy of a spec folder (a shipped one, say), under the same name,
+    /// to change without touching the original.
+    pub fn copy_of(folder: &Path) -> Self {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).unwrap();
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let named = dir.path().join(folder.file_name().unwrap());
+        copy(folder, &named);
+        Self {
+            dir,
+            named: Some(named),
+        }
+    }
+
+    /// Appends YAML to `bff.yaml` (new top-level keys).
+    pub fn append_bff_yaml(self, yaml: &str) -> Self {
+        let path = self.path().join("bff.yaml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push('\n');
+        text.push_str(yaml);
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
     /// The folder.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.named.as_deref().unwrap_or(self.dir.path())
     }
 }
 

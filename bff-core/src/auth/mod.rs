@@ -121,6 +121,24 @@ impl Policy {
         matches!(&self.kind, Kind::Jwt(_, Some(_)))
     }
 
+    /// How a client presents its credentials under this policy.
+    pub fn scheme(&self) -> Scheme {
+        match &self.kind {
+            Kind::Jwt(_, cookie) => Scheme::Bearer {
+                jwt: true,
+                cookie: cookie.clone(),
+            },
+            Kind::Introspection(_) => Scheme::Bearer {
+                jwt: false,
+                cookie: None,
+            },
+            Kind::ApiKey(p) => Scheme::ApiKey {
+                header: p.header().to_owned(),
+            },
+            Kind::Mtls(_) => Scheme::MutualTls,
+        }
+    }
+
     /// Whether the policy needs the TLS listener to verify client certificates.
     pub fn needs_client_cert(&self) -> bool {
         matches!(self.kind, Kind::Mtls(_))
@@ -144,6 +162,26 @@ impl Policy {
             Kind::ApiKey(_) | Kind::Introspection(_) | Kind::Mtls(_) => Vec::new(),
         }
     }
+}
+
+/// How a client presents its credentials, as API descriptions tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer …`: a JWT, or an opaque token the
+    /// authorization server checks; with `cookie`, that cookie may carry it.
+    Bearer {
+        /// Whether the token is a JWT.
+        jwt: bool,
+        /// Cookie that may carry the token instead.
+        cookie: Option<String>,
+    },
+    /// An API key in a header.
+    ApiKey {
+        /// The header's name.
+        header: String,
+    },
+    /// A client certificate in the TLS handshake.
+    MutualTls,
 }
 
 /// Why a request was not authenticated.

@@ -9,7 +9,7 @@ use crate::config::RequireConfig;
 use crate::value;
 
 /// Compiled requirements; empty lists require nothing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Requirement {
     scopes: Vec<String>,
     roles: Vec<String>,

@@ -724,6 +724,7 @@ fn compile_endpoint<'a>(
         cache: spec.cache.as_ref().map(|c| (c.ttl, c.tags.clone())),
         message,
         page,
+        query_params: super::reads::query_params(spec),
     })
 }
 

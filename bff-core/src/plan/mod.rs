@@ -8,6 +8,7 @@ pub mod expr;
 pub mod graph;
 mod grpc;
 pub mod limits;
+mod reads;
 mod shape;
 pub mod template;
 
@@ -98,6 +99,8 @@ pub struct Endpoint {
     pub message: Option<prost_reflect::MessageDescriptor>,
     /// Page template rendered for clients that prefer HTML.
     pub page: Option<String>,
+    /// Query parameters its templates and expressions read.
+    pub query_params: Vec<String>,
 }
 
 impl Endpoint {

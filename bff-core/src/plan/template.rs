@@ -32,6 +32,8 @@ pub struct Template {
     literal: Option<Arc<str>>,
     /// Top-level variables the template reads.
     pub roots: Vec<String>,
+    /// The template as written, for the admin listener and API descriptions.
+    pub source: Arc<str>,
 }
 
 /// A template error, located in the template's own text.
@@ -77,6 +79,7 @@ impl TemplateBuilder {
                 escape,
                 literal: Some(source.into()),
                 roots: Vec::new(),
+                source: source.into(),
             });
         }
         // One scratch template name is reused so checking stays linear in
@@ -100,6 +103,7 @@ impl TemplateBuilder {
             escape,
             literal: None,
             roots,
+            source: source.into(),
         })
     }
 

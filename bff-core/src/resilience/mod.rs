@@ -71,6 +71,24 @@ impl Instance {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// Requests to this instance in flight now.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Latency of recent exchanges (moving average); `None` before the first.
+    pub fn latency(&self) -> Option<Duration> {
+        match self.ewma_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Times outlier detection has ejected this instance.
+    pub fn ejections(&self) -> u32 {
+        self.ejections.load(Ordering::Relaxed)
+    }
+
     /// Records an active health check's result.
     pub fn set_healthy(&self, healthy: bool) {
         if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
@@ -242,6 +260,20 @@ impl Pool {
     /// Whether an instance is ejected now.
     pub fn is_ejected(&self, inst: &Instance) -> bool {
         inst.ejected_until.load(Ordering::Relaxed) > self.now_us()
+    }
+
+    /// How long an ejected instance stays out; `None` when it is not ejected.
+    pub fn ejected_for(&self, inst: &Instance) -> Option<Duration> {
+        let left = inst
+            .ejected_until
+            .load(Ordering::Relaxed)
+            .checked_sub(self.now_us())?;
+        (left > 0).then(|| Duration::from_micros(left))
+    }
+
+    /// How calls pick an instance.
+    pub fn balance(&self) -> BalanceKind {
+        self.balance
     }
 
     /// Starts an exchange with the instance the balancer picks; `key` is

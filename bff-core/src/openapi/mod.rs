@@ -1,0 +1,497 @@
+//! The BFF's API description, OpenAPI 3.1, built from the loaded specs when
+//! the router is built (so a reload rebuilds it): paths with their path and
+//! query parameters, request bodies, security schemes from the auth
+//! policies, the success answer in every format the endpoint offers and
+//! the problem+json errors it can give. Served on the public listener as
+//! `GET /openapi.json`, and rendered for people as `GET /docs`
+//! ([`reference`]).
+
+mod reference;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use http::{Method, header};
+use serde_json::{Map, Value, json};
+
+use crate::plan::{Endpoint, Plan, ProxyPlan};
+
+/// Where the description is served.
+pub const JSON_PATH: &str = "/openapi.json";
+/// Where the reference page is served.
+pub const DOCS_PATH: &str = "/docs";
+
+/// Statuses of errors, with what they mean to a client.
+const ERRORS: [(u16, &str); 11] = [
+    (400, "The path, query or body cannot be read"),
+    (401, "Credentials are missing or not accepted"),
+    (403, "The caller lacks a scope, role or tier this needs"),
+    (
+        404,
+        "Not found (forwarded from the service that owns the resource)",
+    ),
+    (413, "The request body is too large"),
+    (415, "The request body is neither JSON nor XML"),
+    (
+        429,
+        "Rate limit or quota exceeded; see Retry-After and RateLimit",
+    ),
+    (500, "The BFF failed to build the answer"),
+    (502, "A service the answer needs failed"),
+    (
+        503,
+        "Overloaded, a circuit is open, or keys are loading; retry after Retry-After",
+    ),
+    (
+        504,
+        "The answer was not ready within the endpoint's deadline",
+    ),
+];
+
+/// The description, built once per generation of specs.
+pub struct ApiDescription {
+    document: Value,
+    json: bytes::Bytes,
+    /// The base URL curl examples were written with, replaced by the
+    /// request's own origin on the reference page.
+    base: String,
+}
+
+impl ApiDescription {
+    /// Describes the plan's endpoints, usage endpoints and pass-through
+    /// routes, as the extension adjusts it.
+    pub fn new(plan: &Plan, extension: &dyn crate::Extension) -> Self {
+        let base = base_url(plan);
+        let mut document = document(plan, &base);
+        extension.describe(&mut document);
+        let json = serde_json::to_vec_pretty(&document)
+            .unwrap_or_default()
+            .into();
+        Self {
+            document,
+            json,
+            base,
+        }
+    }
+
+    /// The OpenAPI document.
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+}
+
+/// Adds `/openapi.json` and `/docs` to the router, unless turned off or
+/// the specs own those paths.
+pub fn routes(router: Router, plan: &Plan, extension: &dyn crate::Extension) -> Router {
+    if !plan.config.openapi.serve {
+        return router;
+    }
+    let description = Arc::new(ApiDescription::new(plan, extension));
+    let mut router = router;
+    if is_free(plan, JSON_PATH) {
+        let d = description.clone();
+        router = router.route(
+            JSON_PATH,
+            axum::routing::get(move || async move { d.json_response() }),
+        );
+    }
+    if is_free(plan, DOCS_PATH) {
+        router = router.route(
+            DOCS_PATH,
+            axum::routing::get(move |headers: http::HeaderMap| async move {
+                reference::page(&description, &headers)
+            }),
+        );
+    }
+    router
+}
+
+impl ApiDescription {
+    fn json_response(&self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            self.json.clone(),
+        )
+            .into_response()
+    }
+}
+
+/// Whether no endpoint, usage endpoint or pass-through route owns `path`.
+fn is_free(plan: &Plan, path: &str) -> bool {
+    let owned = plan.endpoints.iter().any(|e| e.path == path)
+        || plan.usage.iter().any(|u| u.path == path)
+        || plan
+            .proxies
+            .iter()
+            .any(|r| path == r.prefix || path.starts_with(&format!("{}/", r.prefix)));
+    if owned {
+        tracing::info!(
+            path,
+            "not serving the API description here: the specs own this path"
+        );
+    }
+    !owned
+}
+
+fn base_url(plan: &Plan) -> String {
+    let scheme = if plan.tls.is_some() { "https" } else { "http" };
+    let host = plan
+        .listen
+        .as_deref()
+        .and_then(|l| crate::config::expand_env(l).ok())
+        .map(|l| {
+            l.replace("0.0.0.0", "localhost")
+                .replace("[::]", "localhost")
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{scheme}://{host}")
+}
+
+fn document(plan: &Plan, base: &str) -> Value {
+    let title = plan.config.openapi.title.clone().unwrap_or_else(|| {
+        plan.dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .map_or_else(|| "BFF".to_owned(), |n| format!("{n} BFF"))
+    });
+    let mut paths = Map::new();
+    for e in &plan.endpoints {
+        // `{*rest}` captures like `{rest}`; OpenAPI knows only the latter.
+        let item = paths
+            .entry(e.path.replace("{*", "{"))
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("path items are objects");
+        item.insert(
+            e.method.as_str().to_ascii_lowercase(),
+            endpoint(plan, e, base),
+        );
+    }
+    for u in &plan.usage {
+        let mut op = json!({
+            "operationId": operation_id(&Method::GET, &u.path),
+            "summary": format!("Where the caller stands under the `{}` rate limit", u.policy.name),
+            "description": "Counts nothing: the remaining requests and quota of the caller, also in the RateLimit headers.",
+            "responses": { "200": { "description": "The caller's limits and what is left", "content": { "application/json": { "schema": { "type": "object" } } } } },
+        });
+        add_security(plan, &mut op, u.auth.as_ref(), None);
+        paths.insert(u.path.clone(), json!({ "get": op }));
+    }
+    for r in &plan.proxies {
+        paths.insert(format!("{}/{{path}}", r.prefix), route(plan, r));
+    }
+    let mut doc = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": plan.config.openapi.version.clone().unwrap_or_else(|| "1.0.0".to_owned()),
+        },
+        "servers": [{ "url": "/" }],
+        "paths": paths,
+        "components": components(plan),
+    });
+    if let Some(d) = &plan.config.openapi.description {
+        doc["info"]["description"] = json!(d);
+    }
+    doc
+}
+
+fn components(plan: &Plan) -> Value {
+    let mut schemes = Map::new();
+    for (name, policy) in &plan.policies {
+        schemes.insert(name.clone(), security_scheme(&policy.scheme()));
+    }
+    let mut responses = Map::new();
+    for (status, description) in ERRORS {
+        responses.insert(
+            format!("Problem{status}"),
+            json!({
+                "description": description,
+                "content": { crate::error::PROBLEM_JSON: { "schema": { "$ref": "#/components/schemas/Problem" } } },
+            }),
+        );
+    }
+    json!({
+        "securitySchemes": schemes,
+        "responses": responses,
+        "schemas": {
+            "Problem": {
+                "description": "An RFC 9457 problem detail",
+                "type": "object",
+                "required": ["type", "title", "status"],
+                "properties": {
+                    "type": { "type": "string", "format": "uri-reference" },
+                    "title": { "type": "string" },
+                    "status": { "type": "integer" },
+                    "detail": { "type": "string" },
+                    "call": { "type": "string", "description": "The call of the composition that failed" },
+                    "errors": { "type": "array", "items": { "type": "string" } },
+                },
+            },
+        },
+    })
+}
+
+fn security_scheme(scheme: &crate::auth::Scheme) -> Value {
+    use crate::auth::Scheme;
+    match scheme {
+        Scheme::Bearer { jwt, cookie } => {
+            let mut s = json!({ "type": "http", "scheme": "bearer" });
+            if *jwt {
+                s["bearerFormat"] = json!("JWT");
+            }
+            if let Some(c) = cookie {
+                s["description"] = json!(format!("The token may also come in the `{c}` cookie."));
+            }
+            s
+        }
+        Scheme::ApiKey { header } => json!({ "type": "apiKey", "in": "header", "name": header }),
+        Scheme::MutualTls => json!({
+            "type": "mutualTLS",
+            "description": "A client certificate, verified during the TLS handshake",
+        }),
+    }
+}
+
+/// Sets `security` (with the scopes and roles required, which 3.1 allows
+/// for every scheme type) and the 401/403 answers.
+fn add_security(
+    plan: &Plan,
+    op: &mut Value,
+    policy: Option<&Arc<crate::auth::Policy>>,
+    require: Option<&crate::auth::Requirement>,
+) {
+    let Some(policy) = policy else {
+        return;
+    };
+    let Some(name) = plan
+        .policies
+        .iter()
+        .find(|(_, p)| Arc::ptr_eq(p, policy))
+        .map(|(n, _)| n)
+    else {
+        return;
+    };
+    let required = require
+        .and_then(|r| serde_json::to_value(r).ok())
+        .unwrap_or(Value::Null);
+    let mut needs: Vec<Value> = Vec::new();
+    for key in ["scopes", "roles"] {
+        if let Some(list) = required[key].as_array() {
+            needs.extend(list.iter().cloned());
+        }
+    }
+    op["security"] = json!([{ name.as_str(): needs }]);
+    add_error(op, 401);
+    let tiers = required["tiers"].as_array().is_some_and(|t| !t.is_empty());
+    if !needs.is_empty() || tiers {
+        add_error(op, 403);
+    }
+    if tiers {
+        op["x-bff-tiers"] = required["tiers"].clone();
+    }
+}
+
+fn add_error(op: &mut Value, status: u16) {
+    op["responses"][status.to_string()] =
+        json!({ "$ref": format!("#/components/responses/Problem{status}") });
+}
+
+fn operation_id(method: &Method, path: &str) -> String {
+    let mut id = method.as_str().to_ascii_lowercase();
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c);
+        } else if !id.ends_with('_') {
+            id.push('_');
+        }
+    }
+    id.trim_end_matches('_').to_owned()
+}
+
+fn takes_body(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+    )
+}
+
+fn endpoint(plan: &Plan, e: &Endpoint, base: &str) -> Value {
+    let mut parameters: Vec<Value> = path_params(&e.path)
+        .into_iter()
+        .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    parameters.extend(e.query_params.iter().map(
+        |q| json!({ "name": q, "in": "query", "required": false, "schema": { "type": "string" } }),
+    ));
+    let summary = e
+        .description
+        .as_deref()
+        .and_then(|d| d.lines().next())
+        .map_or_else(|| e.id(), str::to_owned);
+    let mut op = json!({
+        "operationId": operation_id(&e.method, &e.path),
+        "summary": summary,
+        "parameters": parameters,
+        "responses": { e.status.as_u16().to_string(): success(e) },
+    });
+    if let Some(d) = &e.description {
+        op["description"] = json!(d);
+    }
+    if takes_body(&e.method) {
+        op["requestBody"] = json!({
+            "required": false,
+            "content": {
+                "application/json": { "schema": {} },
+                "application/xml": { "schema": {} },
+            },
+        });
+        add_error(&mut op, 413);
+        add_error(&mut op, 415);
+    }
+    if e.method == Method::GET {
+        op["responses"]["304"] =
+            json!({ "description": "Not modified: `If-None-Match` matched the answer's ETag" });
+    }
+    add_error(&mut op, 400);
+    add_security(plan, &mut op, e.auth.as_ref(), e.require.as_ref());
+    let mut forwarded: Vec<u16> = e
+        .calls
+        .iter()
+        .flat_map(|c| c.forward_status.iter().map(http::StatusCode::as_u16))
+        .collect();
+    forwarded.sort_unstable();
+    forwarded.dedup();
+    for status in forwarded {
+        if ERRORS.iter().any(|(s, _)| *s == status) {
+            add_error(&mut op, status);
+        } else {
+            op["responses"][status.to_string()] = json!({
+                "description": "Forwarded from a service the answer needs",
+                "content": { "application/json": { "schema": {} } },
+            });
+        }
+    }
+    if e.rate_limit.is_some() {
+        add_error(&mut op, 429);
+    }
+    add_error(&mut op, 500);
+    if e.calls.iter().any(|c| !c.is_optional()) {
+        add_error(&mut op, 502);
+    }
+    if !e.calls.is_empty() || plan.shed.is_some() || e.auth.is_some() {
+        add_error(&mut op, 503);
+    }
+    if !e.calls.is_empty() {
+        add_error(&mut op, 504);
+    }
+    if let Some(curl) = e.curl(base) {
+        op["x-codeSamples"] = json!([{ "lang": "Shell", "label": "curl", "source": curl }]);
+    }
+    op
+}
+
+/// The success answer in each format the endpoint offers.
+fn success(e: &Endpoint) -> Value {
+    let mut content = json!({ "application/json": { "schema": {} } });
+    if let Some(m) = &e.message {
+        content["application/x-protobuf"] = json!({
+            "schema": { "description": format!("Protobuf message `{}`", m.full_name()) },
+            "x-protobuf-message": m.full_name(),
+        });
+    }
+    if e.page.is_some() {
+        content["text/html"] = json!({ "schema": { "type": "string" } });
+    }
+    let mut headers = Map::new();
+    if e.calls.iter().any(crate::plan::Call::is_optional) {
+        headers.insert(
+            "Bff-Partial".into(),
+            json!({
+                "description": "`true` when optional calls fell back; `Bff-Degraded` lists them",
+                "schema": { "type": "string" },
+            }),
+        );
+    }
+    if e.rate_limit.is_some() {
+        headers.insert(
+            "RateLimit".into(),
+            json!({ "description": "What is left of the caller's limit", "schema": { "type": "string" } }),
+        );
+    }
+    let mut r = json!({ "description": "The composed answer", "content": content });
+    if !headers.is_empty() {
+        r["headers"] = Value::Object(headers);
+    }
+    r
+}
+
+fn route(plan: &Plan, r: &ProxyPlan) -> Value {
+    let mut item = Map::new();
+    item.insert(
+        "parameters".into(),
+        json!([{
+            "name": "path", "in": "path", "required": true,
+            "description": "The rest of the path (slashes included), passed on with the query",
+            "schema": { "type": "string" },
+        }]),
+    );
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ] {
+        let path = format!("{}/{{path}}", r.prefix);
+        let mut op = json!({
+            "operationId": operation_id(&method, &path),
+            "summary": format!("Passed through to the `{}` service", r.service.name),
+            "responses": { "default": { "description": "What the service answers" } },
+            "x-bff-pass-through": { "service": r.service.name, "rewrite": r.rewrite },
+        });
+        if takes_body(&method) {
+            op["requestBody"] =
+                json!({ "required": false, "content": { "*/*": { "schema": {} } } });
+            if r.max_body.is_some() {
+                add_error(&mut op, 413);
+            }
+        }
+        add_security(plan, &mut op, r.auth.as_ref(), r.require.as_ref());
+        if r.rate_limit.is_some() {
+            add_error(&mut op, 429);
+        }
+        for status in [502, 503, 504] {
+            add_error(&mut op, status);
+        }
+        item.insert(method.as_str().to_ascii_lowercase(), op);
+    }
+    Value::Object(item)
+}
+
+/// `{name}` segments of a route path (`{*rest}` as `rest`).
+fn path_params(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .map(|s| s.trim_start_matches('*').to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_and_path_parameters_follow_the_route() {
+        assert_eq!(
+            operation_id(&Method::GET, "/v1/users/{user_id}/home"),
+            "get_v1_users_user_id_home"
+        );
+        assert_eq!(path_params("/v1/users/{user_id}/x/{id}"), ["user_id", "id"]);
+    }
+}
