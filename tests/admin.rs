@@ -439,7 +439,10 @@ async fn the_dashboard_shows_live_traffic_in_a_browser() {
     let rows = page["value"].as_array().unwrap();
     assert_eq!(rows.len(), 6, "{rows:?}");
     // Every row the load reached (all but the WebSocket route) shows live numbers.
-    for row in rows.iter().filter(|r| r["name"] != "/live/orders/* → orders") {
+    for row in rows
+        .iter()
+        .filter(|r| r["name"] != "/live/orders/* → orders")
+    {
         assert!(row["rate"].as_f64().unwrap() > 0.0, "no rate shown: {row}");
         assert!(row["total"].as_u64().unwrap() > 0, "{row}");
     }

@@ -232,3 +232,52 @@ async fn without_the_variable_the_default_url_is_used() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["call"], "profile", "{body}");
 }
+
+/// `healthcheck` asks the admin listener named in bff.yaml (the image's
+/// HEALTHCHECK), or a given URL, and answers with its exit status.
+#[test]
+fn healthcheck_asks_the_admin_listener() {
+    let admin = format!("127.0.0.1:{}", process::free_port());
+    let dir =
+        SpecDir::new(&format!("{BFF}admin: {{ listen: \"{admin}\" }}\n")).endpoint("home", HOME);
+    let specs = dir.path().to_str().unwrap();
+    let _bff = BffProcess::start("bff-web", dir.path(), &[]);
+    // The admin listener binds just after the main one.
+    let started = std::time::Instant::now();
+    let healthy = loop {
+        let out = process::run("bff-web", &["healthcheck", "--specs", specs]);
+        if out.status.success() || started.elapsed() > std::time::Duration::from_secs(10) {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    assert!(String::from_utf8_lossy(&healthy.stdout).contains(": 200"));
+    let ready = format!("http://{admin}/readyz");
+    assert!(
+        process::run("bff-web", &["healthcheck", &ready])
+            .status
+            .success()
+    );
+
+    let closed = format!("http://127.0.0.1:{}/healthz", process::free_port());
+    let down = process::run("bff-web", &["healthcheck", &closed]);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
+
+    let without_admin = good_folder();
+    let out = process::run(
+        "bff-web",
+        &[
+            "healthcheck",
+            "--specs",
+            without_admin.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no admin.listen"));
+}

@@ -1,5 +1,6 @@
 //! The command line every BFF binary shares: serve a spec folder, check
-//! one (`validate`), or show an endpoint's call graph (`explain`).
+//! one (`validate`), show an endpoint's call graph (`explain`), or ask a
+//! running one whether it is healthy (`healthcheck`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,6 +52,17 @@ enum Command {
         /// The endpoint, e.g. "GET /v1/home"; all endpoints when left out.
         endpoint: Option<String>,
     },
+    /// GET a URL and exit 0 on a 2xx answer, 1 otherwise (container health checks).
+    Healthcheck {
+        /// Folder with bff.yaml, whose `admin.listen` names the listener to ask.
+        #[arg(long, env = "BFF_SPECS")]
+        specs: Option<PathBuf>,
+        /// Longest wait for the answer, e.g. `2s`.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Plain http:// URL to ask; default: `/healthz` of the admin listener.
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,6 +104,11 @@ pub fn main(name: &str, default_specs: &str, extension: impl Extension) -> ExitC
         Some(Command::Explain { specs, endpoint }) => {
             explain(&specs_or_default(specs), endpoint.as_deref())
         }
+        Some(Command::Healthcheck {
+            specs,
+            timeout,
+            url,
+        }) => healthcheck(&specs_or_default(specs), url, timeout),
         None => serve(
             name,
             &specs_or_default(cli.serve.specs),
@@ -195,6 +212,24 @@ fn explain(dir: &Path, endpoint: Option<&str>) -> ExitCode {
         println!();
     }
     ExitCode::SUCCESS
+}
+
+/// Exit 0 when the URL (or the admin listener's `/healthz`) answers 2xx;
+/// 1 otherwise, as container health checks expect.
+fn healthcheck(dir: &Path, url: Option<String>, timeout: std::time::Duration) -> ExitCode {
+    let probed = url
+        .map_or_else(|| crate::healthcheck::admin_url(dir), Ok)
+        .and_then(|url| crate::healthcheck::probe(&url, timeout).map(|status| (url, status)));
+    match probed {
+        Ok((url, status)) => {
+            println!("{url}: {status}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Finds an endpoint by its spec line (`GET /v1/products/{id}`) or by a

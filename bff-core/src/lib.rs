@@ -20,6 +20,7 @@ pub mod error;
 pub mod exec;
 pub mod extension;
 pub mod formats;
+pub mod healthcheck;
 pub mod listener;
 pub mod metrics;
 pub mod negotiate;

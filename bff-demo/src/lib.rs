@@ -56,8 +56,19 @@ pub async fn spawn_services(
     ports: DemoPorts,
     latency: Latency,
 ) -> std::io::Result<Vec<(&'static str, SocketAddr)>> {
-    let mut listeners = Vec::with_capacity(Service::ALL.len());
-    for service in Service::ALL {
+    spawn_some(host, ports, latency, &Service::ALL).await
+}
+
+/// Like [`spawn_services`], for the given services only (a container runs
+/// one).
+pub async fn spawn_some(
+    host: IpAddr,
+    ports: DemoPorts,
+    latency: Latency,
+    which: &[Service],
+) -> std::io::Result<Vec<(&'static str, SocketAddr)>> {
+    let mut listeners = Vec::with_capacity(which.len());
+    for &service in which {
         let port = ports.port(service);
         let listener = TcpListener::bind((host, port)).await.map_err(|e| {
             std::io::Error::new(

@@ -1,6 +1,10 @@
 //! `cargo run --release -p bff-demo`: the whole shop on one machine. Starts
 //! the seven demo services and the three BFFs on fixed local ports and prints
 //! a ready-to-paste curl command for every aggregated endpoint.
+//!
+//! `bff-demo --services users --host 0.0.0.0` runs demo services alone (a
+//! container runs one), and `bff-demo healthcheck URL` is the health check
+//! of such a container.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -8,32 +12,68 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use bff_core::{Extension, Gateway};
 use bff_demo::session::{DEMO_ORDER, DEMO_USER};
-use bff_demo::{DemoPorts, Latency, spawn_services};
-use clap::Parser;
+use bff_demo::{DemoPorts, Latency, Service, spawn_some};
+use clap::{Parser, Subcommand};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Runs the demo shop: upstream services and all three BFFs.
 #[derive(Parser, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<DemoCommand>,
     /// Folder holding the mobile/, web/ and partner/ spec folders.
     #[arg(long, env = "BFF_SPECS_ROOT")]
     specs_root: Option<PathBuf>,
+    /// Run only these demo services (comma-separated names, e.g. `users`),
+    /// without the BFFs, each on its usual port.
+    #[arg(long, value_delimiter = ',')]
+    services: Vec<String>,
+    /// Address the demo services listen on (`0.0.0.0` in a container).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+}
+
+#[derive(Subcommand, Debug)]
+enum DemoCommand {
+    /// GET a plain http:// URL; exit 0 on a 2xx answer, 1 otherwise.
+    Healthcheck {
+        /// E.g. http://127.0.0.1:9101/health.
+        url: String,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
+    if let Some(DemoCommand::Healthcheck { url }) = args.command {
+        let timeout = std::time::Duration::from_secs(2);
+        return Ok(match bff_core::healthcheck::probe(&url, timeout) {
+            Ok(status) => {
+                println!("{url}: {status}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        });
+    }
     bff_core::cli::init_tracing();
-    let root = specs_root(args.specs_root)?;
-    let host: IpAddr = [127, 0, 0, 1].into();
     let latency = Latency::from_env()?;
+    let selected = selected_services(&args.services)?;
 
     println!("Demo services (latency and faults: see README):");
-    for (name, addr) in spawn_services(host, DemoPorts::FIXED, latency).await? {
+    for (name, addr) in spawn_some(args.host, DemoPorts::FIXED, latency, &selected).await? {
         println!("  {name:<16} http://{addr}");
     }
+    if !args.services.is_empty() {
+        stopped().await;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let root = specs_root(args.specs_root)?;
 
     let mut bffs = Vec::new();
     bffs.push(start("bff-mobile", &root.join("mobile"), bff_mobile::extension()).await?);
@@ -70,7 +110,26 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("\nPress Ctrl-C to stop.");
     stopped().await;
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The services named on the command line; all of them when none is.
+fn selected_services(names: &[String]) -> anyhow::Result<Vec<Service>> {
+    if names.is_empty() {
+        return Ok(Service::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| {
+            Service::ALL
+                .into_iter()
+                .find(|s| s.name() == name.trim())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+                    anyhow!("no demo service `{name}`; known: {}", known.join(", "))
+                })
+        })
+        .collect()
 }
 
 /// Ctrl-C or SIGTERM (`docker stop`, `kill`).
@@ -113,6 +172,13 @@ async fn start(
         .with_context(|| format!("{name}: cannot listen on {listen}"))?;
     let base = format!("http://{}", listener.local_addr()?);
     let mut lines = Vec::new();
+    if let Some(admin) = &plan.config.admin {
+        let addr =
+            bff_core::config::expand_env(&admin.listen).map_err(|e| anyhow!("{name}: {e}"))?;
+        lines.push(format!(
+            "# admin listener: http://{addr}/healthz, /readyz, /metrics"
+        ));
+    }
     for ep in &plan.endpoints {
         lines.push(format!("# {}", ep.id()));
         lines.push(

@@ -8,6 +8,7 @@ use axum::Router;
 use bff_core::{Extension, Gateway, NoExtension};
 
 pub mod browser;
+pub mod deploy;
 pub mod etcd;
 pub mod process;
 pub mod redis;

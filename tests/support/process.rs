@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 /// The binaries of the workspace, by name.
 const BINARIES: [&str; 3] = ["bff-mobile", "bff-web", "bff-partner"];
 
+/// The variables that move the admin listeners of the shipped spec folders;
+/// a test's BFF gets a free port for it unless the test sets its own.
+const SHIPPED_ADMIN_LISTEN: [&str; 3] = [
+    "BFF_MOBILE_ADMIN_LISTEN",
+    "BFF_WEB_ADMIN_LISTEN",
+    "BFF_PARTNER_ADMIN_LISTEN",
+];
+
 /// How long a starting BFF may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -114,6 +122,10 @@ impl BffProcess {
             .stdin(Stdio::null())
             .stdout(out.reopen().unwrap())
             .stderr(log.reopen().unwrap());
+        // The shipped specs put admin listeners on fixed ports by default.
+        for var in SHIPPED_ADMIN_LISTEN {
+            cmd.env(var, "127.0.0.1:0");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

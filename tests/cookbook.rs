@@ -1,0 +1,142 @@
+//! docs/cookbook.md cannot rot: every file block of the page is written into
+//! one spec folder, which must load, serve against the demo services, and
+//! answer each endpoint's `example:` with a 200.
+
+use std::net::SocketAddr;
+
+use bff_demo::{DemoPorts, Latency, Service, spawn_services};
+use bff_tests::{client, gateway, workspace_root};
+
+/// The page's code blocks as (language, first line, text).
+fn blocks() -> Vec<(String, String, String)> {
+    let page = std::fs::read_to_string(workspace_root().join("docs/cookbook.md")).unwrap();
+    let mut out = Vec::new();
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        let Some(lang) = line.strip_prefix("```") else {
+            continue;
+        };
+        let mut text = String::new();
+        for l in lines.by_ref() {
+            if l.starts_with("```") {
+                break;
+            }
+            text.push_str(l);
+            text.push('\n');
+        }
+        let first = text.lines().next().unwrap_or_default().to_owned();
+        out.push((lang.trim().to_owned(), first, text));
+    }
+    out
+}
+
+/// The file blocks, by the path their first line names
+/// (`# file: endpoints/x.yaml`, `// file: proto/…`).
+fn files() -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for (lang, first, text) in blocks() {
+        let path = first
+            .strip_prefix("# file: ")
+            .or_else(|| first.strip_prefix("// file: "));
+        match (lang.as_str(), path) {
+            ("yaml" | "proto", Some(path)) => {
+                assert!(
+                    files.iter().all(|(p, _)| p != path),
+                    "two blocks claim {path}"
+                );
+                files.push((path.to_owned(), text));
+            }
+            ("yaml" | "proto", None) => {
+                panic!("a {lang} block names no file (`# file: …`): {first}")
+            }
+            _ => {}
+        }
+    }
+    files
+}
+
+/// The folder, with the service URLs' defaults pointed at `services`.
+fn folder(services: &[(&str, SocketAddr)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, mut text) in files() {
+        if path == "bff.yaml" {
+            for service in Service::ALL {
+                let addr = services
+                    .iter()
+                    .find(|(n, _)| *n == service.name())
+                    .unwrap()
+                    .1;
+                text = text.replace(
+                    &format!("http://127.0.0.1:{}", service.default_port()),
+                    &format!("http://{addr}"),
+                );
+            }
+        }
+        let file = dir.path().join(&path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn every_block_names_its_file() {
+    let files = files();
+    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(names.contains(&"bff.yaml"), "{names:?}");
+    assert!(names.iter().filter(|n| n.starts_with("endpoints/")).count() >= 5);
+}
+
+#[tokio::test]
+async fn every_recipe_loads_and_answers_its_example() {
+    let services = spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, Latency::none())
+        .await
+        .unwrap();
+    let dir = folder(&services);
+    let plan = bff_core::plan::load(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    let base = gateway(dir.path()).await;
+    let http = client();
+    for endpoint in &plan.endpoints {
+        let example = endpoint
+            .example
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no example", endpoint.id()));
+        let mut request = http.get(format!("{base}{}", example.path));
+        for (name, value) in &example.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request.try_clone().unwrap().send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 200, "{}: {body}", endpoint.id());
+        assert!(
+            !headers.contains_key("bff-partial"),
+            "{}: partial with healthy services: {:?}",
+            endpoint.id(),
+            headers.get("bff-degraded")
+        );
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(json.is_object(), "{}: {json}", endpoint.id());
+        if endpoint.message.is_some() {
+            let binary = request
+                .header("accept", "application/x-protobuf")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(binary.headers()["content-type"], "application/x-protobuf");
+            assert!(!binary.bytes().await.unwrap().is_empty());
+        }
+    }
+    // The free plan is kept out of the partner endpoint.
+    let free = http
+        .get(format!("{base}/partner/v1/stock-levels?skus=p-2001"))
+        .header(
+            "x-api-key",
+            "bff_knxvCXNz_HkKj27IvEtrdHAuzsjotXxYyie0tSb8j2tST8d",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(free.status(), 403);
+}
