@@ -78,10 +78,13 @@ impl SpecDir {
         }
     }
 
-    /// Appends YAML to `bff.yaml` (new top-level keys).
+    /// Appends top-level keys to `bff.yaml`, replacing any it already sets.
     pub fn append_bff_yaml(self, yaml: &str) -> Self {
         let path = self.path().join("bff.yaml");
         let mut text = std::fs::read_to_string(&path).unwrap();
+        for key in yaml.lines().filter_map(top_level_key) {
+            text = without_key(&text, key);
+        }
         text.push('\n');
         text.push_str(yaml);
         std::fs::write(path, text).unwrap();
@@ -127,4 +130,28 @@ pub fn workspace_root() -> PathBuf {
 /// A client that never uses a proxy from the environment.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// The key a line of YAML starts at the top level, if it does.
+fn top_level_key(line: &str) -> Option<&str> {
+    if line.starts_with([' ', '#', '-']) {
+        return None;
+    }
+    line.split_once(':').map(|(k, _)| k.trim())
+}
+
+/// The YAML text without a top-level key and the lines nested under it.
+fn without_key(text: &str, key: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if let Some(k) = top_level_key(line) {
+            skipping = k == key;
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
