@@ -44,18 +44,21 @@ fn validate(doc: &Value) {
     );
 }
 
-fn shipped(name: &str) -> std::path::PathBuf {
-    workspace_root().join("composition-specs").join(name)
+/// A copy of a shipped folder whose admin listener takes any free port
+/// (the shipped ones have fixed ports, and tests run side by side).
+fn shipped(name: &str) -> SpecDir {
+    SpecDir::copy_of(&workspace_root().join("composition-specs").join(name))
+        .append_bff_yaml("admin: { listen: \"127.0.0.1:0\" }\n")
 }
 
 #[tokio::test]
 async fn every_shipped_bff_describes_itself_validly() {
     for (name, base) in [
-        ("mobile", gateway(&shipped("mobile")).await),
-        ("web", gateway(&shipped("web")).await),
+        ("mobile", gateway(shipped("mobile").path()).await),
+        ("web", gateway(shipped("web").path()).await),
         (
             "partner",
-            gateway_with(&shipped("partner"), bff_partner::extension()).await,
+            gateway_with(shipped("partner").path(), bff_partner::extension()).await,
         ),
     ] {
         let doc = description(&base).await;
@@ -66,7 +69,7 @@ async fn every_shipped_bff_describes_itself_validly() {
 
 #[tokio::test]
 async fn the_partner_description_says_what_an_integrator_needs() {
-    let base = gateway_with(&shipped("partner"), bff_partner::extension()).await;
+    let base = gateway_with(shipped("partner").path(), bff_partner::extension()).await;
     let doc = description(&base).await;
     let paths = &doc["paths"];
 
@@ -121,14 +124,14 @@ async fn the_partner_description_says_what_an_integrator_needs() {
 
 #[tokio::test]
 async fn formats_appear_as_media_types() {
-    let mobile = description(&gateway(&shipped("mobile")).await).await;
+    let mobile = description(&gateway(shipped("mobile").path()).await).await;
     let home = &mobile["paths"]["/v1/users/{user_id}/home"]["get"]["responses"]["200"];
     assert_eq!(
         home["content"]["application/x-protobuf"]["x-protobuf-message"],
         "shop.mobile.v1.Home"
     );
     assert!(home["headers"]["Bff-Partial"].is_object());
-    let web = description(&gateway(&shipped("web")).await).await;
+    let web = description(&gateway(shipped("web").path()).await).await;
     let product = &web["paths"]["/v1/products/{product_id}"]["get"]["responses"]["200"];
     assert!(product["content"]["text/html"].is_object(), "{product:#}");
 }
@@ -184,7 +187,7 @@ async fn a_reload_rebuilds_the_description() {
 
 #[tokio::test]
 async fn the_reference_page_renders_in_a_browser() {
-    let base = gateway_with(&shipped("partner"), bff_partner::extension()).await;
+    let base = gateway_with(shipped("partner").path(), bff_partner::extension()).await;
     let pages = browse(json!({
         "pages": [{ "url": format!("{base}/docs"), "wait_for": "#endpoints" }],
     }))
