@@ -79,6 +79,11 @@ tokio::task_local! {
     static CURRENT: Context;
 }
 
+/// Whether spans are exported.
+pub fn exporting() -> bool {
+    TRACER.get().is_some()
+}
+
 /// Whether a request needs tracing work: spans are exported, or the
 /// client sent a trace context to pass on.
 pub fn wanted(headers: &HeaderMap) -> bool {

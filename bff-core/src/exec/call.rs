@@ -312,7 +312,7 @@ async fn fetch_one(
             return decode(&old.body).map_err(|_| CallError::Malformed);
         }
         crate::cache::note_part(None, old.private);
-        return revalidate(call, r, client, deadline, cache, key.1, &old).await;
+        return Box::pin(revalidate(call, r, client, deadline, cache, key.1, &old)).await;
     }
     let fill = async {
         let capture = Capture::default();
@@ -322,7 +322,7 @@ async fn fetch_one(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(captured.unwrap_or_else(|| (value::to_json(&v).into(), HeaderMap::new())))
     };
-    let answer = cache.get_or_fill(&call.service.name, key, *ttl, fill).await;
+    let answer = Box::pin(cache.get_or_fill(&call.service.name, key, *ttl, fill)).await;
     if let Ok(entry) = &answer {
         let left = entry.left();
         crate::cache::note_part(
@@ -487,12 +487,14 @@ async fn fetch(
         let (result, retry_after) = match hedge {
             None => first.await,
             Some(delay) => {
-                let second = async {
+                // Boxed, as hedging is rare: a second try inline would double
+                // the size of every call's future, moved on every call.
+                let second = Box::pin(async {
                     tokio::time::sleep(delay).await;
                     let attempt = pool.start(key)?;
                     tracing::debug!(call = %call.name, ?delay, "hedging a slow call");
                     Some(try_on(attempt).await)
-                };
+                });
                 first_success(first, second).await
             }
         };
@@ -601,7 +603,8 @@ async fn try_once(
             CallError::Unreachable
         })?;
         if let Some(g) = &call.grpc {
-            return grpc::read(&call.name, g, resp, limit).await;
+            // Boxed: kept inline, its state would grow every HTTP call's future.
+            return Box::pin(grpc::read(&call.name, g, resp, limit)).await;
         }
         let status = resp.status();
         if !status.is_success() {

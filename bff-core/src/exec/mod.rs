@@ -97,11 +97,14 @@ async fn run_graph(
         let began = Instant::now();
         match call::prepare(call, scope, templates) {
             Ok(prepared) => {
-                let attributes = vec![
-                    opentelemetry::KeyValue::new("bff.call", call.name.to_string()),
-                    opentelemetry::KeyValue::new("bff.service", call.service.name.clone()),
-                ];
-                match crate::telemetry::client(format!("call {}", call.name), attributes) {
+                let span = crate::telemetry::exporting().then(|| {
+                    let attributes = vec![
+                        opentelemetry::KeyValue::new("bff.call", call.name.to_string()),
+                        opentelemetry::KeyValue::new("bff.service", call.service.name.clone()),
+                    ];
+                    crate::telemetry::client(format!("call {}", call.name), attributes)
+                });
+                match span.flatten() {
                     Some(cx) => Box::pin(async move {
                         let r = crate::telemetry::within(
                             cx.clone(),
