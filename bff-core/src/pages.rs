@@ -2,7 +2,7 @@
 //! folder, parsed when specs load (and reloaded with them), rendered with
 //! an endpoint's shaped result for clients that prefer `text/html`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tera::{Context, Tera};
 
@@ -35,7 +35,7 @@ impl Pages {
         let root = specs.join(DIR);
         let mut files = Vec::new();
         if root.is_dir() {
-            collect(&root, &mut files, diags);
+            crate::spec::collect_files(&root, &|_| true, &mut files, diags);
         }
         files.sort();
         let mut named = Vec::new();
@@ -86,30 +86,6 @@ impl Pages {
         self.tera
             .render(name, &ctx)
             .map_err(|e| template_error(&e, "").message)
-    }
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            diags.push(Diagnostic::file(dir, format!("cannot read folder: {e}")));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let hidden = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            collect(&path, out, diags);
-        } else {
-            out.push(path);
-        }
     }
 }
 

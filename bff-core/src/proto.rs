@@ -20,8 +20,13 @@ pub fn load(specs: &Path, diags: &mut Diagnostics) -> DescriptorPool {
     let root = specs.join(DIR);
     let mut files = Vec::new();
     if root.is_dir() {
-        collect(&root, &root, &mut files, diags);
+        let proto = |p: &Path| p.extension().is_some_and(|e| e == "proto");
+        crate::spec::collect_files(&root, &proto, &mut files, diags);
     }
+    let mut files: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|p| p.strip_prefix(&root).ok().map(Path::to_owned))
+        .collect();
     files.sort();
     if files.is_empty() {
         return DescriptorPool::new();
@@ -36,26 +41,6 @@ pub fn load(specs: &Path, diags: &mut Diagnostics) -> DescriptorPool {
         Err(e) => {
             diags.push(diagnostic(&root, &e));
             DescriptorPool::new()
-        }
-    }
-}
-
-fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            diags.push(Diagnostic::file(dir, format!("cannot read folder: {e}")));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(root, &path, out, diags);
-        } else if path.extension().is_some_and(|e| e == "proto")
-            && let Ok(relative) = path.strip_prefix(root)
-        {
-            out.push(relative.to_owned());
         }
     }
 }

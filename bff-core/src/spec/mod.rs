@@ -127,6 +127,19 @@ fn strip_location_suffix(message: &str) -> String {
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
+    let yaml = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    collect_files(dir, &yaml, out, diags);
+}
+
+/// Every file under `dir`, at any depth, that `keep` accepts. Hidden
+/// entries (editors' swap files, a Kubernetes volume's `..data`) are
+/// skipped; a folder that cannot be read is reported.
+pub(crate) fn collect_files(
+    dir: &Path,
+    keep: &dyn Fn(&Path) -> bool,
+    out: &mut Vec<PathBuf>,
+    diags: &mut Diagnostics,
+) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -136,12 +149,12 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         if path.is_dir() {
-            collect_yaml(&path, out, diags);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+            collect_files(&path, keep, out, diags);
+        } else if keep(&path) {
             out.push(path);
         }
     }
