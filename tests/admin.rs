@@ -3,7 +3,6 @@
 //! instances that real failures eject and a circuit that real failures
 //! open, and the live dashboard in headless Chromium under load.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use bff_demo::{DemoPorts, Latency, Service, spawn_services};
+use bff_demo::Latency;
 use bff_tests::browser::browse;
 use bff_tests::process::{BffProcess, free_port};
 use bff_tests::{SpecDir, client, gateway, serve, workspace_root};
@@ -317,22 +316,6 @@ async fn instances_show_what_real_failures_do_to_instances_and_circuits() {
     assert_eq!(row["total"], 8);
 }
 
-/// The demo services on free ports, and the environment pointing a shipped
-/// BFF at them.
-async fn demo_env() -> Vec<(String, String)> {
-    let bound: Vec<(&str, SocketAddr)> =
-        spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, Latency::none())
-            .await
-            .unwrap();
-    Service::ALL
-        .iter()
-        .map(|s| {
-            let addr = bound.iter().find(|(n, _)| *n == s.name()).unwrap().1;
-            (format!("{}_URL", s.env_key()), format!("http://{addr}"))
-        })
-        .collect()
-}
-
 /// Where the dashboard's picture goes: into the docs with
 /// `UPDATE_SCREENSHOTS=1`, else a temporary file.
 fn screenshot_path(scratch: &tempfile::TempDir) -> std::path::PathBuf {
@@ -345,7 +328,7 @@ fn screenshot_path(scratch: &tempfile::TempDir) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_live_traffic_in_a_browser() {
-    let env = demo_env().await;
+    let env = bff_demo::spawn_for_env(Latency::none()).await.unwrap();
     let port = free_port();
     let dir = SpecDir::copy_of(&workspace_root().join("composition-specs/web"))
         .append_bff_yaml(&admin_yaml(port, Some(TOKEN)));

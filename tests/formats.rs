@@ -4,32 +4,15 @@
 //! shape does not fit its contract.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
 use axum::Router;
 use axum::routing::get;
-use bff_demo::{DemoPorts, Latency, Service, spawn_services};
+use bff_demo::Latency;
 use bff_tests::browser::browse;
 use bff_tests::process::BffProcess;
 use bff_tests::{SpecDir, client, gateway, serve, workspace_root};
 use serde_json::{Value, json};
-
-/// The demo services on free ports, and the environment pointing a shipped
-/// BFF at them.
-async fn demo_env() -> Vec<(String, String)> {
-    let bound: Vec<(&str, SocketAddr)> =
-        spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, Latency::none())
-            .await
-            .unwrap();
-    Service::ALL
-        .iter()
-        .map(|s| {
-            let addr = bound.iter().find(|(n, _)| *n == s.name()).unwrap().1;
-            (format!("{}_URL", s.env_key()), format!("http://{addr}"))
-        })
-        .collect()
-}
 
 fn start(bff: &str, env: &[(String, String)]) -> BffProcess {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -88,7 +71,7 @@ fn without_defaults(v: &Value) -> Option<Value> {
 
 #[tokio::test]
 async fn mobile_protobuf_answers_decode_with_an_independent_implementation() {
-    let env = demo_env().await;
+    let env = bff_demo::spawn_for_env(Latency::none()).await.unwrap();
     let bff = start("bff-mobile", &env);
     let specs = workspace_root().join("composition-specs/mobile");
     let plan = bff_core::plan::load(&specs).unwrap();
@@ -225,7 +208,7 @@ async fn a_result_that_does_not_fit_at_run_time_is_a_500_naming_the_field() {
 
 #[tokio::test]
 async fn the_web_product_page_renders_in_a_browser() {
-    let env = demo_env().await;
+    let env = bff_demo::spawn_for_env(Latency::none()).await.unwrap();
     let bff = start("bff-web", &env);
     let url = format!("{}/v1/products/p-2001", bff.url());
     // What a script gets as JSON is what the page shows.

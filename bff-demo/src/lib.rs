@@ -59,6 +59,23 @@ pub async fn spawn_services(
     spawn_some(host, ports, latency, &Service::ALL).await
 }
 
+/// Starts every service on a free loopback port and returns the
+/// environment that points a shipped BFF at them
+/// (`USERS_URL=http://127.0.0.1:…`, one variable per service).
+pub async fn spawn_for_env(latency: Latency) -> std::io::Result<Vec<(String, String)>> {
+    let bound = spawn_services([127, 0, 0, 1].into(), DemoPorts::EPHEMERAL, latency).await?;
+    Ok(bound
+        .into_iter()
+        .filter_map(|(name, addr)| {
+            let service = Service::ALL.into_iter().find(|s| s.name() == name)?;
+            Some((
+                format!("{}_URL", service.env_key()),
+                format!("http://{addr}"),
+            ))
+        })
+        .collect())
+}
+
 /// Like [`spawn_services`], for the given services only (a container runs
 /// one).
 pub async fn spawn_some(
