@@ -86,13 +86,18 @@ pub fn run(name: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, below the kernel's
+/// ephemeral range (32768 and up): the port is handed to a child process
+/// to bind later, and in between the kernel must not give it to one of the
+/// many port-0 listeners and outgoing connections of tests running beside.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    for _ in 0..1000 {
+        let port = fastrand::u16(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000")
 }
 
 /// A BFF serving as a child process; killed on drop.
