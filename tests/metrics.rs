@@ -9,23 +9,6 @@ use axum::routing::get;
 use bff_tests::process::{BffProcess, free_port};
 use bff_tests::{SpecDir, client, serve};
 
-/// The value of the sample of `name` carrying every given label.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[tokio::test]
 async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
     let up = serve(
@@ -84,7 +67,7 @@ async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
             Err(e) => panic!("{e}"),
         }
     };
-    let got = |name, labels: &[(&str, &str)]| sample(&text, name, labels);
+    let got = |name, labels: &[(&str, &str)]| bff_tests::metric_sample(&text, name, labels);
     assert_eq!(
         got(
             "bff_requests_total",

@@ -480,19 +480,6 @@ async fn a_browser_connects_with_its_session_cookie_from_listed_origins_only() {
     assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
 }
 
-/// The value of the sample of `name` carrying every given label.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[tokio::test]
 async fn open_and_closed_connections_are_counted() {
     let up = upstream().await;
@@ -525,12 +512,12 @@ async fn open_and_closed_connections_are_counted() {
     let text = metrics().await;
     let route = [("route", "/counted")];
     assert_eq!(
-        sample(&text, "bff_websocket_connections", &route),
+        bff_tests::metric_sample(&text, "bff_websocket_connections", &route),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        sample(
+        bff_tests::metric_sample(
             &text,
             "bff_requests_total",
             &[("endpoint", "/counted"), ("status", "101")]
@@ -543,12 +530,12 @@ async fn open_and_closed_connections_are_counted() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let text = metrics().await;
     assert_eq!(
-        sample(&text, "bff_websocket_connections", &route),
+        bff_tests::metric_sample(&text, "bff_websocket_connections", &route),
         Some(0.0),
         "{text}"
     );
     assert_eq!(
-        sample(
+        bff_tests::metric_sample(
             &text,
             "bff_websocket_closed_total",
             &[("route", "/counted"), ("reason", "idle")]
