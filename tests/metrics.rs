@@ -14,15 +14,21 @@ async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
     let up = serve(
         Router::new()
             .route("/ok", get(|| async { axum::Json(serde_json::json!({})) }))
-            .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR })),
+            .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+            .route(
+                "/kept",
+                get(|| async { ([("cache-control", "max-age=60")], "kept for a minute") }),
+            ),
     )
     .await;
     let closed = free_port();
     let admin_port = free_port();
     let dir = SpecDir::new(&format!(
         "services:\n  good: {{ url: \"{up}\" }}\n\
+         \x20 kept: {{ url: \"{up}\", cache: {{}} }}\n\
          \x20 bad: {{ url: \"{up}\", circuit_breaker: {{ min_requests: 2, failure_rate: 0.5, open_for: 60s }} }}\n\
          admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n\
+         proxy: [ {{ prefix: /p, service: kept, rewrite: \"\" }} ]\n\
          redis: {{ url: \"redis://127.0.0.1:{closed}\", timeout: 50ms }}\n\
          rate_limits:\n\
          \x20 tight: {{ rate: 1/min, burst: 1 }}\n\
@@ -52,6 +58,8 @@ async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
     assert_eq!(status("/v1/fail").await, 502);
     assert_eq!(status("/v1/fail").await, 503, "the circuit is open");
     assert_eq!(status("/v1/shared").await, 200, "Redis is down: open");
+    assert_eq!(status("/p/kept").await, 200);
+    assert_eq!(status("/p/kept").await, 200);
 
     let admin = format!("http://127.0.0.1:{admin_port}");
     let started = Instant::now();
@@ -127,6 +135,20 @@ async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
             ]
         ),
         Some(2.0)
+    );
+    for result in ["miss", "hit"] {
+        assert_eq!(
+            got(
+                "bff_cache_requests_total",
+                &[("service", "kept"), ("result", result)]
+            ),
+            Some(1.0),
+            "pass-through GETs through the cache: {result}"
+        );
+    }
+    assert!(
+        got("bff_cache_bytes", &[]).is_some_and(|b| b >= 17.0),
+        "{text}"
     );
     assert!(text.contains("# HELP bff_requests_total"), "{text}");
 }

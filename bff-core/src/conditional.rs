@@ -21,6 +21,12 @@ pub async fn finish(
     if !matches!(*method, Method::GET | Method::HEAD) || !response.status().is_success() {
         return response;
     }
+    // A part made for one caller makes the whole answer private.
+    let private = private
+        || response
+            .extensions()
+            .get::<crate::cache::Freshness>()
+            .is_some_and(|f| f.private);
     let (mut head, body) = response.into_parts();
     let Ok(bytes) = body
         .collect()

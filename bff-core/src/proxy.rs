@@ -3,6 +3,7 @@
 //! `X-Forwarded-*` added. Nothing here buffers a body. WebSocket upgrades,
 //! on routes that carry them, are relayed by [`websocket`].
 
+mod cached;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -93,54 +94,14 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     response
 }
 
-/// Where an admitted request goes and what it carries there.
-struct Outbound<'a> {
-    /// The chosen instance, to be told how the exchange went.
-    attempt: Attempt<'a>,
-    uri: http::Uri,
-    headers: HeaderMap,
-}
-
-/// What every forwarded request needs: the circuit closed, an instance,
-/// its URI, and the client's headers as the upstream may see them
-/// (hop-by-hop ones gone, `X-Forwarded-*` and identity added), or the
-/// answer that refuses the request. The client's headers are taken out
-/// of `parts`.
-fn outbound<'a>(
-    route: &'a ProxyPlan,
+/// The client's headers as the upstream may see them: hop-by-hop ones
+/// gone, `X-Forwarded-*` and identity added, `Authorization` dropped when
+/// the route's policy does not forward it. They are taken out of `parts`.
+fn upstream_headers(
     parts: &mut http::request::Parts,
     identity: HeaderMap,
     keep_authorization: bool,
-) -> Result<Outbound<'a>, Box<Response>> {
-    let pool = &route.service.pool;
-    if let Some(breaker) = pool.breaker.as_ref().filter(|b| !b.allow()) {
-        let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
-            .detail(format!(
-                "the circuit of service `{}` is open",
-                route.service.name
-            ))
-            .into_response();
-        let secs = breaker.retry_in().as_secs().max(1);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return Err(Box::new(r));
-    }
-    let key = pool
-        .hash_header
-        .as_ref()
-        .and_then(|h| parts.headers.get(h).or_else(|| identity.get(h)))
-        .map(|v| v.as_bytes().to_vec());
-    let Some(attempt) = pool.start(key.as_deref()) else {
-        return Err(Box::new(crate::ratelimit::unavailable(&format!(
-            "no instance of service `{}` is known yet",
-            route.service.name
-        ))));
-    };
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let Ok(uri) = attempt.instance().uri(&route.upstream_path(path)) else {
-        let refused = Problem::bad_request("the request path cannot be forwarded");
-        return Err(Box::new(refused.into_response()));
-    };
+) -> HeaderMap {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -157,11 +118,45 @@ fn outbound<'a>(
         headers.remove(header::AUTHORIZATION);
     }
     headers.extend(identity);
-    Ok(Outbound {
-        attempt,
-        uri,
-        headers,
-    })
+    headers
+}
+
+/// What every forwarded request needs: the circuit closed, an instance,
+/// and its URI for `target`; or the answer that refuses the request.
+fn instance<'a>(
+    route: &'a ProxyPlan,
+    target: &str,
+    headers: &HeaderMap,
+) -> Result<(Attempt<'a>, http::Uri), Box<Response>> {
+    let pool = &route.service.pool;
+    if let Some(breaker) = pool.breaker.as_ref().filter(|b| !b.allow()) {
+        let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
+            .detail(format!(
+                "the circuit of service `{}` is open",
+                route.service.name
+            ))
+            .into_response();
+        let secs = breaker.retry_in().as_secs().max(1);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Err(Box::new(r));
+    }
+    let key = pool
+        .hash_header
+        .as_ref()
+        .and_then(|h| headers.get(h))
+        .map(|v| v.as_bytes().to_vec());
+    let Some(attempt) = pool.start(key.as_deref()) else {
+        return Err(Box::new(crate::ratelimit::unavailable(&format!(
+            "no instance of service `{}` is known yet",
+            route.service.name
+        ))));
+    };
+    let Ok(uri) = attempt.instance().uri(target) else {
+        let refused = Problem::bad_request("the request path cannot be forwarded");
+        return Err(Box::new(refused.into_response()));
+    };
+    Ok((attempt, uri))
 }
 
 async fn forward_admitted(
@@ -172,47 +167,34 @@ async fn forward_admitted(
     keep_authorization: bool,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    let Outbound {
-        attempt,
-        uri,
-        headers,
-    } = match outbound(route, &mut parts, identity, keep_authorization) {
+    let target = route.upstream_path(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()));
+    // GETs to a cached service go through its cache.
+    if let Some((cache, ttl)) = &route.service.cache
+        && parts.method == http::Method::GET
+        && body.is_end_stream()
+    {
+        let scope = identity.clone();
+        let headers = upstream_headers(&mut parts, identity, keep_authorization);
+        let ask = cache.ask_proxy(&route.service.name, &target, &headers, &scope);
+        let request = cached::Request {
+            route,
+            client,
+            cache,
+            ttl: *ttl,
+            ask: &ask,
+            scope,
+        };
+        return request.answer().await;
+    }
+    let headers = upstream_headers(&mut parts, identity, keep_authorization);
+    let (attempt, uri) = match instance(route, &target, &headers) {
         Ok(o) => o,
         Err(refused) => return *refused,
     };
 
-    // Pass-through GETs to a cached service are answered from the cache
-    // when a whole, fresh answer is kept (and kept when they may be).
-    let cached = route
-        .service
-        .cache
-        .as_ref()
-        .filter(|_| parts.method == http::Method::GET && body.is_end_stream())
-        .map(|(cache, _)| {
-            let target = format!("proxy {}", uri.path_and_query().map_or("/", |p| p.as_str()));
-            (
-                cache.clone(),
-                cache.key(&route.service.name, &target, &headers),
-            )
-        });
-    if let Some((cache, key)) = &cached
-        && let Some(hit) = cache.fresh(key.1).await
-        && let Some((status, head)) = &hit.head
-    {
-        metrics::counter!("bff_cache_requests_total", "service" => route.service.name.clone(), "result" => "hit")
-            .increment(1);
-        let mut r = Response::new(Body::from(hit.body.clone()));
-        *r.status_mut() = *status;
-        *r.headers_mut() = head.clone();
-        r.headers_mut().insert(
-            header::AGE,
-            HeaderValue::from(hit.stored.elapsed().as_secs()),
-        );
-        return r;
-    }
-
+    let upstream_authority = uri.authority().map(|a| a.as_str().to_owned());
     let mut request = http::Request::new(Body::empty());
-    *request.method_mut() = parts.method;
+    *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     let too_large = || {
@@ -265,32 +247,22 @@ async fn forward_admitted(
     };
     let (mut head, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
-    let small = head
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|len| len <= MAX_CACHED_BODY);
-    if let Some((cache, key)) = cached
-        && head.status == StatusCode::OK
-        && small
-    {
-        // Small enough to read whole: kept if its headers allow.
-        let limited = http_body_util::Limited::new(incoming, MAX_CACHED_BODY as usize);
-        return match http_body_util::BodyExt::collect(limited).await {
-            Ok(collected) => {
-                let bytes = collected.to_bytes();
-                cache
-                    .store_response(key, head.status, head.headers.clone(), bytes.clone())
-                    .await;
-                Response::from_parts(head, Body::from(bytes))
-            }
-            Err(_) => Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
-                .detail(format!(
-                    "service `{}` broke off its answer",
-                    route.service.name
-                ))
-                .into_response(),
-        };
+    if let Some((cache, _)) = &route.service.cache {
+        // A successful unsafe request makes what is stored for its target
+        // (and the targets its answer names) stale (RFC 9111 §4.4).
+        let safe = matches!(
+            parts.method,
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
+        );
+        if !safe && (head.status.is_success() || head.status.is_redirection()) {
+            let targets = crate::cache::invalidated_targets(
+                &target,
+                &head.headers,
+                upstream_authority.as_deref(),
+            );
+            cache.invalidate(&route.service.name, targets.iter().map(String::as_str));
+        }
+        head.headers.remove("surrogate-control");
     }
     Response::from_parts(head, Body::new(incoming))
 }
@@ -311,9 +283,6 @@ fn too_slow(route: &ProxyPlan) -> Response {
         ))
         .into_response()
 }
-
-/// Largest pass-through answer read whole to be cached; larger ones stream.
-const MAX_CACHED_BODY: u64 = 1024 * 1024;
 
 /// Sends a request whose body streams from the client. The clock for the
 /// upstream's answer starts once the body has been sent: a long upload is

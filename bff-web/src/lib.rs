@@ -1,9 +1,13 @@
 //! Web client extensions: CORS for single-page apps served from other origins.
 
+use std::task::{Context, Poll};
+
 use axum::Router;
+use axum::extract::Request;
 use bff_core::Extension;
 use http::{HeaderValue, Method, header};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::{Layer, Service};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 /// Origins allowed by default: the usual local dev servers of SPAs.
 const DEFAULT_ORIGINS: &str = "http://localhost:5173,http://127.0.0.1:5173,http://localhost:3000";
@@ -52,7 +56,59 @@ impl Extension for WebExtension {
                 header::HeaderName::from_static(bff_core::server::DEGRADED_HEADER),
             ])
             .allow_credentials(true)
-            .max_age(std::time::Duration::from_secs(600));
-        router.layer(cors)
+            .max_age(std::time::Duration::from_secs(600))
+            // Preflight answers do not depend on the requested method or
+            // headers (the allowed lists are fixed), only on the origin.
+            .vary([header::ORIGIN]);
+        router.layer(OriginOnly(cors))
+    }
+}
+
+/// CORS only where it applies: requests with an `Origin` header. Others
+/// (same-origin pages, apps, servers) get answers without CORS headers or
+/// an added `Vary: Origin`, so caches keep one copy for all of them.
+#[derive(Debug, Clone)]
+struct OriginOnly(CorsLayer);
+
+impl<S: Clone> Layer<S> for OriginOnly {
+    type Service = OriginOnlyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OriginOnlyService {
+            cors: self.0.layer(inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct OriginOnlyService<S> {
+    cors: Cors<S>,
+    plain: S,
+}
+
+impl<S> Service<Request> for OriginOnlyService<S>
+where
+    S: Service<Request, Response = axum::response::Response> + Clone,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = futures::future::Either<<Cors<S> as Service<Request>>::Future, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.cors.poll_ready(cx) {
+            Poll::Ready(Ok(())) => self.plain.poll_ready(cx),
+            other => other,
+        }
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if req.headers().contains_key(header::ORIGIN) {
+            futures::future::Either::Left(self.cors.call(req))
+        } else {
+            futures::future::Either::Right(self.plain.call(req))
+        }
     }
 }

@@ -78,14 +78,41 @@ async fn reload(State(live): State<Live>) -> Response {
 }
 
 /// `POST /cache/purge` with `{"key": "GET /v1/x?a=1"}`, `{"endpoint":
-/// "GET /v1/x/{id}"}` or `{"tag": "catalog"}`, and the admin token.
+/// "GET /v1/x/{id}"}` or `{"tag": "catalog"}` (composed answers), or
+/// `{"service": "catalog", "prefix": "/products/"}` (upstream answers),
+/// and the admin token.
 async fn purge(State(live): State<Live>, body: axum::body::Bytes) -> Response {
     let what: crate::answers::Purge = match serde_json::from_slice(&body) {
         Ok(w) => w,
         Err(e) => return Problem::bad_request(format!("purge body: {e}")).into_response(),
     };
-    match live.current().gateway.plan().answers.purge(&what).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    let current = live.current();
+    let plan = current.gateway.plan();
+    let composed = what.key.is_some() || what.endpoint.is_some() || what.tag.is_some();
+    if !composed && what.service.is_none() {
+        return Problem::bad_request("name a `key`, an `endpoint`, a `tag` or a `service`")
+            .into_response();
+    }
+    if what.prefix.is_some() && what.service.is_none() {
+        return Problem::bad_request("`prefix` needs a `service`").into_response();
+    }
+    let mut dropped = 0;
+    if let Some(service) = &what.service {
+        if !plan.services.contains_key(service) {
+            return Problem::bad_request(format!("no service `{service}` in bff.yaml"))
+                .into_response();
+        }
+        dropped = plan.upstream_cache.purge(service, what.prefix.as_deref());
+    }
+    match plan.answers.purge(&what).await {
+        Ok(()) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            if what.service.is_some() {
+                r.headers_mut()
+                    .insert("bff-purged-upstream-answers", dropped.into());
+            }
+            r
+        }
         Err(e) => Problem::bad_request(e).into_response(),
     }
 }

@@ -30,6 +30,8 @@ pub struct Answer {
     /// How long it is fresh, for the headers.
     fresh_for: Duration,
     private: bool,
+    /// How fresh and private its parts were.
+    parts: crate::cache::Freshness,
     /// `GET /v1/x?a=1`: what an exact purge names.
     pub target: String,
     /// The endpoint, e.g. `GET /v1/products/{id}`.
@@ -80,6 +82,14 @@ pub struct Purge {
     /// A tag from endpoint specs.
     #[serde(default)]
     pub tag: Option<String>,
+    /// A service: drops the upstream answers kept for it (its calls' and
+    /// its pass-through routes'), not composed answers.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// With `service`: only upstream answers whose path starts with this
+    /// (as sent to the service, e.g. `/products/p-1`).
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 impl AnswerCache {
@@ -89,6 +99,7 @@ impl AnswerCache {
         Self {
             entries: moka::future::Cache::builder()
                 .max_capacity(max_bytes)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .weigher(|_, v: &Arc<Answer>| u32::try_from(v.body.len()).unwrap_or(u32::MAX))
                 .expire_after(ByTtl)
                 .support_invalidation_closures()
@@ -155,9 +166,14 @@ impl AnswerCache {
                             .copied()
                             .unwrap_or_default();
                         // Without a ttl of its own, as fresh as its least
-                        // fresh part; a private part needs `auth` to key by.
-                        let ttl =
-                            ttl.or_else(|| parts.lifetime().filter(|_| private || !parts.private));
+                        // fresh part. A part made for one caller keeps the
+                        // whole out of this shared cache unless the endpoint
+                        // has `auth` to key by, whatever the ttl.
+                        let ttl = if private || !parts.private {
+                            ttl.or_else(|| parts.lifetime())
+                        } else {
+                            None
+                        };
                         let keep = response.status() == StatusCode::OK
                             && !response
                                 .headers()
@@ -199,6 +215,7 @@ impl AnswerCache {
                             },
                             fresh_for: ttl,
                             private,
+                            parts,
                             target: target.to_owned(),
                             endpoint: endpoint.to_owned(),
                             tags: tags.to_vec(),
@@ -207,6 +224,11 @@ impl AnswerCache {
                     .await
             }
         };
+        if !fresh {
+            // moka applies its bound lazily; a new entry must not leave
+            // the cache over it until some later request.
+            self.entries.run_pending_tasks().await;
+        }
         metrics::counter!(
             "bff_cache_requests_total",
             "service" => "answers",
@@ -235,6 +257,7 @@ impl AnswerCache {
             ttl: Duration::ZERO,
             fresh_for,
             private,
+            parts: crate::cache::Freshness::default(),
             target: target.to_owned(),
             endpoint: endpoint.to_owned(),
             tags: tags.to_vec(),
@@ -244,7 +267,7 @@ impl AnswerCache {
     /// Drops every entry the purge names, here and (with Redis) for every replica.
     pub async fn purge(&self, what: &Purge) -> Result<(), String> {
         if what.key.is_none() && what.endpoint.is_none() && what.tag.is_none() {
-            return Err("name a `key`, an `endpoint` or a `tag`".into());
+            return Ok(());
         }
         if let Some(sh) = &self.shared {
             sh.purge(what).await?;
@@ -266,7 +289,14 @@ impl Answer {
         let mut r = Response::new(Body::from(self.body.clone()));
         *r.status_mut() = self.status;
         *r.headers_mut() = self.headers.clone();
-        if self.fresh_for > Duration::ZERO {
+        r.extensions_mut().insert(self.parts);
+        // An extension's own `no-store` (partner answers) stays as it is.
+        let no_store = self
+            .headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("no-store")));
+        if self.fresh_for > Duration::ZERO && !no_store {
             let age = self.stored.elapsed();
             let left = self.fresh_for.saturating_sub(age).as_secs();
             let cc = if self.private {

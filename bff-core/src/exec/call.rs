@@ -23,11 +23,20 @@ use crate::{upstream, value};
 const USER_AGENT: &str = concat!("bff/", env!("CARGO_PKG_VERSION"));
 
 /// A rendered upstream request.
+#[derive(Clone)]
 pub(super) struct Rendered {
     /// Path and query, appended to the instance's base URL when sent.
-    path: String,
-    headers: HeaderMap,
-    body: Option<Vec<u8>>,
+    pub(super) path: String,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Option<bytes::Bytes>,
+}
+
+impl Rendered {
+    /// It carries `Authorization` or `Cookie`.
+    pub(super) fn has_credentials(&self) -> bool {
+        self.headers.contains_key(header::AUTHORIZATION)
+            || self.headers.contains_key(header::COOKIE)
+    }
 }
 
 /// What a call will do, decided from the results so far.
@@ -152,7 +161,7 @@ fn render(
         return Ok(Rendered {
             path: url,
             headers,
-            body: Some(grpc::frame(&message)?),
+            body: Some(grpc::frame(&message)?.into()),
         });
     }
     if body.is_some() && !headers.contains_key(header::CONTENT_TYPE) {
@@ -164,7 +173,7 @@ fn render(
     Ok(Rendered {
         path: url,
         headers,
-        body,
+        body: body.map(bytes::Bytes::from),
     })
 }
 
@@ -278,67 +287,45 @@ async fn fetch_all(
         .await
 }
 
-/// The raw body and headers of a successful answer, for the cache.
-type Capture = std::sync::Mutex<Option<(bytes::Bytes, HeaderMap)>>;
+/// The status, headers and body of a successful answer (or the headers
+/// of a `304`), for the cache.
+#[derive(Default)]
+pub(super) struct Capture(std::sync::Mutex<Option<(http::StatusCode, HeaderMap, bytes::Bytes)>>);
 
-/// One request, from the cache when the service has one and the answer
-/// may be kept.
+impl Capture {
+    fn put(&self, status: http::StatusCode, headers: HeaderMap, body: bytes::Bytes) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((status, headers, body));
+    }
+
+    /// What was captured.
+    pub(super) fn take(self) -> Option<(http::StatusCode, HeaderMap, bytes::Bytes)> {
+        self.0
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One request, through the service's cache when it has one.
 async fn fetch_one(
     call: &Call,
     r: Rendered,
     client: &upstream::Client,
     deadline: Instant,
 ) -> Result<Val, CallError> {
-    let Some((cache, ttl)) = call
-        .service
-        .cache
-        .as_ref()
-        .filter(|_| call.method == http::Method::GET)
-    else {
-        crate::cache::note_part(None, false);
-        return fetch(call, r, client, deadline, None).await;
-    };
-    let key = cache.key(&call.service.name, &r.path, &r.headers);
-    if let Some(old) = cache.stale(key.1).await {
-        if old.within_swr() {
-            // stale-while-revalidate: callers get the kept answer now, one
-            // detached request renews it.
-            metrics::counter!("bff_cache_requests_total", "service" => call.service.name.clone(), "result" => "stale-while-revalidate")
-                .increment(1);
-            crate::cache::note_part(None, old.private);
-            if old.claim_refresh() {
-                refresh_in_background(call, r, client, cache.clone(), key, *ttl);
-            }
-            return decode(&old.body).map_err(|_| CallError::Malformed);
+    match &call.service.cache {
+        Some((cache, ttl)) if call.method == http::Method::GET && call.grpc.is_none() => {
+            super::cached::fetch_cached(call, r, client, deadline, cache, *ttl).await
         }
-        crate::cache::note_part(None, old.private);
-        return Box::pin(revalidate(call, r, client, deadline, cache, key.1, &old)).await;
-    }
-    let fill = async {
-        let capture = Capture::default();
-        let v = fetch(call, r, client, deadline, Some(&capture)).await?;
-        let captured = capture
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(captured.unwrap_or_else(|| (value::to_json(&v).into(), HeaderMap::new())))
-    };
-    let answer = Box::pin(cache.get_or_fill(&call.service.name, key, *ttl, fill)).await;
-    if let Ok(entry) = &answer {
-        let left = entry.left();
-        crate::cache::note_part(
-            (left > std::time::Duration::ZERO).then_some(left),
-            entry.private,
-        );
-    }
-    match answer {
-        Ok(entry) => decode(&entry.body).map_err(|_| CallError::Malformed),
-        Err(e) => Err((*e).clone()),
+        _ => super::cached::uncached(call, r, client, deadline).await,
     }
 }
 
 /// An upstream body as a value: JSON, or null when there is nothing but
 /// whitespace.
-fn decode(body: &[u8]) -> Result<Val, String> {
+pub(super) fn decode(body: &[u8]) -> Result<Val, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         Ok(Val::Null)
     } else {
@@ -346,96 +333,9 @@ fn decode(body: &[u8]) -> Result<Val, String> {
     }
 }
 
-/// Renews a cache entry with a request no caller waits for, bounded by
-/// the call's timeout.
-fn refresh_in_background(
+pub(super) async fn fetch(
     call: &Call,
-    r: Rendered,
-    client: &upstream::Client,
-    cache: std::sync::Arc<crate::cache::CallCache>,
-    key: (u64, u64),
-    ttl: Option<std::time::Duration>,
-) {
-    let (service, method, timeout) = (call.service.clone(), call.method.clone(), call.timeout);
-    let client = service.client(client).clone();
-    let limit = service.max_response_bytes;
-    tokio::spawn(async move {
-        let Some(attempt) = service.pool.start(None) else {
-            return;
-        };
-        let Ok(uri) = attempt.instance().uri(&r.path) else {
-            return;
-        };
-        let mut req = http::Request::new(r.body.map_or_else(Body::empty, Body::from));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.headers_mut() = r.headers;
-        let exchange = async {
-            let resp = client.send(req).await.ok()?;
-            if !resp.status().is_success() {
-                return None;
-            }
-            let (head, body) = resp.into_parts();
-            let bytes = http_body_util::Limited::new(body, limit)
-                .collect()
-                .await
-                .ok()?;
-            Some((bytes.to_bytes(), head.headers))
-        };
-        let answer = tokio::time::timeout(timeout, exchange).await.ok().flatten();
-        attempt.finish(answer.is_some());
-        if let Some((body, headers)) = answer {
-            cache.store(key, body, &headers, ttl).await;
-        }
-    });
-}
-
-/// A kept answer past its freshness: renewed by a `304` when it has
-/// validators, replaced by a new answer, or standing in (stale-if-error)
-/// when the upstream fails.
-async fn revalidate(
-    call: &Call,
-    mut r: Rendered,
-    client: &upstream::Client,
-    deadline: Instant,
-    cache: &crate::cache::CallCache,
-    key: u64,
-    old: &crate::cache::Entry,
-) -> Result<Val, CallError> {
-    if let Some(etag) = &old.etag {
-        r.headers.insert(header::IF_NONE_MATCH, etag.clone());
-    }
-    if let Some(lm) = &old.last_modified {
-        r.headers.insert(header::IF_MODIFIED_SINCE, lm.clone());
-    }
-    let capture = Capture::default();
-    let parse = |body: &[u8]| decode(body).map_err(|_| CallError::Malformed);
-    match fetch(call, r, client, deadline, Some(&capture)).await {
-        Err(CallError::Status(s))
-            if s == http::StatusCode::NOT_MODIFIED && old.has_validators() =>
-        {
-            metrics::counter!("bff_cache_requests_total", "service" => call.service.name.clone(), "result" => "revalidated")
-                .increment(1);
-            let renewed = cache.renew(key, old.renewed()).await;
-            parse(&renewed.body)
-        }
-        Ok(v) => {
-            // A full new answer: kept by its own rules on the next miss.
-            cache.forget(key).await;
-            Ok(v)
-        }
-        Err(e) if e.is_upstream_failure() => {
-            metrics::counter!("bff_cache_requests_total", "service" => call.service.name.clone(), "result" => "stale")
-                .increment(1);
-            parse(&old.body).map(CallError::Stale).map_or_else(Err, Err)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-async fn fetch(
-    call: &Call,
-    r: Rendered,
+    r: &Rendered,
     client: &upstream::Client,
     deadline: Instant,
     capture: Option<&Capture>,
@@ -467,7 +367,7 @@ async fn fetch(
         .as_ref()
         .and_then(|h| r.headers.get(h))
         .map(HeaderValue::as_bytes);
-    let body = r.body.map(bytes::Bytes::from);
+    let body = r.body.clone();
     let mut tries = 0;
     loop {
         let Some(attempt) = pool.start(key) else {
@@ -607,6 +507,11 @@ async fn try_once(
             return Box::pin(grpc::read(&call.name, g, resp, limit)).await;
         }
         let status = resp.status();
+        if status == http::StatusCode::NOT_MODIFIED
+            && let Some(c) = capture
+        {
+            c.put(status, resp.headers().clone(), bytes::Bytes::new());
+        }
         if !status.is_success() {
             retry_after = crate::resilience::retry::retry_after(resp.headers());
             tracing::info!(call = %call.name, status = status.as_u16(), "upstream answered an error");
@@ -627,8 +532,7 @@ async fn try_once(
             })?
             .to_bytes();
         if let Some(c) = capture {
-            *c.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some((bytes.clone(), head.headers));
+            c.put(status, head.headers, bytes.clone());
         }
         decode(&bytes).map_err(|e| {
             tracing::warn!(call = %call.name, error = %e, "upstream body is not JSON");

@@ -2,6 +2,7 @@
 //! the calls it depends on have finished, all under one deadline; optional
 //! calls fall back, and the results are shaped into one value.
 
+mod cached;
 mod call;
 mod error;
 mod grpc;

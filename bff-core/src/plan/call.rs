@@ -29,7 +29,7 @@ pub struct Service {
     /// Largest upstream body a call reads.
     pub max_response_bytes: usize,
     /// The cache of this service's answers, and its TTL override.
-    pub cache: Option<(Arc<crate::cache::CallCache>, Option<Duration>)>,
+    pub cache: Option<(Arc<crate::cache::HttpCache>, Option<Duration>)>,
     /// Last good answers, for stale-if-error.
     pub stale: Option<crate::resilience::stale::Stale>,
     /// The service's own client (HTTP/2, CA, connect timeout), if it needs one.

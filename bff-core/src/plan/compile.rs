@@ -46,7 +46,7 @@ pub fn load(dir: &Path) -> Result<Plan, Diagnostics> {
 /// Compiles a parsed folder; problems go to `diags`.
 pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let config_file = &set.config;
-    let call_cache = Arc::new(crate::cache::CallCache::new(
+    let call_cache = Arc::new(crate::cache::HttpCache::new(
         config_file.spec.cache.max_bytes,
     ));
     // gRPC needs HTTP/2, whatever else the service speaks.
@@ -168,6 +168,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         },
         policies,
         tls,
+        upstream_cache: call_cache.clone(),
         answers: Arc::new(crate::answers::AnswerCache::new(
             config_file.spec.cache.max_bytes,
             shared_answers,
@@ -188,7 +189,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
 fn compile_services(
     file: &SpecFile<BffConfig>,
     dir: &Path,
-    call_cache: &Arc<crate::cache::CallCache>,
+    call_cache: &Arc<crate::cache::HttpCache>,
     grpc_services: &HashSet<&str>,
     diags: &mut Diagnostics,
 ) -> IndexMap<String, Arc<Service>> {

@@ -50,6 +50,8 @@ pub struct Plan {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Kept composed answers.
     pub answers: Arc<crate::answers::AnswerCache>,
+    /// Kept upstream answers, of every service with `cache:`.
+    pub upstream_cache: Arc<crate::cache::HttpCache>,
     /// Upstream services by name.
     pub services: indexmap::IndexMap<String, Arc<Service>>,
     /// Rate-limit policies by name.

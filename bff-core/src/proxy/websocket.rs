@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use super::{Outbound, outbound, strip_hop_by_hop};
+use super::{instance, strip_hop_by_hop, upstream_headers};
 use crate::plan::{ProxyPlan, WebSocketPlan};
 
 /// Whether the request asks to become a WebSocket (RFC 6455 §4.1) on a
@@ -82,11 +82,9 @@ pub(super) async fn forward(
     let Some(client_side) = parts.extensions.remove::<OnUpgrade>() else {
         unreachable!("is_upgrade checked that the connection can be taken over")
     };
-    let Outbound {
-        attempt,
-        uri,
-        mut headers,
-    } = match outbound(route, &mut parts, identity, keep_authorization) {
+    let target = route.upstream_path(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()));
+    let mut headers = upstream_headers(&mut parts, identity, keep_authorization);
+    let (attempt, uri) = match instance(route, &target, &headers) {
         Ok(o) => o,
         Err(refused) => return *refused,
     };

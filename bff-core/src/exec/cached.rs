@@ -1,0 +1,235 @@
+//! A call's request through the service's HTTP cache: served fresh,
+//! served stale while one detached request renews it, revalidated with
+//! its validators, or fetched (once for concurrent misses) and stored by
+//! RFC 9111's rules. Every answer also tells the composed answer how fresh
+//! and how private this part is.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use jaq_json::Val;
+use tokio::time::Instant;
+
+use super::call::{Capture, Rendered, decode, fetch};
+use super::error::CallError;
+use crate::cache::directives::{ResponseDirectives, SURROGATE_CAPABILITY};
+use crate::cache::{self, Ask, Entry, HttpCache, Lookup, Turn};
+use crate::plan::Call;
+use crate::upstream;
+
+/// Whether an answer to this request is for its caller only: the answer
+/// says `private`, or the request carried credentials or a verified
+/// identity and the answer does not say it may be shared.
+fn private_part(personal: bool, answer: &HeaderMap) -> bool {
+    let cc = ResponseDirectives::read(answer);
+    cc.private || (personal && !cc.shareable())
+}
+
+/// Notes an entry as a part of the answer being composed.
+fn note_entry(e: &Entry, personal: bool) {
+    let left = e.left();
+    cache::note_part(
+        (left > Duration::ZERO).then_some(left),
+        private_part(personal, &e.headers),
+    );
+}
+
+/// A call to a service without a cache (or not a GET): fetched, and noted
+/// as a part that cannot be kept. An unsafe request that succeeds drops
+/// what a cached service had stored for its target.
+pub(super) async fn uncached(
+    call: &Call,
+    r: Rendered,
+    client: &upstream::Client,
+    deadline: Instant,
+) -> Result<Val, CallError> {
+    let capture = Capture::default();
+    let result = fetch(call, &r, client, deadline, Some(&capture)).await;
+    let personal = call
+        .service
+        .cache
+        .as_ref()
+        .map_or_else(|| r.has_credentials(), |(c, _)| c.personal(&r.headers));
+    let answer = capture.take();
+    let private = answer
+        .as_ref()
+        .is_some_and(|(_, h, _)| private_part(personal, h));
+    cache::note_part(None, private || (personal && answer.is_none()));
+    if let (Some((c, _)), Ok(_), Some((_, headers, _))) = (&call.service.cache, &result, &answer)
+        && !matches!(call.method, http::Method::GET | http::Method::HEAD)
+    {
+        let targets = cache::invalidated_targets(&r.path, headers, None);
+        c.invalidate(&call.service.name, targets.iter().map(String::as_str));
+    }
+    result
+}
+
+/// A GET to a cached service.
+pub(super) async fn fetch_cached(
+    call: &Call,
+    mut r: Rendered,
+    client: &upstream::Client,
+    deadline: Instant,
+    cache: &Arc<HttpCache>,
+    ttl: Option<Duration>,
+) -> Result<Val, CallError> {
+    r.headers.insert(
+        "surrogate-capability",
+        HeaderValue::from_static(SURROGATE_CAPABILITY),
+    );
+    let ask = cache.ask_call(&call.service.name, &r.path, &r.headers);
+    let personal = cache.personal(&r.headers);
+    let mut waited = false;
+    loop {
+        match cache.lookup(&ask) {
+            Lookup::Fresh(e) => {
+                cache::record(&call.service.name, "hit");
+                note_entry(&e, personal);
+                return decode(&e.body).map_err(|_| CallError::Malformed);
+            }
+            Lookup::Stale(e) if e.within_swr() => {
+                // stale-while-revalidate: the kept answer now, one
+                // detached request renews it.
+                cache::record(&call.service.name, "stale-while-revalidate");
+                cache::note_part(None, private_part(personal, &e.headers));
+                if e.claim_refresh() {
+                    refresh_in_background(call, r.clone(), client, cache.clone(), ttl, e.clone());
+                }
+                return decode(&e.body).map_err(|_| CallError::Malformed);
+            }
+            Lookup::Stale(e) => {
+                return Box::pin(revalidate(call, &r, &ask, client, deadline, cache, ttl, &e))
+                    .await;
+            }
+            Lookup::Miss if !waited => match cache.turn(&ask) {
+                Turn::Wait(rx) => {
+                    // Another request for the same answer is under way:
+                    // whatever it stores serves this one too.
+                    cache::wait(rx, deadline.saturating_duration_since(Instant::now())).await;
+                    waited = true;
+                }
+                Turn::Lead(lead) => {
+                    let result = Box::pin(fill(call, &r, &ask, client, deadline, cache, ttl)).await;
+                    drop(lead);
+                    return result;
+                }
+            },
+            Lookup::Miss => {
+                return Box::pin(fill(call, &r, &ask, client, deadline, cache, ttl)).await;
+            }
+        }
+    }
+}
+
+/// Fetches an answer and stores it if it may be kept.
+async fn fill(
+    call: &Call,
+    r: &Rendered,
+    ask: &Ask<'_>,
+    client: &upstream::Client,
+    deadline: Instant,
+    cache: &HttpCache,
+    ttl: Option<Duration>,
+) -> Result<Val, CallError> {
+    cache::record(&call.service.name, "miss");
+    let requested = SystemTime::now();
+    let capture = Capture::default();
+    let result = fetch(call, r, client, deadline, Some(&capture)).await;
+    let personal = cache.personal(&r.headers);
+    let answer = capture.take().filter(|_| result.is_ok());
+    keep_new(cache, ask, answer, personal, requested, ttl);
+    result
+}
+
+/// Stores a new answer if it may be kept, and notes it as a part.
+fn keep_new(
+    cache: &HttpCache,
+    ask: &Ask<'_>,
+    answer: Option<(StatusCode, HeaderMap, bytes::Bytes)>,
+    personal: bool,
+    requested: SystemTime,
+    ttl: Option<Duration>,
+) {
+    match answer {
+        Some((status, headers, body)) => {
+            match cache.admit(ask, status, &headers, body, requested, ttl) {
+                Some(e) => note_entry(&e, personal),
+                None => cache::note_part(None, private_part(personal, &headers)),
+            }
+        }
+        None => cache::note_part(None, personal),
+    }
+}
+
+/// A kept answer past its freshness: renewed by a `304` when it has
+/// validators, replaced by a new answer, or standing in (stale-if-error)
+/// when the service fails.
+#[allow(clippy::too_many_arguments)]
+async fn revalidate(
+    call: &Call,
+    r: &Rendered,
+    ask: &Ask<'_>,
+    client: &upstream::Client,
+    deadline: Instant,
+    cache: &HttpCache,
+    ttl: Option<Duration>,
+    old: &Arc<Entry>,
+) -> Result<Val, CallError> {
+    let mut conditional = r.clone();
+    for (name, value) in old.validators() {
+        conditional.headers.insert(name, value);
+    }
+    let requested = SystemTime::now();
+    let capture = Capture::default();
+    let personal = cache.personal(&r.headers);
+    let service = &call.service.name;
+    match fetch(call, &conditional, client, deadline, Some(&capture)).await {
+        Err(CallError::Status(s)) if s == StatusCode::NOT_MODIFIED && old.has_validators() => {
+            cache::record(service, "revalidated");
+            let headers = capture.take().map(|(_, h, _)| h).unwrap_or_default();
+            let renewed = cache.revalidated(ask, old, &headers, requested, ttl);
+            note_entry(&renewed, personal);
+            decode(&renewed.body).map_err(|_| CallError::Malformed)
+        }
+        Ok(v) => {
+            cache::record(service, "miss");
+            keep_new(cache, ask, capture.take(), personal, requested, ttl);
+            Ok(v)
+        }
+        Err(e) if e.is_upstream_failure() && old.may_stand_in() => {
+            cache::record(service, "stale");
+            cache::note_part(None, private_part(personal, &old.headers));
+            decode(&old.body)
+                .map_err(|_| CallError::Malformed)
+                .and_then(|v| Err(CallError::Stale(v)))
+        }
+        Err(e) => {
+            cache::note_part(None, personal);
+            Err(e)
+        }
+    }
+}
+
+/// Renews an entry with a request no caller waits for, bounded by the
+/// call's timeout.
+fn refresh_in_background(
+    call: &Call,
+    r: Rendered,
+    client: &upstream::Client,
+    cache: Arc<HttpCache>,
+    ttl: Option<Duration>,
+    old: Arc<Entry>,
+) {
+    let renewal = cache::refresh::Renewal {
+        client: call.service.client(client).clone(),
+        service: call.service.clone(),
+        target: r.path,
+        headers: r.headers,
+        body: r.body,
+        scope: cache::refresh::Scope::Call,
+        timeout: call.timeout,
+        ttl,
+    };
+    cache::refresh::spawn(cache, old, renewal);
+}
