@@ -1067,3 +1067,42 @@ async fn the_web_bff_adds_cors_headers_only_to_requests_with_an_origin() {
     }
     assert_eq!(origin.hits("/r"), 1);
 }
+
+#[tokio::test]
+async fn a_composed_write_invalidates_and_surrogate_control_rules_calls_too() {
+    let (gw, origin, _dir) = http_cache_setup(
+        "",
+        &[
+            (
+                "write",
+                "endpoint: POST /v1/item\ncalls:\n  d: { service: s, post: \"/item?cc=max-age%3D60\", body: { x: 1 } }\n",
+            ),
+            (
+                "sur",
+                "endpoint: GET /v1/sur\ncalls:\n  d: { service: s, get: \"/surrogate?cc=no-store\" }\nrespond:\n  jq: .d\n",
+            ),
+        ],
+    )
+    .await;
+    let raw = format!("{gw}/raw/item?cc=max-age%3D60");
+    get_json(raw.clone(), &[]).await;
+    get_json(raw.clone(), &[]).await;
+    assert_eq!(origin.hits("/item"), 1);
+    let r = client().post(format!("{gw}/v1/item")).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    get_json(raw, &[]).await;
+    assert_eq!(
+        origin.hits("/item"),
+        3,
+        "the call's POST dropped the kept GET"
+    );
+
+    let (_, _, first) = get_json(format!("{gw}/v1/sur"), &[]).await;
+    let (_, _, again) = get_json(format!("{gw}/v1/sur"), &[]).await;
+    assert_eq!(again, first);
+    assert_eq!(
+        origin.hits("/surrogate"),
+        1,
+        "kept for the call by Surrogate-Control"
+    );
+}

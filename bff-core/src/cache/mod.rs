@@ -197,9 +197,16 @@ impl HttpCache {
 
     /// What is stored for a request, by its directives.
     pub fn lookup(&self, ask: &Ask<'_>) -> Lookup {
-        let best = self
-            .store()
-            .variants(ask.url)
+        let variants = {
+            let mut store = self.store();
+            let before = store.bytes();
+            let variants = store.variants(ask.url);
+            if store.bytes() != before {
+                metrics::gauge!("bff_cache_bytes").set(store.bytes() as f64);
+            }
+            variants
+        };
+        let best = variants
             .into_iter()
             .filter(|e| e.scope == ask.scope && e.selected_by(ask.headers))
             .max_by_key(|e| e.id);
