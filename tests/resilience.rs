@@ -391,3 +391,267 @@ async fn a_failing_service_is_stood_in_for_by_its_last_good_answer_to_the_same_r
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(call(&gw, "/v1/get?user=ada").await.0, 502);
 }
+
+/// A service that answers the first request of each connection with
+/// keep-alive, and closes the connection when the next request arrives on
+/// it, unanswered: what a client sees when the service closes an idle
+/// connection just as a request goes out on it. Counts the answers.
+async fn closes_kept_alive_connections() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                let mut requests = 0;
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        requests += 1;
+                        if requests > 1 {
+                            // The second request on this connection: closed unanswered.
+                            return;
+                        }
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let body = "{\"from\":\"kept-alive\"}";
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, answered)
+}
+
+#[tokio::test]
+async fn a_request_on_a_connection_the_service_closed_is_sent_again_on_a_new_one() {
+    let (url, answered) = closes_kept_alive_connections().await;
+    let admin_port = bff_tests::process::free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n\
+         proxy: [ {{ prefix: /raw, service: s, rewrite: \"\" }} ]\n"
+    ))
+    .endpoint("get", &endpoint("get", "s", ""));
+    let bff = bff_tests::process::BffProcess::start("bff-web", dir.path(), &[]);
+    let base = bff.url();
+    for i in 0..10 {
+        let (status, _, body, _) = call(&base, "/v1/get").await;
+        assert_eq!(
+            (status, &body),
+            (StatusCode::OK, &json!({"from": "kept-alive"})),
+            "composed {i}"
+        );
+        let (status, _, body, _) = call(&base, "/raw/data").await;
+        assert_eq!(
+            (status, &body),
+            (StatusCode::OK, &json!({"from": "kept-alive"})),
+            "pass-through {i}"
+        );
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 20);
+    let metrics = client()
+        .get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resent = bff_tests::metric_sample(&metrics, "bff_upstream_resent_total", &[]);
+    assert!(resent.is_some_and(|n| n >= 10.0), "{resent:?}");
+}
+
+/// Which of two instances a constant hash key sends requests to.
+async fn hashed_pair(extra: &str) -> (Upstream, Upstream, String, SpecDir) {
+    let (a, url_a) = Upstream::start("a").await;
+    let (b, url_b) = Upstream::start("b").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s:\n    instances: [ {{ url: \"{url_a}\" }}, {{ url: \"{url_b}\" }} ]\n\
+         \x20   balance: hash\n    hash_key: header:x-user\n    timeout: 5s\n{extra}\
+         defaults: {{ deadline: 6s }}\n"
+    ))
+    .endpoint(
+        "get",
+        "endpoint: GET /v1/get\ncalls:\n  d: { service: s, get: /data, headers: { x-user: always-the-same } }\nrespond:\n  jq: .d.from\n",
+    );
+    let gw = gateway(dir.path()).await;
+    (a, b, gw, dir)
+}
+
+#[tokio::test]
+async fn hedges_and_retries_go_to_another_instance_than_the_slow_or_failed_one() {
+    // Hashing on a constant key: the balancer's own pick is always the same
+    // instance, so only a deliberate choice reaches the other one.
+    let (a, b, gw, _dir) = hashed_pair("    hedge: { percentile: 75, min_delay: 30ms }\n").await;
+    let (_, _, first, _) = call(&gw, "/v1/get").await;
+    let (chosen, other) = if first == json!("a") {
+        (&a, "b")
+    } else {
+        (&b, "a")
+    };
+    chosen.set(Fault::Stall);
+    for i in 0..20 {
+        let (status, _, body, took) = call(&gw, "/v1/get").await;
+        assert_eq!(
+            (status, &body),
+            (StatusCode::OK, &json!(other)),
+            "request {i}"
+        );
+        assert!(
+            took < Duration::from_millis(900),
+            "request {i} waited {took:?}"
+        );
+    }
+
+    let (a, b, gw, _dir) = hashed_pair("    retries: { attempts: 1, backoff: 1ms }\n").await;
+    let (_, _, first, _) = call(&gw, "/v1/get").await;
+    let (chosen, other) = if first == json!("a") {
+        (&a, "b")
+    } else {
+        (&b, "a")
+    };
+    chosen.set(Fault::Status(503));
+    for i in 0..10 {
+        let (status, _, body, _) = call(&gw, "/v1/get").await;
+        assert_eq!(
+            (status, &body),
+            (StatusCode::OK, &json!(other)),
+            "retry {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_two_required_calls_fail_the_answer_does_not_depend_on_timing() {
+    async fn after(ms: u64, status: u16) -> Response {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        StatusCode::from_u16(status).unwrap().into_response()
+    }
+    let up = serve(
+        Router::new()
+            .route("/fast404", get(|| after(0, 404)))
+            .route("/slow404", get(|| after(60, 404)))
+            .route("/fast500", get(|| after(0, 500)))
+            .route("/slow500", get(|| after(60, 500))),
+    )
+    .await;
+    let closed = bff_tests::process::free_port();
+    let two = |name: &str, member: &str, other: &str| {
+        format!(
+            "endpoint: GET /v1/{name}\ncalls:\n  member: {{ service: s, get: /{member}, on_error: {{ forward_status: [404] }} }}\n  other: {{ service: s, get: /{other} }}\n"
+        )
+    };
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n  gone: {{ url: \"http://127.0.0.1:{closed}\" }}\n"
+    ))
+    .endpoint("a", &two("a", "slow404", "fast500"))
+    .endpoint("b", &two("b", "fast404", "slow500"))
+    .endpoint(
+        "c",
+        "endpoint: GET /v1/c\ncalls:\n  first: { service: s, get: /slow500 }\n  second: { service: gone, get: /x }\n",
+    );
+    let gw = gateway(dir.path()).await;
+    for i in 0..12 {
+        for path in ["/v1/a", "/v1/b"] {
+            let (status, _, body, _) = call(&gw, path).await;
+            assert_eq!(
+                (status, &body["call"]),
+                (StatusCode::NOT_FOUND, &json!("member")),
+                "{path} try {i}"
+            );
+        }
+        let (status, _, body, _) = call(&gw, "/v1/c").await;
+        assert_eq!(
+            (status, &body["call"]),
+            (StatusCode::BAD_GATEWAY, &json!("first")),
+            "try {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_required_calls_are_logged_and_measured_with_their_real_time() {
+    let (u, url) = Upstream::start("u").await;
+    u.set(Fault::Stall);
+    let admin_port = bff_tests::process::free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\", timeout: 5s }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n\
+         telemetry: {{ access_log: true }}\n"
+    ))
+    .endpoint(
+        "slow",
+        "endpoint: GET /v1/slow\ndeadline: 500ms\ncalls:\n  d: { service: s, get: /data }\n",
+    );
+    let bff = bff_tests::process::BffProcess::start("bff-web", dir.path(), &[]);
+    let (status, _, _, took) = call(&bff.url(), "/v1/slow").await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    let line = (0..50)
+        .find_map(|_| {
+            let out = bff.stdout();
+            let line = out
+                .lines()
+                .find(|l| l.contains("/v1/slow"))
+                .map(str::to_owned);
+            if line.is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            line
+        })
+        .expect("a request log line");
+    let entry: Value = serde_json::from_str(&line).unwrap();
+    let d = &entry["calls"][0];
+    assert_eq!(
+        (&d["name"], &d["outcome"]),
+        (&json!("d"), &json!("deadline")),
+        "{line}"
+    );
+    let ms = d["ms"].as_f64().unwrap();
+    assert!((450.0..900.0).contains(&ms), "{line}");
+    let metrics = client()
+        .get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let labels = [("endpoint", "GET /v1/slow"), ("call", "d")];
+    assert_eq!(
+        bff_tests::metric_sample(&metrics, "bff_call_duration_seconds_count", &labels),
+        Some(1.0),
+        "{metrics}"
+    );
+    let sum = bff_tests::metric_sample(&metrics, "bff_call_duration_seconds_sum", &labels);
+    assert!(sum.is_some_and(|s| s >= 0.45), "{sum:?}");
+    let errors = [
+        ("endpoint", "GET /v1/slow"),
+        ("call", "d"),
+        ("outcome", "deadline"),
+    ];
+    assert_eq!(
+        bff_tests::metric_sample(&metrics, "bff_call_errors_total", &errors),
+        Some(1.0)
+    );
+}

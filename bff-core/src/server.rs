@@ -430,19 +430,13 @@ impl Shared {
                 r.extensions_mut().insert(outcome.freshness);
                 r
             }
-            Err(e) => {
-                tracing::info!(endpoint = %endpoint.id(), error = ?e, "endpoint failed");
-                if crate::metrics::enabled()
-                    && let Some(failed) = failed_call(&e)
-                {
-                    for c in &failed.0 {
-                        metrics::counter!("bff_call_errors_total", "endpoint" => endpoint.id(), "call" => c.name.clone(), "outcome" => c.outcome.clone()).increment(1);
-                    }
+            Err(failure) => {
+                tracing::info!(endpoint = %endpoint.id(), error = ?failure.error, "endpoint failed");
+                if crate::metrics::enabled() {
+                    record_failed_calls(endpoint, &failure);
                 }
-                let mut r = e.problem().into_response();
-                if let Some(failed) = failed_call(&e) {
-                    r.extensions_mut().insert(failed);
-                }
+                let mut r = failure.error.problem().into_response();
+                r.extensions_mut().insert(failed_calls(&failure));
                 if r.status() == StatusCode::SERVICE_UNAVAILABLE {
                     r.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -644,22 +638,34 @@ fn call_report(outcome: &Outcome) -> crate::access_log::CallReport {
     crate::access_log::CallReport(calls)
 }
 
-/// The call that failed a request, for the log line.
-fn failed_call(e: &exec::ExecError) -> Option<crate::access_log::CallReport> {
-    let (name, outcome) = match e {
-        exec::ExecError::Call { call, error } => (call.clone(), error.reason()),
-        exec::ExecError::Forward { call, status, .. } => {
-            (call.clone(), format!("status-{}", status.as_u16()))
+/// Every call of a failed request with its real time and outcome, for the
+/// log line.
+fn failed_calls(failure: &exec::Failure) -> crate::access_log::CallReport {
+    crate::access_log::CallReport(
+        failure
+            .calls
+            .iter()
+            .map(|(name, took, outcome)| crate::access_log::CallLog {
+                name: name.clone(),
+                ms: crate::access_log::ms(*took),
+                outcome: outcome.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// The calls of a failed request in the metrics: each one's time, and an
+/// error for each that failed (not for those cancelled once the answer was
+/// decided).
+fn record_failed_calls(endpoint: &Endpoint, failure: &exec::Failure) {
+    let id = endpoint.id();
+    for (name, took, outcome) in &failure.calls {
+        metrics::histogram!("bff_call_duration_seconds", "endpoint" => id.clone(), "call" => name.clone())
+            .record(took.as_secs_f64());
+        if outcome != "ok" && outcome != "cancelled" {
+            metrics::counter!("bff_call_errors_total", "endpoint" => id.clone(), "call" => name.clone(), "outcome" => outcome.clone()).increment(1);
         }
-        _ => return None,
-    };
-    Some(crate::access_log::CallReport(vec![
-        crate::access_log::CallLog {
-            name,
-            ms: 0.0,
-            outcome,
-        },
-    ]))
+    }
 }
 
 /// Counts an answered request for the dashboard and, with a recorder, Prometheus.

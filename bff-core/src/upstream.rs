@@ -23,6 +23,9 @@ use rustls::pki_types::pem::PemObject;
 #[derive(Clone)]
 pub struct Client {
     inner: HyperClient<HttpsConnector<HttpConnector>, Body>,
+    /// The same, without a pool: for sending an idempotent request again
+    /// after a kept-alive connection was closed under it.
+    fresh: HyperClient<HttpsConnector<HttpConnector>, Body>,
 }
 
 /// Why an upstream exchange failed before a response arrived.
@@ -79,15 +82,103 @@ impl Client {
         let inner = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(options.protocol == Protocol::Http2)
+            .build(https.clone());
+        let fresh = HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .http2_only(options.protocol == Protocol::Http2)
             .build(https);
-        Ok(Self { inner })
+        Ok(Self { inner, fresh })
     }
 
-    /// Sends a request and waits for the response head.
-    pub async fn send(&self, mut req: Request<Body>) -> Result<http::Response<Incoming>, Error> {
+    /// Sends a request and waits for the response head. An idempotent
+    /// request without a body is sent once more, on a new connection, when
+    /// the connection it went out on closed before an answer came.
+    pub async fn send(&self, req: Request<Body>) -> Result<http::Response<Incoming>, Error> {
+        use axum::body::HttpBody as _;
+        if req.body().is_end_stream() {
+            let (head, _) = req.into_parts();
+            return self.send_replayable(head, None).await;
+        }
+        let mut req = req;
         crate::telemetry::inject(req.headers_mut());
         self.inner.request(req).await
     }
+
+    /// Sends a request whose body is in memory (so it can be sent again):
+    /// an idempotent one goes out once more, on a new connection, when a
+    /// kept-alive connection closed under it before any answer came (the
+    /// service closed it as idle while the request was on its way, RFC 9112
+    /// §9.3.1). Counted in `bff_upstream_resent_total`.
+    pub async fn send_replayable(
+        &self,
+        mut head: http::request::Parts,
+        body: Option<bytes::Bytes>,
+    ) -> Result<http::Response<Incoming>, Error> {
+        crate::telemetry::inject(&mut head.headers);
+        let again = is_idempotent(&head.method).then(|| {
+            let mut r = Request::new(());
+            *r.method_mut() = head.method.clone();
+            *r.uri_mut() = head.uri.clone();
+            *r.version_mut() = head.version;
+            *r.headers_mut() = head.headers.clone();
+            r
+        });
+        let first = Request::from_parts(head, body.clone().map_or_else(Body::empty, Body::from));
+        match self.inner.request(first).await {
+            Err(e) if again.is_some() && closed_before_answer(&e) => {
+                metrics::counter!("bff_upstream_resent_total").increment(1);
+                tracing::debug!(error = %e, "connection closed before an answer; sending again");
+                let (head, ()) = again.expect("checked").into_parts();
+                let retry = Request::from_parts(head, body.map_or_else(Body::empty, Body::from));
+                self.fresh.request(retry).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// Methods a request may be sent twice with (RFC 9110 §9.2.2).
+fn is_idempotent(m: &http::Method) -> bool {
+    matches!(
+        *m,
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::PUT
+            | http::Method::DELETE
+            | http::Method::OPTIONS
+            | http::Method::TRACE
+    )
+}
+
+/// Whether an exchange failed because the connection closed (or was
+/// reset) after the request went out and before any answer: what a
+/// service closing an idle kept-alive connection looks like. Failures to
+/// connect are not: nothing was sent, and a new connection would fail alike.
+fn closed_before_answer(e: &Error) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 impl std::fmt::Debug for Client {

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use axum::body::Body;
 use futures::{StreamExt, TryStreamExt, stream};
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
@@ -369,11 +368,15 @@ pub(super) async fn fetch(
         .map(HeaderValue::as_bytes);
     let body = r.body.clone();
     let mut tries = 0;
+    // Instances tried so far: a retry goes to another one when there is one.
+    let mut tried: Vec<String> = Vec::new();
     loop {
-        let Some(attempt) = pool.start(key) else {
+        let avoid: Vec<&str> = tried.iter().map(String::as_str).collect();
+        let Some(attempt) = pool.start_avoiding(key, &avoid) else {
             tracing::warn!(call = %call.name, "no instance of the service is known yet");
             return Err(CallError::Unreachable);
         };
+        let this = attempt.instance().base_url.clone();
         let hedge = pool.hedge_delay().filter(|_| safe);
         let try_on = |attempt| {
             let outgoing = Outgoing {
@@ -391,7 +394,8 @@ pub(super) async fn fetch(
                 // the size of every call's future, moved on every call.
                 let second = Box::pin(async {
                     tokio::time::sleep(delay).await;
-                    let attempt = pool.start(key)?;
+                    // To another instance than the slow one, when there is one.
+                    let attempt = pool.start_avoiding(key, &[this.as_str()])?;
                     tracing::debug!(call = %call.name, ?delay, "hedging a slow call");
                     Some(try_on(attempt).await)
                 });
@@ -401,6 +405,7 @@ pub(super) async fn fetch(
         let Err(error) = result else {
             return result;
         };
+        tried.push(this);
         let Some(retry) = retry.filter(|r| tries < r.attempts() && error.is_retryable()) else {
             return Err(error);
         };
@@ -476,7 +481,7 @@ async fn try_once(
             None,
         );
     };
-    let mut req = http::Request::new(body.map_or_else(Body::empty, Body::from));
+    let mut req = http::Request::new(());
     *req.method_mut() = call.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers.clone();
@@ -498,7 +503,8 @@ async fn try_once(
     let limit = call.service.max_response_bytes;
     let mut retry_after = None;
     let exchange = async {
-        let resp = client.send(req).await.map_err(|e| {
+        let (head, ()) = req.into_parts();
+        let resp = client.send_replayable(head, body).await.map_err(|e| {
             tracing::warn!(call = %call.name, error = %e, "upstream request failed");
             CallError::Unreachable
         })?;

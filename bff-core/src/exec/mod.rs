@@ -45,6 +45,26 @@ pub struct Outcome {
     pub freshness: crate::cache::Freshness,
 }
 
+/// A failed run: why, and how each call that started went.
+#[derive(Debug)]
+pub struct Failure {
+    /// What the endpoint answers.
+    pub error: ExecError,
+    /// Every call that started, in call order: its name, how long it ran
+    /// and how it ended (`ok`, a failure reason, `deadline` when the
+    /// endpoint's deadline cut it off, `cancelled` when another call's
+    /// failure had decided the answer).
+    pub calls: Vec<(String, Duration, String)>,
+}
+
+/// The calls that started and have not ended.
+fn running_indices<'a>(
+    began: &'a [Option<Instant>],
+    ended: &'a [Option<String>],
+) -> impl Iterator<Item = usize> + 'a {
+    (0..began.len()).filter(|&i| began[i].is_some() && ended[i].is_none())
+}
+
 type CallFuture<'a> =
     Pin<Box<dyn Future<Output = (usize, Result<Val, CallError>, Duration)> + Send + 'a>>;
 
@@ -54,7 +74,7 @@ pub async fn run(
     templates: &TemplateSet,
     client: &crate::upstream::Client,
     request: RequestData,
-) -> Result<Outcome, ExecError> {
+) -> Result<Outcome, Failure> {
     let parts = std::cell::Cell::new(crate::cache::Freshness::default());
     crate::cache::PARTS
         .scope(parts, run_inner(endpoint, templates, client, request))
@@ -66,17 +86,17 @@ async fn run_inner(
     templates: &TemplateSet,
     client: &crate::upstream::Client,
     request: RequestData,
-) -> Result<Outcome, ExecError> {
+) -> Result<Outcome, Failure> {
     let deadline = Instant::now() + endpoint.deadline;
-    match tokio::time::timeout_at(
-        deadline,
-        run_graph(endpoint, templates, client, request, deadline),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(ExecError::Deadline),
-    }
+    run_graph(endpoint, templates, client, request, deadline).await
+}
+
+/// Which failure an endpoint answers with when several calls fail: a
+/// forwarded upstream status first (it is the service's own word on the
+/// request, such as `404` for what does not exist), then the first failed
+/// call in declaration order. Lower is chosen.
+fn rank(forwarded: bool, index: usize) -> (bool, usize) {
+    (!forwarded, index)
 }
 
 async fn run_graph(
@@ -85,12 +105,17 @@ async fn run_graph(
     client: &crate::upstream::Client,
     request: RequestData,
     deadline: Instant,
-) -> Result<Outcome, ExecError> {
+) -> Result<Outcome, Failure> {
     let calls = &endpoint.calls;
     let mut scope = Scope::new(request, calls.iter().map(|c| c.name.clone()).collect());
     let mut waiting: Vec<usize> = calls.iter().map(|c| c.deps.len()).collect();
     let mut degraded = Vec::new();
     let mut timings = vec![Duration::ZERO; calls.len()];
+    // When each call started, and how each that ended went.
+    let mut began: Vec<Option<Instant>> = vec![None; calls.len()];
+    let mut ended: Vec<Option<String>> = vec![None; calls.len()];
+    // The failure the endpoint answers with so far, by `rank`.
+    let mut failed: Option<((bool, usize), ExecError)> = None;
     let mut running: FuturesUnordered<CallFuture<'_>> = FuturesUnordered::new();
 
     let start = |i: usize, scope: &Scope| -> CallFuture<'_> {
@@ -126,23 +151,72 @@ async fn run_graph(
         }
     };
     for (i, _) in calls.iter().enumerate().filter(|(_, c)| c.deps.is_empty()) {
+        began[i] = Some(Instant::now());
         running.push(start(i, &scope));
     }
-    while let Some((i, result, took)) = running.next().await {
+    let report =
+        |began: &[Option<Instant>], ended: &[Option<String>], timings: &[Duration], open: &str| {
+            calls
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let b = began[i]?;
+                    Some(match &ended[i] {
+                        Some(outcome) => (c.name.to_string(), timings[i], outcome.clone()),
+                        None => (c.name.to_string(), b.elapsed(), open.to_owned()),
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+    loop {
+        // Once a call has failed, only calls whose failure would take its
+        // place are waited for; the others are cancelled.
+        if let Some((best, _)) = &failed {
+            let matters = running_indices(&began, &ended).any(|j| {
+                let could_forward = !calls[j].forward_status.is_empty();
+                rank(could_forward, j) < *best
+            });
+            if !matters {
+                let (_, error) = failed.take().expect("checked");
+                return Err(Failure {
+                    error,
+                    calls: report(&began, &ended, &timings, "cancelled"),
+                });
+            }
+        }
+        let next = tokio::select! {
+            next = running.next() => next,
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(Failure {
+                    error: failed.map_or(ExecError::Deadline, |(_, e)| e),
+                    calls: report(&began, &ended, &timings, "deadline"),
+                });
+            }
+        };
+        let Some((i, result, took)) = next else { break };
         let call = &calls[i];
         timings[i] = took;
+        ended[i] = Some(match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.reason(),
+        });
         if let Err(e) = &result
             && let Some(status) = e.upstream_status()
             && call.forward_status.contains(&status)
         {
-            return Err(ExecError::Forward {
+            let error = ExecError::Forward {
                 call: call.name.to_string(),
                 status,
                 message: match e {
                     CallError::Grpc(s) => Some(s.message.clone()),
                     _ => None,
                 },
-            });
+            };
+            let r = rank(true, i);
+            if failed.as_ref().is_none_or(|(best, _)| r < *best) {
+                failed = Some((r, error));
+            }
+            continue;
         }
         let value = match result {
             Ok(v) => v,
@@ -168,27 +242,48 @@ async fn run_graph(
                     if let CallError::Input(msg) = &e {
                         tracing::warn!(call = %call.name, error = %msg, "call could not be built");
                     }
-                    return Err(ExecError::Call {
-                        call: call.name.to_string(),
-                        error: e,
-                    });
+                    let r = rank(false, i);
+                    if failed.as_ref().is_none_or(|(best, _)| r < *best) {
+                        failed = Some((
+                            r,
+                            ExecError::Call {
+                                call: call.name.to_string(),
+                                error: e,
+                            },
+                        ));
+                    }
+                    continue;
                 }
             },
         };
         scope.results[i] = Some(value);
+        if failed.is_some() {
+            // The answer is a failure: nothing new starts.
+            continue;
+        }
         for &d in &call.dependents {
             waiting[d] -= 1;
             if waiting[d] == 0 {
+                began[d] = Some(Instant::now());
                 running.push(start(d, &scope));
             }
         }
     }
     drop(running);
+    if let Some((_, error)) = failed {
+        return Err(Failure {
+            error,
+            calls: report(&began, &ended, &timings, "cancelled"),
+        });
+    }
 
     let value = match &endpoint.respond {
         Some(expr) => expr.first(scope.jq_input()).map_err(|e| {
             tracing::error!(endpoint = %endpoint.id(), error = %e, "respond expression failed");
-            ExecError::Shape(e)
+            Failure {
+                error: ExecError::Shape(e),
+                calls: report(&began, &ended, &timings, "cancelled"),
+            }
         })?,
         None => {
             let pairs = calls

@@ -279,7 +279,14 @@ impl Pool {
     /// Starts an exchange with the instance the balancer picks; `key` is
     /// the hash key's value, if any. `None` while discovery has found none.
     pub fn start(&self, key: Option<&[u8]>) -> Option<Attempt<'_>> {
-        let instance = self.pick(key)?;
+        self.start_avoiding(key, &[])
+    }
+
+    /// Like [`Pool::start`], but on an instance other than those named
+    /// (by base URL) when there is one: a retry or hedge goes elsewhere
+    /// than the try that failed or is slow.
+    pub fn start_avoiding(&self, key: Option<&[u8]>, avoid: &[&str]) -> Option<Attempt<'_>> {
+        let instance = self.pick(key, avoid)?;
         instance.outstanding.fetch_add(1, Ordering::Relaxed);
         Some(Attempt {
             pool: self,
@@ -288,7 +295,7 @@ impl Pool {
         })
     }
 
-    fn pick(&self, key: Option<&[u8]>) -> Option<Arc<Instance>> {
+    fn pick(&self, key: Option<&[u8]>, avoid: &[&str]) -> Option<Arc<Instance>> {
         let all = self.instances.load();
         if all.len() <= 1 {
             return all.first().cloned();
@@ -300,6 +307,10 @@ impl Pool {
             .collect();
         if up.is_empty() {
             up = all.iter().collect();
+        }
+        // Those tried already sit out too, unless none would be left.
+        if !avoid.is_empty() && up.iter().any(|i| !avoid.contains(&i.base_url.as_str())) {
+            up.retain(|i| !avoid.contains(&i.base_url.as_str()));
         }
         let chosen = match self.balance {
             BalanceKind::RoundRobin => up[self.next.fetch_add(1, Ordering::Relaxed) % up.len()],
