@@ -479,7 +479,9 @@ mod tests {
     #[test]
     fn weighted_round_robin_follows_the_weights_smoothly() {
         let p = pool(BalanceKind::Weighted, &[5, 1, 1]);
-        let picks: Vec<usize> = (0..7).map(|_| index(&p, &p.pick(None).unwrap())).collect();
+        let picks: Vec<usize> = (0..7)
+            .map(|_| index(&p, &p.pick(None, &[]).unwrap()))
+            .collect();
         // Smooth: the heavy instance never gets all five in a row.
         assert_eq!(picks, [0, 0, 1, 0, 2, 0, 0]);
     }
@@ -487,7 +489,12 @@ mod tests {
     #[test]
     fn hashing_keeps_keys_on_their_instance_and_moves_only_the_lost_ones() {
         let p = pool(BalanceKind::Hash, &[1, 1, 1]);
-        let pick = |k: usize| index(&p, &p.pick(Some(format!("user-{k}").as_bytes())).unwrap());
+        let pick = |k: usize| {
+            index(
+                &p,
+                &p.pick(Some(format!("user-{k}").as_bytes()), &[]).unwrap(),
+            )
+        };
         let before: Vec<usize> = (0..100).map(pick).collect();
         assert!((0..3).all(|i| before.contains(&i)));
         p.eject(&p.instances()[1]);
@@ -509,7 +516,7 @@ mod tests {
             p.record(&b, Instant::now(), false);
         }
         assert!(p.is_ejected(&b));
-        assert!((0..10).all(|_| index(&p, &p.pick(None).unwrap()) == 0));
+        assert!((0..10).all(|_| index(&p, &p.pick(None, &[]).unwrap()) == 0));
         // The other one failing too cannot eject it: one always stays.
         for _ in 0..5 {
             p.record(&a, Instant::now(), false);
