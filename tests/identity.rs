@@ -40,6 +40,11 @@ async fn echo(headers: HeaderMap) -> axum::Json<Value> {
         "scopes": get("x-user-scopes"),
         "tier": get("x-user-tier"),
         "authorization": get("authorization"),
+        "underscored": headers
+            .keys()
+            .filter(|k| k.as_str().contains('_'))
+            .map(|k| k.as_str().to_owned())
+            .collect::<Vec<_>>(),
     }))
 }
 
@@ -160,6 +165,19 @@ async fn clients_cannot_forge_identity_headers() {
         assert_eq!(body["user"], Value::Null, "{body}");
         assert_eq!(body["tier"], Value::Null);
         assert_eq!(body["scopes"], Value::Null);
+    }
+    // Look-alikes that CGI- and WSGI-style services read as the same
+    // header (`HTTP_X_USER_ID`) go too; other underscored headers pass.
+    let look_alikes = [
+        ("X_User_Id", "admin"),
+        ("x_user-tier", "platinum"),
+        ("x_other", "kept"),
+    ];
+    for url in [format!("{gw}/open/x"), format!("{gw}/raw/x")] {
+        let t = token(json!({"sub": "u-3"}));
+        let (status, body) = get_json(url.clone(), Some(&t), &look_alikes).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["underscored"], json!(["x_other"]), "{url}: {body}");
     }
     // With a valid token that lacks a claim: the forged value does not fill the gap.
     let t = token(json!({"sub": "u-2", "scope": "orders:read"}));

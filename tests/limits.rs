@@ -129,3 +129,31 @@ async fn pass_through_bodies_over_the_route_limit_get_413() {
         .unwrap();
     assert_eq!(streamed.status(), 413);
 }
+
+#[test]
+fn a_per_ip_limit_that_cannot_be_applied_is_a_located_load_error() {
+    for (limit, says) in [
+        (
+            "{ rate: 10/fortnight, burst: 5 }",
+            "unknown unit `fortnight`",
+        ),
+        ("{ rate: 10/s, burst: 0 }", "`burst` must be at least 1"),
+        (
+            "{ rate: 2000000000/s, burst: 5 }",
+            "more than one request per nanosecond",
+        ),
+    ] {
+        let dir = SpecDir::new(&format!(
+            "services:\n  s: {{ url: \"http://127.0.0.1:9\" }}\nlimits:\n  per_ip: {limit}\n"
+        ));
+        let rendered = match bff_core::plan::load(dir.path()) {
+            Ok(_) => panic!("`{limit}` loaded, but it cannot be applied"),
+            Err(d) => d.to_string(),
+        };
+        assert!(rendered.contains(says), "{rendered}");
+        assert!(
+            rendered.contains("bff.yaml:4:11"),
+            "located at the value: {rendered}"
+        );
+    }
+}

@@ -375,3 +375,78 @@ fn policies_that_cannot_build_their_key_are_located_load_errors() {
     assert!(errors.contains("a.yaml:2:"), "{errors}");
     assert!(errors.contains("unknown rate limit `nope`"), "{errors}");
 }
+
+#[tokio::test]
+async fn a_quota_refusal_reports_the_rate_bucket_as_it_stands() {
+    let up = upstream().await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         rate_limits:\n  p:\n    key: [ip]\n    rate: 1/min\n    burst: 20\n    quota: {{ limit: 5, per: day }}\n"
+    ))
+    .endpoint(
+        "a",
+        "endpoint: GET /v1/a\nrate_limit: p\ncalls:\n  ok: { service: s, get: /ok }\nrespond:\n  jq: .ok\n",
+    );
+    let gw = gateway(dir.path()).await;
+    let c = client();
+    let mut last = String::new();
+    for _ in 0..5 {
+        let r = c.get(format!("{gw}/v1/a")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        last = header(&r, "ratelimit");
+    }
+    assert!(last.starts_with("\"p\";r=15;t=300"), "{last}");
+    for _ in 0..3 {
+        let r = c.get(format!("{gw}/v1/a")).send().await.unwrap();
+        assert_eq!(r.status(), 429);
+        let rl = header(&r, "ratelimit");
+        assert!(
+            rl.starts_with("\"p\";r=15;t=300") || rl.starts_with("\"p\";r=15;t=299"),
+            "refused by the quota, the rate is untouched: {rl}"
+        );
+        assert_eq!(header(&r, "x-ratelimit-remaining"), "15");
+    }
+}
+
+#[tokio::test]
+async fn callers_whose_key_parts_differ_never_share_a_bucket() {
+    let up = upstream().await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         rate_limits:\n  p: {{ key: [\"header:x-a\", \"header:x-b\"], rate: 1/min, burst: 1 }}\n"
+    ))
+    .endpoint(
+        "a",
+        "endpoint: GET /v1/a\nrate_limit: p\ncalls:\n  ok: { service: s, get: /ok }\nrespond:\n  jq: .ok\n",
+    );
+    let gw = gateway(dir.path()).await;
+    let send = |a: &'static str, b: &'static str| {
+        let url = format!("{gw}/v1/a");
+        async move {
+            client()
+                .get(url)
+                .header("x-a", a)
+                .header("x-b", b)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(send("p|q", "r").await, 200);
+    assert_eq!(send("p|q", "r").await, 429, "the same caller again");
+    assert_eq!(
+        send("p", "q|r").await,
+        200,
+        "another caller, its own bucket"
+    );
+    assert_eq!(
+        send("1:p|", "q").await,
+        200,
+        "what a part's encoding looks like"
+    );
+    let long = Box::leak("x".repeat(5000).into_boxed_str());
+    assert_eq!(send(long, "b").await, 200);
+    assert_eq!(send(long, "b").await, 429, "a long value keys a bucket too");
+}

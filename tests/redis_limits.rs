@@ -193,3 +193,43 @@ async fn replicas_share_kept_answers_through_redis_and_a_purge_reaches_all() {
     assert_eq!(n(a.url()).await, json!(1));
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn callers_whose_key_parts_differ_never_share_a_bucket_in_redis() {
+    let redis = RedisServer::start();
+    let up = serve(Router::new().route("/ok", get(|| async { axum::Json(json!({ "ok": true })) })))
+        .await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         redis: {{ url: \"{}\", timeout: 200ms }}\n\
+         rate_limits:\n  p: {{ key: [\"header:x-a\", \"header:x-b\"], rate: 1/min, burst: 1, store: redis, on_store_error: closed }}\n",
+        redis.url()
+    ))
+    .endpoint(
+        "a",
+        "endpoint: GET /v1/a\nrate_limit: p\ncalls:\n  ok: { service: s, get: /ok }\nrespond:\n  jq: .ok\n",
+    );
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let base = bff.url();
+    let send = |a: &'static str, b: &'static str| {
+        let url = format!("{base}/v1/a");
+        async move {
+            client()
+                .get(url)
+                .header("x-a", a)
+                .header("x-b", b)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(send("p|q", "r").await, 200);
+    assert_eq!(send("p|q", "r").await, 429);
+    assert_eq!(
+        send("p", "q|r").await,
+        200,
+        "another caller, its own bucket"
+    );
+}

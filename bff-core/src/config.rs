@@ -240,7 +240,7 @@ pub struct Limits {
     pub max_concurrency: Option<usize>,
     /// A limit per client address over the whole BFF, before authentication.
     #[serde(default)]
-    pub per_ip: Option<crate::ratelimit::config::PerIpConfig>,
+    pub per_ip: Option<Loc<crate::ratelimit::config::PerIpConfig>>,
 }
 
 impl Default for Limits {

@@ -144,16 +144,16 @@ impl Gateway {
         let router = crate::openapi::routes(router, &self.shared.plan, &*self.shared.extension)
             .fallback(|| async { Problem::not_found() });
         // Before anything else: no client may send the headers that carry
-        // verified identities upstream, whatever its authentication.
+        // verified identities upstream, whatever its authentication, nor
+        // look-alikes (`X_User_Id`) that CGI- and WSGI-style services read
+        // as the same header.
         let names = self.shared.plan.identity_headers.clone();
         let router = if names.is_empty() {
             router
         } else {
             router.layer(tower::util::MapRequestLayer::new(
                 move |mut req: Request| {
-                    for name in &names {
-                        req.headers_mut().remove(name);
-                    }
+                    strip_identity_look_alikes(req.headers_mut(), &names);
                     req
                 },
             ))
@@ -181,13 +181,11 @@ impl Gateway {
             )),
             None => router,
         };
-        let per_ip = self.shared.plan.config.limits.per_ip.as_ref();
+        let per_ip = self.shared.plan.config.limits.per_ip.as_deref();
         let router = match per_ip.map(crate::ratelimit::per_ip_layer) {
             Some(Ok(layer)) => router.layer(layer),
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "limits.per_ip is not applied");
-                router
-            }
+            // Refused when the specs were loaded (`check_per_ip`).
+            Some(Err(e)) => unreachable!("limits.per_ip was checked at load time: {e}"),
             None => router,
         };
         // The edge stage must see requests before routing (it rewrites the
@@ -636,6 +634,23 @@ fn call_report(outcome: &Outcome) -> crate::access_log::CallReport {
         })
         .collect();
     crate::access_log::CallReport(calls)
+}
+
+/// Removes every header that is, or reads like, an identity header: the
+/// same name with `_` for `-` (names are lower case already).
+fn strip_identity_look_alikes(headers: &mut http::HeaderMap, names: &[http::HeaderName]) {
+    let look_alikes: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().contains('_'))
+        .filter(|k| {
+            let normal = k.as_str().replace('_', "-");
+            names.iter().any(|n| n.as_str() == normal)
+        })
+        .cloned()
+        .collect();
+    for name in names.iter().chain(&look_alikes) {
+        headers.remove(name);
+    }
 }
 
 /// Every call of a failed request with its real time and outcome, for the

@@ -43,6 +43,11 @@ pub(super) fn compile(
             }
         }
     });
+    if let Some(per_ip) = &file.spec.limits.per_ip
+        && let Err(e) = crate::ratelimit::check_per_ip(per_ip)
+    {
+        diags.push(file.error_at(per_ip, format!("limits.per_ip: {e}")));
+    }
     let clock = Clock::new();
     let mut policies = IndexMap::new();
     let mut usage = Vec::new();

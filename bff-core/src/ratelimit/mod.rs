@@ -219,32 +219,63 @@ impl Policy {
     }
 
     /// The counting key: the policy, the tier (so a tier change starts a
-    /// fresh bucket of the right size) and each configured part.
+    /// fresh bucket of the right size) and each configured part. Parts are
+    /// length-prefixed (`3:a|b`, `-` when absent), so no two different
+    /// callers share a bucket whatever their values hold (`|`, `:`); keys
+    /// past [`MAX_KEY_BYTES`] are replaced by a digest of the same text, so
+    /// a client's long header cannot make long keys.
     fn key_of(&self, caller: &Caller<'_>, tier: Option<&str>) -> String {
-        let mut key = format!("{}|{}", self.name, tier.unwrap_or("-"));
+        let mut parts = String::new();
+        let mut push = |v: Option<&str>| {
+            match v {
+                Some(v) => {
+                    parts.push_str(&v.len().to_string());
+                    parts.push(':');
+                    parts.push_str(v);
+                }
+                None => parts.push('-'),
+            }
+            parts.push('|');
+        };
         for part in &self.key {
-            key.push('|');
             match part {
-                KeyPart::Ip => key.push_str(&caller.ip.map_or_else(String::new, |i| i.to_string())),
-                KeyPart::Identity => key.push_str(
-                    &claim(caller.identity, ["sub"]).map_or_else(String::new, value::to_text),
-                ),
-                KeyPart::ApiKey => key.push_str(
-                    &claim(caller.identity, ["key_id"]).map_or_else(String::new, value::to_text),
-                ),
-                KeyPart::Endpoint => key.push_str(caller.endpoint),
-                KeyPart::Header(h) => key.push_str(
-                    caller
+                KeyPart::Ip => push(caller.ip.map(|i| i.to_string()).as_deref()),
+                KeyPart::Identity => {
+                    push(
+                        claim(caller.identity, ["sub"])
+                            .map(value::to_text)
+                            .as_deref(),
+                    );
+                }
+                KeyPart::ApiKey => {
+                    push(
+                        claim(caller.identity, ["key_id"])
+                            .map(value::to_text)
+                            .as_deref(),
+                    );
+                }
+                KeyPart::Endpoint => push(Some(caller.endpoint)),
+                KeyPart::Header(h) => {
+                    let values: Vec<&str> = caller
                         .headers
-                        .get(h)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or(""),
-                ),
+                        .get_all(h)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .collect();
+                    push((!values.is_empty()).then(|| values.join(", ")).as_deref());
+                }
             }
         }
-        key
+        if parts.len() > MAX_KEY_BYTES {
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parts.as_bytes());
+            parts = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        }
+        format!("{}|{}|{parts}", self.name, tier.unwrap_or("-"))
     }
 }
+
+/// Longest counting key kept as it is; longer ones become a digest.
+const MAX_KEY_BYTES: usize = 256;
 
 /// Counts a request against an endpoint's or route's policy: `Err` is the
 /// refusal to send, `Ok` the verdict whose headers go on the answer.
@@ -284,6 +315,22 @@ pub fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
 
 /// The whole-BFF limit per client address (`limits.per_ip`), as a
 /// `tower_governor` layer answering refusals like every other 429 here.
+/// Whether a per-address limit can be applied: a valid rate whose
+/// interval is not below a nanosecond, and a bucket of at least one.
+pub fn check_per_ip(config: &config::PerIpConfig) -> Result<Rate, String> {
+    let rate = Rate::parse(&config.rate)?;
+    if config.burst == 0 {
+        return Err("`burst` must be at least 1".into());
+    }
+    if rate.interval().is_zero() {
+        return Err(format!(
+            "rate `{}` is more than one request per nanosecond",
+            config.rate
+        ));
+    }
+    Ok(rate)
+}
+
 pub fn per_ip_layer(
     config: &config::PerIpConfig,
 ) -> Result<
@@ -294,10 +341,10 @@ pub fn per_ip_layer(
     >,
     String,
 > {
-    let rate = Rate::parse(&config.rate)?;
+    let rate = check_per_ip(config)?;
     let conf = tower_governor::governor::GovernorConfigBuilder::default()
         .period(rate.interval())
-        .burst_size(config.burst.max(1))
+        .burst_size(config.burst)
         .finish()
         .ok_or("limits.per_ip: rate and burst must be above zero")?;
     let conf = Arc::new(conf);

@@ -103,7 +103,12 @@ impl Local {
             return Outcome {
                 allowed: false,
                 by_quota: step.allowed,
-                reset_us: step.reset,
+                // A quota refusal spends no rate: the bucket as it stands.
+                reset_us: if step.allowed {
+                    stored_tat.unwrap_or(now).saturating_sub(now)
+                } else {
+                    step.reset
+                },
                 retry_after_us: if step.allowed {
                     quota_reset_us
                 } else {
