@@ -109,3 +109,49 @@ async fn responses_carry_security_headers() {
         assert_eq!(r.headers()["referrer-policy"], "no-referrer");
     }
 }
+
+#[tokio::test]
+async fn every_answer_to_an_allowed_origin_is_readable_by_it() {
+    let up = serve(Router::new().route(
+        "/ok",
+        axum::routing::get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+    ))
+    .await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         auth:\n  user:\n    jwt: {{ keys: [ {{ alg: HS256, secret: a-secret-long-enough-for-hs256 }} ] }}\n\
+         limits: {{ per_ip: {{ rate: 1/min, burst: 3 }} }}\n"
+    ))
+    .endpoint("ok", "endpoint: GET /v1/ok\ncalls:\n  ok: { service: s, get: /ok }\n")
+    .endpoint("mine", "endpoint: GET /v1/mine\nauth: user\ncalls:\n  ok: { service: s, get: /ok }\n");
+    let gw = bff_tests::gateway_with(
+        dir.path(),
+        bff_web::WebExtension::new(["https://shop.example"]),
+    )
+    .await;
+    let origin = "https://shop.example";
+    for (path, status) in [
+        ("/v1/ok", 200),
+        ("/api/a%2Fb", 400),
+        ("/v1/mine", 401),
+        ("/nowhere", 404),
+        ("/v1/ok", 429),
+    ] {
+        let r = client()
+            .get(format!("{gw}{path}"))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_eq!(
+            r.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            Some(origin),
+            "{path} {status}: {:?}",
+            r.headers()
+        );
+        assert!(r.headers().contains_key("x-request-id"), "{path}");
+    }
+}

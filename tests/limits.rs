@@ -157,3 +157,51 @@ fn a_per_ip_limit_that_cannot_be_applied_is_a_located_load_error() {
         );
     }
 }
+
+/// Sends raw bytes and reads what comes back until the BFF closes.
+async fn raw_exchange(gw: &str, request: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(gw.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // The BFF may answer and close before it read everything; that is fine.
+    let _ = s.write_all(request).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn refusals_before_routing_are_problems_with_the_security_headers() {
+    let (gw, _dir) = setup().await;
+    let big = format!(
+        "GET /v1/ok HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
+        "x".repeat(64 * 1024)
+    );
+    let many: String = (0..130).map(|i| format!("x-h{i}: 1\r\n")).collect();
+    let many = format!("GET /v1/ok HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    for (request, status) in [
+        (big.as_bytes(), "431"),
+        (many.as_bytes(), "431"),
+        (&b"NOT A REQUEST LINE\r\n\r\n"[..], "400"),
+        (&b"GET /v1/ok HTTP/1.1\r\nHost x\r\n\r\n"[..], "400"),
+    ] {
+        let answer = raw_exchange(&gw, request).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+        let lower = answer.to_ascii_lowercase();
+        for h in [
+            "content-type: application/problem+json",
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: no-referrer",
+        ] {
+            assert!(lower.contains(h), "{h} in {answer}");
+        }
+        let body = answer.split("\r\n\r\n").nth(1).unwrap();
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["status"].to_string(), status, "{answer}");
+        assert!(problem["detail"].is_string());
+    }
+}

@@ -450,3 +450,43 @@ async fn callers_whose_key_parts_differ_never_share_a_bucket() {
     assert_eq!(send(long, "b").await, 200);
     assert_eq!(send(long, "b").await, 429, "a long value keys a bucket too");
 }
+
+#[tokio::test]
+async fn a_month_quota_window_is_this_months_length() {
+    // Days in this month, by date(1): the last day of the month.
+    let first = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-01"])
+        .output()
+        .unwrap();
+    let first = String::from_utf8(first.stdout).unwrap();
+    let last = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("{} +1 month -1 day", first.trim()),
+            "+%d",
+        ])
+        .output()
+        .unwrap();
+    let days: u64 = String::from_utf8(last.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let up = upstream().await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         rate_limits:\n  m:\n    key: [ip]\n    rate: 10/s\n    quota: {{ limit: 100, per: month }}\n"
+    ))
+    .endpoint(
+        "a",
+        "endpoint: GET /v1/a\nrate_limit: m\ncalls:\n  ok: { service: s, get: /ok }\nrespond:\n  jq: .ok\n",
+    );
+    let gw = gateway(dir.path()).await;
+    let r = client().get(format!("{gw}/v1/a")).send().await.unwrap();
+    let policy = header(&r, "ratelimit-policy");
+    assert!(
+        policy.ends_with(&format!("\"m-quota\";q=100;w={}", days * 86_400)),
+        "{days} days: {policy}"
+    );
+}

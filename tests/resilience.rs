@@ -624,7 +624,7 @@ async fn failed_required_calls_are_logged_and_measured_with_their_real_time() {
     let d = &entry["calls"][0];
     assert_eq!(
         (&d["name"], &d["outcome"]),
-        (&json!("d"), &json!("deadline")),
+        (&json!("d"), &json!("timeout")),
         "{line}"
     );
     let ms = d["ms"].as_f64().unwrap();
@@ -648,10 +648,34 @@ async fn failed_required_calls_are_logged_and_measured_with_their_real_time() {
     let errors = [
         ("endpoint", "GET /v1/slow"),
         ("call", "d"),
-        ("outcome", "deadline"),
+        ("outcome", "timeout"),
     ];
     assert_eq!(
         bff_tests::metric_sample(&metrics, "bff_call_errors_total", &errors),
         Some(1.0)
     );
+}
+
+#[tokio::test]
+async fn an_open_circuit_says_how_long_it_stays_open() {
+    let (up, url) = Upstream::start("a").await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{url}\", circuit_breaker: {{ failure_rate: 0.5, min_requests: 3, open_for: 5s }} }}\n\
+         proxy:\n  - {{ prefix: /raw, service: s, rewrite: / }}\n"
+    ))
+    .endpoint("get", &endpoint("get", "s", ""));
+    let gw = gateway(dir.path()).await;
+    up.set(Fault::Status(500));
+    for _ in 0..3 {
+        assert_eq!(call(&gw, "/v1/get").await.0, 502);
+    }
+    for path in ["/v1/get", "/raw/data"] {
+        let (status, headers, _, _) = call(&gw, path).await;
+        assert_eq!(status, 503, "{path}");
+        let secs: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(
+            (4..=5).contains(&secs),
+            "{path}: the time left open, not {secs}"
+        );
+    }
 }

@@ -30,14 +30,7 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
         }
     };
     req.headers_mut().insert(REQUEST_ID, id.clone());
-    let mut response = match normalize(req.uri()) {
-        Ok(None) => next.run(req).await,
-        Ok(Some(uri)) => {
-            *req.uri_mut() = uri;
-            next.run(req).await
-        }
-        Err(why) => Problem::bad_request(why).into_response(),
-    };
+    let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(REQUEST_ID, id);
     for (name, value) in SECURITY_HEADERS {
@@ -46,6 +39,20 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
             .or_insert(HeaderValue::from_static(value));
     }
     response
+}
+
+/// The path stage, just before routing (inside the client extension's
+/// layers, so a refusal carries CORS headers like any answer): the path in
+/// its normal form, or a 400.
+pub async fn normal_path(mut req: Request, next: Next) -> Response {
+    match normalize(req.uri()) {
+        Ok(None) => next.run(req).await,
+        Ok(Some(uri)) => {
+            *req.uri_mut() = uri;
+            next.run(req).await
+        }
+        Err(why) => Problem::bad_request(why).into_response(),
+    }
 }
 
 /// A client's id is kept when it is short printable ASCII, so ids can be

@@ -11,6 +11,11 @@ use crate::plan::Endpoint;
 /// Client-specific behaviour of one BFF binary.
 pub trait Extension: Send + Sync + 'static {
     /// Wraps or extends the router (layers such as CORS, extra routes).
+    /// Its layers see every request after the request id is set and
+    /// before the BFF's limits, path normalisation and routing, so what
+    /// they add (CORS headers) is on every answer, refusals included;
+    /// routes added here are matched on the path as the client sent it,
+    /// outside the BFF's limits.
     fn router(&self, router: Router) -> Router {
         router
     }

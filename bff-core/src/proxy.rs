@@ -136,7 +136,7 @@ fn instance<'a>(
                 route.service.name
             ))
             .into_response();
-        let secs = breaker.retry_in().as_secs().max(1);
+        let secs = (breaker.retry_in().as_secs_f64().ceil() as u64).max(1);
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return Err(Box::new(r));

@@ -158,7 +158,6 @@ impl Gateway {
                 },
             ))
         };
-        let router = self.shared.extension.router(router);
         // Compressed for clients that accept it, above a size; images,
         // gRPC, event streams and answers already encoded are left alone.
         let compression = &self.shared.plan.config.compression;
@@ -188,8 +187,15 @@ impl Gateway {
             Some(Err(e)) => unreachable!("limits.per_ip was checked at load time: {e}"),
             None => router,
         };
-        // The edge stage must see requests before routing (it rewrites the
-        // path), so it wraps a router whose only route is the real one.
+        // The path is normalised (or refused) before routing, inside the
+        // extension's layers: a refusal, like a limit's 429 or 503, is an
+        // answer like any other, with the CORS headers a page needs to read it.
+        let router = Router::new()
+            .fallback_service(router)
+            .layer(axum::middleware::from_fn(crate::edge::normal_path));
+        let router = self.shared.extension.router(router);
+        // The edge stage (request id, security headers) sees every request
+        // first, so it wraps a router whose only route is the real one.
         Router::new()
             .fallback_service(router)
             .layer(axum::middleware::from_fn(crate::edge::edge))
@@ -436,8 +442,22 @@ impl Shared {
                 let mut r = failure.error.problem().into_response();
                 r.extensions_mut().insert(failed_calls(&failure));
                 if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    // An open circuit says when it lets a probe through;
+                    // other refusals (overload) may be retried shortly.
+                    let secs = match &failure.error {
+                        exec::ExecError::Call {
+                            error: exec::CallError::CircuitOpen(service),
+                            ..
+                        } => self
+                            .plan
+                            .services
+                            .get(service)
+                            .and_then(|s| s.pool.breaker.as_ref())
+                            .map_or(1, |b| b.retry_in().as_secs_f64().ceil().max(1.0) as u64),
+                        _ => 1,
+                    };
                     r.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 }
                 r
             }

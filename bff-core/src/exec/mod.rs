@@ -51,8 +51,8 @@ pub struct Failure {
     /// What the endpoint answers.
     pub error: ExecError,
     /// Every call that started, in call order: its name, how long it ran
-    /// and how it ended (`ok`, a failure reason, `deadline` when the
-    /// endpoint's deadline cut it off, `cancelled` when another call's
+    /// and how it ended (`ok`, a failure reason — `timeout` when the
+    /// endpoint's deadline cut it off —, `cancelled` when another call's
     /// failure had decided the answer).
     pub calls: Vec<(String, Duration, String)>,
 }
@@ -189,7 +189,8 @@ async fn run_graph(
             () = tokio::time::sleep_until(deadline) => {
                 return Err(Failure {
                     error: failed.map_or(ExecError::Deadline, |(_, e)| e),
-                    calls: report(&began, &ended, &timings, "deadline"),
+                    // Cut off by the deadline: as a call's own timer would say.
+                    calls: report(&began, &ended, &timings, "timeout"),
                 });
             }
         };

@@ -16,12 +16,18 @@ fn secs_up(us: u64) -> u64 {
     us.div_ceil(1_000_000)
 }
 
+/// The label of a quota window, and its length now (a month's is that
+/// month's own: 28 to 31 days).
 fn window_name(w: QuotaWindow) -> (&'static str, u64) {
-    match w {
-        QuotaWindow::Hour => ("Hour", 3600),
-        QuotaWindow::Day => ("Day", 86_400),
-        QuotaWindow::Month => ("Month", 2_592_000),
-    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let label = match w {
+        QuotaWindow::Hour => "Hour",
+        QuotaWindow::Day => "Day",
+        QuotaWindow::Month => "Month",
+    };
+    (label, super::window::length(w, now))
 }
 
 /// Adds the rate-limit fields of a verdict to a response's headers.

@@ -56,6 +56,20 @@ pub(super) fn window(kind: QuotaWindow, unix_secs: u64) -> (u64, u64) {
     }
 }
 
+/// The length in seconds of the window holding `unix_secs`: a month's
+/// is its own number of days.
+pub(super) fn length(kind: QuotaWindow, unix_secs: u64) -> u64 {
+    match kind {
+        QuotaWindow::Hour => HOUR,
+        QuotaWindow::Day => DAY,
+        QuotaWindow::Month => {
+            let (y, m) = civil_month(unix_secs / DAY);
+            let (_, end) = window(kind, unix_secs);
+            end - days_from_civil(y, m) * DAY
+        }
+    }
+}
+
 /// Year and month (1–12) of a day count since the epoch (H. Hinnant's
 /// civil-from-days, for days on or after 1970-01-01).
 fn civil_month(days: u64) -> (u64, u64) {
@@ -99,6 +113,15 @@ mod tests {
         let (id, end) = window(QuotaWindow::Month, 1_797_000_000);
         assert_eq!(id, 2026 * 12 + 11);
         assert_eq!(end, 1_798_761_600, "2027-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_months_length_is_its_own() {
+        // 2026-12-15: December has 31 days; 2024-02-10: a leap February.
+        assert_eq!(length(QuotaWindow::Month, 1_797_300_000), 31 * 86_400);
+        assert_eq!(length(QuotaWindow::Month, 1_707_523_200), 29 * 86_400);
+        assert_eq!(length(QuotaWindow::Month, 1_795_435_200), 30 * 86_400);
+        assert_eq!(length(QuotaWindow::Day, 5), 86_400);
     }
 
     #[test]

@@ -17,6 +17,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
+mod rejections;
+
 use crate::config::Limits;
 use crate::tls::{ClientCert, TlsConnection};
 
@@ -121,6 +123,7 @@ async fn connection<I>(
         }
         req
     });
+    let io = rejections::Rejections::new(io);
     let conn = builder
         .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
         .into_owned();
