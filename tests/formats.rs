@@ -173,6 +173,48 @@ fn a_shape_that_cannot_fit_its_message_is_refused_where_it_is_written() {
     assert_eq!(errors.0[0].line, 3, "{errors}");
 }
 
+/// `Struct` and `Value` take any JSON object, so literal keys under them
+/// are data, as are a map's keys; a map's literal values fill its value
+/// message.
+#[tokio::test]
+async fn literal_objects_for_well_known_types_and_maps_load_and_encode() {
+    let dir = SpecDir::new("services: {}\n")
+        .file(
+            "proto/meta.proto",
+            "syntax = \"proto3\";\npackage t.v1;\nimport \"google/protobuf/struct.proto\";\n\
+             message Card { string id = 1; int32 count = 2; }\n\
+             message Meta { google.protobuf.Struct meta = 1; google.protobuf.Value extra = 2;\n\
+             map<string, Card> cards = 3; }\n",
+        )
+        .endpoint(
+            "meta",
+            "endpoint: GET /m\nrespond:\n  message: t.v1.Meta\n  jq: |\n    \
+             {meta: {source: \"bff\", tags: [\"a\"]}, extra: {kind: {deep: true}},\n     \
+             cards: {first: {id: \"c-1\", count: 2}}}\n",
+        );
+    let plan = bff_core::plan::load(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    let message = bff_core::proto::message(&plan.protos, "t.v1.Meta").unwrap();
+    let bff = gateway(dir.path()).await;
+    let r = client()
+        .get(format!("{bff}/m"))
+        .header("accept", "application/x-protobuf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    let decoded: Value =
+        serde_json::from_slice(&bff_core::proto::decode_json(&message, &bytes).unwrap()).unwrap();
+    assert_eq!(
+        decoded,
+        json!({
+            "meta": {"source": "bff", "tags": ["a"]},
+            "extra": {"kind": {"deep": true}},
+            "cards": {"first": {"id": "c-1", "count": 2}},
+        })
+    );
+}
+
 #[tokio::test]
 async fn a_result_that_does_not_fit_at_run_time_is_a_500_naming_the_field() {
     let upstream = serve(Router::new().route(

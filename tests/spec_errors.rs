@@ -339,3 +339,126 @@ proxy:
     );
     insta::assert_snapshot!(diagnostics(&dir));
 }
+
+/// A reserved name is pointed at where it is written, whether the call
+/// below it is a block or a flow mapping.
+#[test]
+fn reserved_call_names() {
+    insta::assert_snapshot!(one_endpoint(
+        "\
+endpoint: GET /v1/x
+calls:
+  path:
+    service: users
+    get: /users/1
+  \"auth\": { service: users, get: /a }
+  item:   # the current item
+    service: orders
+    get: /o
+"
+    ));
+}
+
+const CARDS_PROTO: &str = "\
+syntax = \"proto3\";
+package shop.cards.v1;
+message Card { string id = 1; int32 count = 2; }
+message Deck { map<string, Card> by_id = 1; }
+";
+
+/// A literal object given as a map's value must fit the map's value message.
+#[test]
+fn unknown_key_in_a_map_value() {
+    let dir = SpecDir::new(BFF)
+        .file("proto/cards.proto", CARDS_PROTO)
+        .endpoint(
+            "e",
+            "\
+endpoint: GET /v1/deck
+respond:
+  message: shop.cards.v1.Deck
+  jq: '{by_id: {first: {id: \"a\", cont: 1}}}'
+",
+        );
+    insta::assert_snapshot!(diagnostics(&dir));
+}
+
+/// One `.proto` file that does not compile is reported once; the files
+/// that do not depend on it still compile, and endpoints are checked
+/// against them. Names that only a broken file could hold are not called
+/// missing.
+#[test]
+fn a_broken_proto_file_hides_no_other_message() {
+    let dir = SpecDir::new(BFF)
+        .file("proto/cards.proto", CARDS_PROTO)
+        .file(
+            "proto/offers.proto",
+            "syntax = \"proto3\";\npackage shop.offers.v1;\nmessage Offer {\n  string id = ;\n}\n\
+             service Offers { rpc Get(Offer) returns (Offer); }\n",
+        )
+        .file(
+            "proto/promo.proto",
+            "syntax = \"proto3\";\npackage shop.promo.v1;\nimport \"offers.proto\";\n\
+             message Promo { shop.offers.v1.Offer offer = 1; }\n",
+        )
+        .endpoint(
+            "card",
+            "endpoint: GET /v1/card\nrespond:\n  message: shop.cards.v1.Card\n  jq: '{id: \"a\", cuont: 1}'\n",
+        )
+        .endpoint(
+            "deck",
+            "endpoint: GET /v1/deck\nrespond:\n  message: shop.cards.v1.Dekc\n",
+        )
+        .endpoint(
+            "offer",
+            "endpoint: GET /v1/offer\nrespond:\n  message: shop.offers.v1.Offer\n  jq: '{id: \"o\"}'\n",
+        )
+        .endpoint(
+            "promo",
+            "endpoint: GET /v1/promo\nrespond:\n  message: shop.promo.v1.Promo\n",
+        )
+        .endpoint(
+            "quote",
+            "\
+endpoint: GET /v1/quote
+calls:
+  offer: { service: users, grpc: shop.offers.v1.Offers/Get, body: { id: \"1\" } }
+  user: { service: users, get: \"/u/{{ offer.id }}\" }
+",
+        );
+    insta::assert_snapshot!(diagnostics(&dir));
+}
+
+/// A page template that does not parse is reported alone: the others
+/// still load, and pages only it could provide are not called missing.
+#[test]
+fn a_broken_template_hides_no_other_page() {
+    let dir = SpecDir::new(BFF)
+        .file(
+            "templates/base.html",
+            "<main>{% block body %}{% endblock %}</main>\n",
+        )
+        .file(
+            "templates/card.html",
+            "{% extends \"base.html\" %}{% block body %}{{ id }}{% endblock %}\n",
+        )
+        .file("templates/broken.html", "<p>\n{{ product.name </p>\n")
+        .file("templates/child.html", "{% extends \"broken.html\" %}\n")
+        .endpoint(
+            "card",
+            "endpoint: GET /v1/card\nrespond:\n  html: card.html\n",
+        )
+        .endpoint(
+            "child",
+            "endpoint: GET /v1/child\nrespond:\n  html: child.html\n",
+        )
+        .endpoint(
+            "broken",
+            "endpoint: GET /v1/broken\nrespond:\n  html: broken.html\n",
+        )
+        .endpoint(
+            "typo",
+            "endpoint: GET /v1/typo\nrespond:\n  html: crad.html\n",
+        );
+    insta::assert_snapshot!(diagnostics(&dir));
+}

@@ -18,6 +18,9 @@ pub const DIR: &str = "templates";
 #[derive(Default)]
 pub struct Pages {
     tera: Tera,
+    /// Templates that exist but did not load, with their errors reported:
+    /// their own, or that of a template they need.
+    unloaded: Vec<String>,
 }
 
 impl std::fmt::Debug for Pages {
@@ -30,7 +33,10 @@ impl std::fmt::Debug for Pages {
 
 impl Pages {
     /// Parses every file under `<specs>/templates`; none when it does not
-    /// exist. Errors are reported at their template's line and column.
+    /// exist. Errors are reported at their template's line and column. A
+    /// template with an error is left out, and so, without a further error,
+    /// is one that extends, includes or calls a component of a template
+    /// left out; the others load.
     pub fn load(specs: &Path, diags: &mut Diagnostics) -> Pages {
         let root = specs.join(DIR);
         let mut files = Vec::new();
@@ -52,20 +58,66 @@ impl Pages {
                 )),
             }
         }
-        let mut tera = Tera::default();
-        // Values land in HTML: every template escapes them, whatever its name ends in.
-        tera.autoescape_on(vec![""]);
-        if let Err(e) = tera.add_raw_templates(named.iter().map(|(n, t)| (n.as_str(), t.as_str())))
-        {
-            diags.push(located(&root, &named, &e));
-            return Pages::default();
+        let mut found = Vec::new();
+        let pages = Self::compile(&root, &named, &mut found);
+        // Tera finds problems in its own order; they are reported in file order.
+        found.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        for d in found {
+            diags.push(d);
         }
-        Pages { tera }
+        pages
+    }
+
+    /// Loads the named templates, leaving out those with errors.
+    fn compile(root: &Path, named: &[(String, String)], diags: &mut Vec<Diagnostic>) -> Pages {
+        // Alone first, so a syntax error is reported for its own template only.
+        let mut unloaded = Vec::new();
+        let mut left: Vec<&(String, String)> = Vec::new();
+        for entry in named {
+            let (name, text) = entry;
+            match Tera::default().add_raw_template(name, text) {
+                Err(e) if matches!(e.kind(), tera::ErrorKind::SyntaxError(_)) => {
+                    diags.push(located(root, named, &e));
+                    unloaded.push(name.clone());
+                }
+                _ => left.push(entry),
+            }
+        }
+        // Together, for what templates take from each other; each error
+        // leaves its template out and the rest is tried again.
+        loop {
+            let mut tera = Tera::default();
+            // Values land in HTML: every template escapes them, whatever its name ends in.
+            tera.autoescape_on(vec![""]);
+            let Err(e) = tera.add_raw_templates(left.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            else {
+                return Pages { tera, unloaded };
+            };
+            let at_fault = error_file(&e).and_then(|f| left.iter().position(|(n, _)| *n == f));
+            let Some(i) = at_fault else {
+                diags.push(located(root, named, &e));
+                unloaded.extend(left.iter().map(|(n, _)| n.clone()));
+                return Pages {
+                    tera: Tera::default(),
+                    unloaded,
+                };
+            };
+            if !echoes_an_earlier_error(&e, &unloaded, named) {
+                diags.push(located(root, named, &e));
+            }
+            unloaded.push(left.remove(i).0.clone());
+        }
     }
 
     /// Whether a template of that name was loaded.
     pub fn contains(&self, name: &str) -> bool {
         self.tera.contains_template(name)
+    }
+
+    /// Whether a template of that name exists but did not load, for an
+    /// error reported already.
+    pub fn lost_to_errors(&self, name: &str) -> bool {
+        self.unloaded.iter().any(|n| n == name)
     }
 
     /// The names of the loaded templates.
@@ -111,12 +163,45 @@ fn located(root: &Path, named: &[(String, String)], e: &tera::Error) -> Diagnost
     )
 }
 
+/// Whether an error only echoes one reported before: the template extends,
+/// includes, or calls a component of a template that did not load.
+fn echoes_an_earlier_error(
+    e: &tera::Error,
+    unloaded: &[String],
+    named: &[(String, String)],
+) -> bool {
+    let is_unloaded = |name: &str| unloaded.iter().any(|n| n == name);
+    if let tera::ErrorKind::MissingParent { parent, .. } = e.kind() {
+        return is_unloaded(parent);
+    }
+    let message = template_error(e, "").message;
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('`')?.strip_suffix('`'))
+            .map(str::to_owned)
+    };
+    if let Some(template) = quoted("Unknown template ") {
+        return is_unloaded(&template);
+    }
+    if let Some(component) = quoted("Unknown component ") {
+        let defines = format!("component {component}");
+        return named
+            .iter()
+            .any(|(n, text)| is_unloaded(n) && text.contains(&defines));
+    }
+    false
+}
+
 /// The template an error is in, from the error or its rendered report.
 fn error_file(e: &tera::Error) -> Option<String> {
     match e.kind() {
         tera::ErrorKind::SyntaxError(r) | tera::ErrorKind::RenderingError(r) => {
             Some(r.filename().to_owned())
         }
+        tera::ErrorKind::MissingParent { current: tpl, .. }
+        | tera::ErrorKind::CircularExtend { tpl, .. }
+        | tera::ErrorKind::CircularInclude { tpl, .. } => Some(tpl.clone()),
         tera::ErrorKind::Msg(report) => {
             let locus = report.lines().nth(1)?.trim_start().strip_prefix("--> ")?;
             let mut parts = locus.rsplitn(3, ':');
@@ -177,6 +262,65 @@ mod tests {
         let d = diags.0.first().expect("an error");
         assert!(d.file.ends_with("templates/broken.html"), "{d}");
         assert_eq!(d.line, 2, "{d}");
-        assert!(!pages.contains("ok.html"));
+        assert!(pages.contains("ok.html"));
+    }
+
+    #[test]
+    fn a_broken_template_keeps_out_only_what_needs_it() {
+        let (_d, diags, pages) = load(&[
+            ("base.html", "<main>{% block body %}{% endblock %}</main>"),
+            (
+                "ok.html",
+                "{% extends \"base.html\" %}{% block body %}ok{% endblock %}",
+            ),
+            ("broken.html", "<p>\n{{ product.name </p>\n"),
+            ("child.html", "{% extends \"broken.html\" %}"),
+            ("uses.html", "{% include \"child.html\" %}"),
+            (
+                "parts.html",
+                "{% component card() %}<b>{% endcomponent %}{{ oops",
+            ),
+            ("card.html", "{% <card> %}x{% </card> %}"),
+            ("filter.html", "{{ x | nosuchfilter }}"),
+            ("parent.html", "{% extends \"nowhere.html\" %}"),
+        ]);
+        let errors: Vec<(String, u32)> = diags
+            .0
+            .iter()
+            .map(|d| {
+                (
+                    d.file.file_name().unwrap().to_string_lossy().into_owned(),
+                    d.line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("broken.html".to_owned(), 2),
+                ("filter.html".to_owned(), 1),
+                ("parent.html".to_owned(), 1),
+                ("parts.html".to_owned(), 1),
+            ],
+            "{diags}"
+        );
+        assert!(pages.contains("ok.html") && pages.contains("base.html"));
+        for lost in [
+            "broken.html",
+            "child.html",
+            "uses.html",
+            "filter.html",
+            "card.html",
+        ] {
+            assert!(
+                !pages.contains(lost) && pages.lost_to_errors(lost),
+                "{lost}"
+            );
+        }
+        assert!(!pages.lost_to_errors("nope.html"));
+        assert_eq!(
+            pages.render("ok.html", &serde_json::json!({})).unwrap(),
+            "<main>ok</main>"
+        );
     }
 }

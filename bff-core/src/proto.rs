@@ -3,6 +3,7 @@
 //! descriptor pool. Endpoints answer with its messages and gRPC calls find
 //! their methods in it, so editing a contract needs no rebuild.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -14,9 +15,47 @@ use crate::spec::{Diagnostic, Diagnostics};
 /// The folder of a BFF that holds its `.proto` files.
 pub const DIR: &str = "proto";
 
+/// The contracts of a BFF's `proto/` folder: everything that compiled, and
+/// what the files that did not compile may hold.
+#[derive(Debug, Default)]
+pub struct Protos {
+    /// Messages and services of every file that compiled.
+    pub pool: DescriptorPool,
+    /// Files that did not compile, by their own error or an import's.
+    failed: Vec<Holds>,
+}
+
+/// What a file that did not compile may define.
+#[derive(Debug)]
+enum Holds {
+    /// It parses: exactly these messages and services.
+    Names(HashSet<String>),
+    /// It does not parse, but declares its package: names in it.
+    Package(String),
+    /// Nothing can be read from it: any name.
+    Anything,
+}
+
+impl Protos {
+    /// Whether a message or service of this full name may be defined by a
+    /// file that did not compile, whose error is reported already.
+    pub fn lost_to_errors(&self, name: &str) -> bool {
+        let name = name.trim_start_matches('.');
+        self.failed.iter().any(|holds| match holds {
+            Holds::Names(names) => names.contains(name),
+            Holds::Package(package) => name
+                .strip_prefix(package.as_str())
+                .is_some_and(|rest| rest.starts_with('.')),
+            Holds::Anything => true,
+        })
+    }
+}
+
 /// Compiles every `.proto` file under `<specs>/proto`; an empty pool when
-/// the folder does not exist. Errors are reported at their file and line.
-pub fn load(specs: &Path, diags: &mut Diagnostics) -> DescriptorPool {
+/// the folder does not exist. Each file compiles on its own, so one that
+/// does not (or imports one that does not) leaves the others usable; its
+/// error is reported once, at its file and line.
+pub fn load(specs: &Path, diags: &mut Diagnostics) -> Protos {
     let root = specs.join(DIR);
     let mut files = Vec::new();
     if root.is_dir() {
@@ -28,21 +67,91 @@ pub fn load(specs: &Path, diags: &mut Diagnostics) -> DescriptorPool {
         .filter_map(|p| p.strip_prefix(&root).ok().map(Path::to_owned))
         .collect();
     files.sort();
+    let mut protos = Protos::default();
     if files.is_empty() {
-        return DescriptorPool::new();
+        return protos;
     }
-    let compiled = protox::Compiler::new([&root]).and_then(|mut c| {
-        c.include_imports(true);
-        c.open_files(&files)?;
-        Ok(c.descriptor_pool())
-    });
-    match compiled {
-        Ok(pool) => pool,
+    let mut compiler = match protox::Compiler::new([&root]) {
+        Ok(c) => c,
         Err(e) => {
             diags.push(diagnostic(&root, &e));
-            DescriptorPool::new()
+            return protos;
+        }
+    };
+    compiler.include_imports(true);
+    // A file importing a broken one fails with that file's error: report it once.
+    let mut reported: HashSet<(Option<String>, String)> = HashSet::new();
+    for file in &files {
+        if let Err(e) = compiler.open_file(file) {
+            if reported.insert((e.file().map(str::to_owned), e.to_string())) {
+                diags.push(diagnostic(&root, &e));
+            }
+            protos.failed.push(holds(&root.join(file), file));
         }
     }
+    protos.pool = compiler.descriptor_pool();
+    protos
+}
+
+/// What a `.proto` file that did not compile defines, as far as it can be read.
+fn holds(path: &Path, name: &Path) -> Holds {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Holds::Anything;
+    };
+    match protox::file::File::from_source(&name.to_string_lossy(), &text) {
+        Ok(file) => {
+            let file = file.file_descriptor_proto();
+            let mut names = HashSet::new();
+            let prefix = file.package().to_owned();
+            for m in &file.message_type {
+                message_names(&prefix, m, &mut names);
+            }
+            for s in &file.service {
+                names.insert(qualified(&prefix, s.name()));
+            }
+            Holds::Names(names)
+        }
+        Err(_) => match declared_package(&text) {
+            Some(package) => Holds::Package(package),
+            None => Holds::Anything,
+        },
+    }
+}
+
+fn message_names(
+    prefix: &str,
+    m: &prost_reflect::prost_types::DescriptorProto,
+    out: &mut HashSet<String>,
+) {
+    let name = qualified(prefix, m.name());
+    for nested in &m.nested_type {
+        message_names(&name, nested, out);
+    }
+    out.insert(name);
+}
+
+fn qualified(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// The `package a.b.c;` line of a file that does not parse (its error may
+/// lie anywhere else).
+fn declared_package(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let rest = line.trim_start().strip_prefix("package")?;
+        let name = rest.split(';').next()?.trim();
+        let valid = rest.starts_with(char::is_whitespace)
+            && rest.contains(';')
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        valid.then(|| name.to_owned())
+    })
 }
 
 /// A compiler error pointed at its place in the `.proto` file.
@@ -108,6 +217,14 @@ fn unknown(what: &str, name: &str, known: impl Iterator<Item = String>) -> Strin
     }
 }
 
+/// Whether protobuf's JSON mapping writes the message as an object of its
+/// fields. The well-known types (`Struct`, `Value`, `Timestamp`, wrappers…)
+/// have JSON forms of their own, so their fields say nothing about the keys
+/// a value written for them may have.
+pub fn json_is_its_fields(message: &MessageDescriptor) -> bool {
+    message.package_name() != "google.protobuf"
+}
+
 /// Encodes JSON (proto3 JSON mapping) as the message; the error names the
 /// field that does not fit.
 pub fn encode_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Bytes, String> {
@@ -149,14 +266,19 @@ mod tests {
     use super::*;
 
     fn pool(files: &[(&str, &str)]) -> (tempfile::TempDir, Diagnostics, DescriptorPool) {
+        let (dir, diags, protos) = protos(files);
+        (dir, diags, protos.pool)
+    }
+
+    fn protos(files: &[(&str, &str)]) -> (tempfile::TempDir, Diagnostics, Protos) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(DIR)).unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(DIR).join(name), text).unwrap();
         }
         let mut diags = Diagnostics::default();
-        let pool = load(dir.path(), &mut diags);
-        (dir, diags, pool)
+        let protos = load(dir.path(), &mut diags);
+        (dir, diags, protos)
     }
 
     const SHOP: &str = "syntax = \"proto3\";\npackage shop.v1;\n\
@@ -210,5 +332,39 @@ mod tests {
         let d = diags.0.first().expect("an error");
         assert!(d.file.ends_with("bad.proto"), "{d}");
         assert_eq!(d.line, 3, "{d}");
+    }
+
+    #[test]
+    fn a_file_that_does_not_compile_leaves_the_others_compiled() {
+        let (_d, diags, protos) = protos(&[
+            ("shop.proto", SHOP),
+            (
+                "broken.proto",
+                "syntax = \"proto3\";\npackage offers.v1;\nmessage Offer {\n  string id = ;\n}\n",
+            ),
+            (
+                "promo.proto",
+                "syntax = \"proto3\";\npackage promo.v1;\nimport \"broken.proto\";\n\
+                 message Promo { message Code { string c = 1; } offers.v1.Offer offer = 1; }\n",
+            ),
+            (
+                "unresolved.proto",
+                "syntax = \"proto3\";\npackage sem.v1;\nmessage S { Missing m = 1; }\n",
+            ),
+        ]);
+        assert_eq!(diags.0.len(), 2, "{diags}");
+        assert!(diags.0[0].file.ends_with("broken.proto"), "{diags}");
+        assert_eq!(diags.0[0].line, 4, "{diags}");
+        assert!(diags.0[1].file.ends_with("unresolved.proto"), "{diags}");
+        assert!(protos.lost_to_errors("sem.v1.S"));
+        assert!(!protos.lost_to_errors("sem.v1.T"));
+        assert!(message(&protos.pool, "shop.v1.Item").is_ok());
+        assert!(method(&protos.pool, "shop.v1.Stock/Get").is_ok());
+        assert!(message(&protos.pool, "promo.v1.Promo").is_err());
+        assert!(protos.lost_to_errors("offers.v1.Offer"));
+        assert!(protos.lost_to_errors("promo.v1.Promo.Code"));
+        assert!(!protos.lost_to_errors("promo.v1.Nope"));
+        assert!(!protos.lost_to_errors("shop.v1.Itme"));
+        assert!(!protos.lost_to_errors("offers.v10.Offer"));
     }
 }

@@ -54,6 +54,15 @@ impl SpecDir {
         self
     }
 
+    /// Adds or replaces the file at `relative` (`proto/shop.proto`,
+    /// `templates/page.html`), creating its folders.
+    pub fn file(self, relative: &str, text: &str) -> Self {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
     /// A copy of a spec folder (a shipped one, say), under the same name,
     /// to change without touching the original.
     pub fn copy_of(folder: &Path) -> Self {

@@ -181,7 +181,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             .limits
             .max_concurrency
             .map(crate::ratelimit::shed::Limit::new),
-        protos,
+        protos: protos.pool,
         pages: Arc::new(pages),
     })
 }
@@ -686,7 +686,8 @@ fn compile_endpoint<'a>(
     if let Some(example) = &spec.example {
         check_example(file, example, &path, diags);
     }
-    if diags.0.len() > before {
+    // Dependencies are indexes into all calls: every one must have compiled.
+    if diags.0.len() > before || calls.len() < spec.calls.len() {
         return None;
     }
     let deps: Vec<Vec<usize>> = calls.iter().map(|c: &Call| c.deps.clone()).collect();
@@ -737,7 +738,7 @@ struct Folder<'a> {
     policies: &'a Policies,
     rate_limits: &'a super::limits::RateLimits,
     /// Messages and services of `proto/`.
-    protos: &'a prost_reflect::DescriptorPool,
+    protos: &'a crate::proto::Protos,
     /// Page templates of `templates/`.
     pages: &'a crate::pages::Pages,
 }
@@ -751,7 +752,7 @@ fn compile_formats(
     diags: &mut Diagnostics,
 ) -> (Option<prost_reflect::MessageDescriptor>, Option<String>) {
     let message = respond.message.as_ref().and_then(|name| {
-        match crate::proto::message(formats.protos, name) {
+        match crate::proto::message(&formats.protos.pool, name) {
             Ok(m) => {
                 if let Some(jq) = &respond.jq {
                     for e in super::shape::check(jq, &m) {
@@ -762,6 +763,8 @@ fn compile_formats(
                 }
                 Some(m)
             }
+            // A message a broken file may hold is not called missing: that file's error says why.
+            Err(_) if formats.protos.lost_to_errors(name) => None,
             Err(e) => {
                 diags.push(file.error_at(name, e));
                 None
@@ -771,6 +774,9 @@ fn compile_formats(
     let page = respond.html.as_ref().and_then(|name| {
         if formats.pages.contains(name) {
             Some(name.value.clone())
+        } else if formats.pages.lost_to_errors(name) {
+            // The template's error, or that of a template it needs, says why.
+            None
         } else {
             let known = formats.pages.names();
             diags.push(file.error_at(
@@ -866,13 +872,14 @@ fn compile_call<'a>(
     names: &[&str],
     config: &BffConfig,
     services: &IndexMap<String, Arc<Service>>,
-    protos: &prost_reflect::DescriptorPool,
+    protos: &crate::proto::Protos,
     b: &mut Builders<'a>,
     diags: &mut Diagnostics,
 ) -> Option<Call> {
     let before = diags.0.len();
     if REQUEST_ROOTS.contains(&name) || matches!(name, "batch" | "item") || !is_identifier(name) {
-        diags.push(file.error_at(
+        diags.push(file.error_at_key(
+            name,
             spec,
             format!("`{name}` cannot name a call: use letters, digits and `_`, and none of path, query, headers, body, auth, batch, item"),
         ));

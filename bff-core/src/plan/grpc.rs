@@ -2,7 +2,7 @@
 //! method exists and is unary, nothing HTTP-only is asked of it, and the
 //! literal keys of its `body` are fields of its request message.
 
-use prost_reflect::{DescriptorPool, Kind, MessageDescriptor, MethodDescriptor};
+use prost_reflect::{Kind, MessageDescriptor, MethodDescriptor};
 
 use super::GrpcMethod;
 use crate::spec::{CallSpec, Diagnostic, Diagnostics, EndpointSpec, Loc, SpecFile};
@@ -16,13 +16,29 @@ pub(super) fn compile(
     file: &SpecFile<EndpointSpec>,
     call: &Loc<CallSpec>,
     name: &Loc<String>,
-    protos: &DescriptorPool,
+    protos: &crate::proto::Protos,
     diags: &mut Diagnostics,
 ) -> Option<GrpcMethod> {
     let before = diags.0.len();
-    let method = crate::proto::method(protos, name)
-        .map_err(|e| diags.push(file.error_at(name, format!("grpc: {e}"))))
-        .ok();
+    let service = name
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let method = match crate::proto::method(&protos.pool, name) {
+        Ok(m) => Some(m),
+        // A service a broken file may hold is not called missing: that file's error says why.
+        Err(_)
+            if protos.pool.get_service_by_name(service).is_none()
+                && protos.lost_to_errors(service) =>
+        {
+            None
+        }
+        Err(e) => {
+            diags.push(file.error_at(name, format!("grpc: {e}")));
+            None
+        }
+    };
     if let Some(m) = &method
         && (m.is_client_streaming() || m.is_server_streaming())
     {
@@ -79,8 +95,7 @@ fn check_fields(
     message: &MessageDescriptor,
     diags: &mut Diagnostics,
 ) {
-    // Well-known types (Struct, Timestamp, wrappers…) have JSON forms of their own.
-    if message.package_name() == "google.protobuf" {
+    if !crate::proto::json_is_its_fields(message) {
         return;
     }
     let serde_json::Value::Object(object) = value else {
@@ -143,7 +158,7 @@ fn at_key(
         .lines()
         .enumerate()
         .skip(start)
-        .find_map(|(i, line)| key_column(line, key).map(|c| (i, c)));
+        .find_map(|(i, line)| crate::spec::key_column(line, key).map(|c| (i, c)));
     match found {
         Some((i, column)) => Diagnostic::span(
             &file.path,
@@ -154,29 +169,5 @@ fn at_key(
             message,
         ),
         None => file.error_at(body, message),
-    }
-}
-
-/// The 0-based character column of `key` used as a YAML key on `line`.
-fn key_column(line: &str, key: &str) -> Option<usize> {
-    line.match_indices(key).map(|(i, _)| i).find_map(|i| {
-        let before = line[..i].chars().next_back();
-        let rest = &line[i + key.len()..];
-        let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
-        let starts = before.is_none_or(|c| matches!(c, ' ' | '{' | ',' | '"' | '\'' | '-'));
-        (starts && rest.starts_with(':')).then(|| line[..i].chars().count())
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_found_as_keys_only() {
-        assert_eq!(key_column("  body: { id: x, qty: 2 }", "qty"), Some(17));
-        assert_eq!(key_column("    \"qty\": 2", "qty"), Some(5));
-        assert_eq!(key_column("  note: qty is low, qty: 1", "qty"), Some(20));
-        assert_eq!(key_column("  quantity: 1", "qty"), None);
     }
 }

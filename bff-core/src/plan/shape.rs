@@ -1,7 +1,9 @@
 //! What can be known at load time about whether a `respond` expression fits
 //! its protobuf message: the keys of object literals the expression ends
-//! in, followed into nested literals, lists (`[… | {…}]`, `map({…})`) and
-//! message-typed fields. Anything computed is left to run time.
+//! in, followed into nested literals, lists (`[… | {…}]`, `map({…})`),
+//! message-typed fields and the values of maps. Keys under well-known types
+//! (`Struct`, `Value`…) are free, as their JSON forms allow; anything
+//! computed is left to run time.
 
 use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Term};
@@ -41,6 +43,9 @@ fn element<'a, 's>(t: &'a Term<&'s str>) -> Option<&'a Term<&'s str>> {
 
 fn object(code: &str, t: &Term<&str>, message: &MessageDescriptor, errors: &mut Vec<ExprError>) {
     let Term::Obj(entries) = t else { return };
+    if !crate::proto::json_is_its_fields(message) {
+        return;
+    }
     for (key, value) in entries {
         let Some(name) = literal_key(key) else {
             continue;
@@ -63,11 +68,16 @@ fn object(code: &str, t: &Term<&str>, message: &MessageDescriptor, errors: &mut 
         let (Kind::Message(inner), Some(value)) = (field.kind(), value) else {
             continue;
         };
-        if field.is_map() {
-            continue;
-        }
         let value = result(value);
-        if field.is_list() {
+        if field.is_map() {
+            // The map's own keys are data; its values fill the value message.
+            let value_kind = inner.map_entry_value_field().kind();
+            if let (Kind::Message(m), Term::Obj(entries)) = (value_kind, value) {
+                for v in entries.iter().filter_map(|(_, v)| v.as_ref()) {
+                    object(code, result(v), &m, errors);
+                }
+            }
+        } else if field.is_list() {
             if let Some(el) = element(value) {
                 object(code, el, &inner, errors);
             }
@@ -98,13 +108,18 @@ mod tests {
         std::fs::write(
             dir.path().join("proto/home.proto"),
             "syntax = \"proto3\";\npackage t;\n\
+             import \"google/protobuf/struct.proto\";\n\
+             import \"google/protobuf/wrappers.proto\";\n\
              message Card { string id = 1; double price = 2; }\n\
-             message Home { string greeting = 1; repeated Card for_you = 2; Card top = 3; map<string, Card> by_id = 4; }\n",
+             message Home { string greeting = 1; repeated Card for_you = 2; Card top = 3; map<string, Card> by_id = 4;\n\
+               google.protobuf.Struct meta = 5; google.protobuf.Value any = 6; google.protobuf.ListValue list = 7;\n\
+               repeated google.protobuf.Struct rows = 8; map<string, google.protobuf.Struct> extra = 9;\n\
+               google.protobuf.StringValue note = 10; }\n",
         )
         .unwrap();
         let mut diags = crate::spec::Diagnostics::default();
-        let pool = crate::proto::load(dir.path(), &mut diags);
-        pool.get_message_by_name("t.Home").unwrap()
+        let protos = crate::proto::load(dir.path(), &mut diags);
+        protos.pool.get_message_by_name("t.Home").unwrap()
     }
 
     fn problems(code: &str) -> Vec<String> {
@@ -123,6 +138,23 @@ mod tests {
         assert!(p[0].starts_with("greting: `greting` is not a field of protobuf message `t.Home`"));
         assert!(p[1].starts_with("cost: `cost` is not a field of protobuf message `t.Card`"));
         assert!(p[2].starts_with("name: "), "{p:?}");
+    }
+
+    #[test]
+    fn well_known_types_take_any_literal_their_json_form_allows() {
+        let p = problems(
+            "{meta: {source: .a, nested: {deep: 1}}, any: {kind: \"x\"}, list: [{a: 1}], \
+             rows: [.r[] | {free: 1}], extra: {k: {anything: 2}}, note: {value: \"n\"}}",
+        );
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn literal_values_of_a_map_are_checked_against_its_value_message() {
+        let p = problems("{by_id: {first: {id: .a, cost: 1}, (.k): {name: 2}, second: .b}}");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("cost: `cost` is not a field of protobuf message `t.Card`"));
+        assert!(p[1].starts_with("name: `name` is not a field of protobuf message `t.Card`"));
     }
 
     #[test]

@@ -161,6 +161,18 @@ fn value_width(line: &str, column: u32) -> u32 {
         .max(1) as u32
 }
 
+/// The 0-based character column of `key` used as a YAML key on `line`
+/// (`key:`, `"key":`, `{ key: …`), not as a word inside a value.
+pub(crate) fn key_column(line: &str, key: &str) -> Option<usize> {
+    line.match_indices(key).map(|(i, _)| i).find_map(|i| {
+        let before = line[..i].chars().next_back();
+        let rest = &line[i + key.len()..];
+        let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+        let starts = before.is_none_or(|c| matches!(c, ' ' | '{' | ',' | '"' | '\'' | '-'));
+        (starts && rest.starts_with(':')).then(|| line[..i].chars().count())
+    })
+}
+
 /// Whether the text before a value leaves a flow collection open, where a
 /// plain scalar ends at the next flow indicator.
 fn in_flow(before: &str) -> bool {
@@ -197,6 +209,14 @@ mod tests {
             d.to_string(),
             "error: unknown service `catalogue`\n --> e.yaml:3:14\n  |\n3 |     service: catalogue  # typo\n  |              ^^^^^^^^^"
         );
+    }
+
+    #[test]
+    fn keys_are_found_as_keys_only() {
+        assert_eq!(key_column("  body: { id: x, qty: 2 }", "qty"), Some(17));
+        assert_eq!(key_column("    \"qty\": 2", "qty"), Some(5));
+        assert_eq!(key_column("  note: qty is low, qty: 1", "qty"), Some(20));
+        assert_eq!(key_column("  quantity: 1", "qty"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+pub(crate) use diagnostic::key_column;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use loc::Loc;
 pub use model::{CallSpec, EndpointSpec, ExampleSpec, OnError, RespondSpec};
@@ -31,6 +32,43 @@ impl<T> SpecFile<T> {
     /// A problem at a located value of this file.
     pub fn error_at<V>(&self, at: &Loc<V>, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(&self.path, &self.text, at.line, at.column, message)
+    }
+
+    /// A problem with the key of a mapping entry, given the entry's value:
+    /// the key is on the value's line before it (`name: { … }`) or on the
+    /// nearest line above that is not a comment (`name:` over a block).
+    pub fn error_at_key<V>(
+        &self,
+        key: &str,
+        value: &Loc<V>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let last = (value.line as usize).min(lines.len());
+        let found = (1..=last).rev().find_map(|n| {
+            let line = lines[n - 1];
+            if line.trim_start().starts_with('#') {
+                return None;
+            }
+            let before: String = if n == value.line as usize {
+                let column = value.column.saturating_sub(1) as usize;
+                line.chars().take(column).collect()
+            } else {
+                line.to_owned()
+            };
+            key_column(&before, key).map(|c| (n, c))
+        });
+        match found {
+            Some((line, column)) => Diagnostic::span(
+                &self.path,
+                &self.text,
+                line as u32,
+                column as u32 + 1,
+                key.chars().count() as u32,
+                message,
+            ),
+            None => self.error_at(value, message),
+        }
     }
 }
 
@@ -171,6 +209,22 @@ mod tests {
         println!("{d}");
         assert_eq!((d.line, d.column), (5, 5));
         assert!(d.message.contains("gett"), "{}", d.message);
+    }
+
+    #[test]
+    fn a_key_is_found_above_its_block_or_before_its_flow_mapping() {
+        let text = "endpoint: GET /a\ncalls:\n  path:  # path: reserved\n    # path: still\n    service: s\n  \"body\": { service: s }\n";
+        let file = SpecFile {
+            path: "a.yaml".into(),
+            text: text.to_owned(),
+            spec: parse_text::<EndpointSpec>(Path::new("a.yaml"), text).unwrap(),
+        };
+        let at = |key: &str| {
+            let d = file.error_at_key(key, &file.spec.calls[key], "reserved");
+            (d.line, d.column, d.width)
+        };
+        assert_eq!(at("path"), (3, 3, 4));
+        assert_eq!(at("body"), (6, 4, 4));
     }
 
     #[test]
