@@ -66,6 +66,11 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "about:blank").detail("no endpoint matches this path")
     }
 
+    /// 403 for an identity that lacks what the endpoint or route requires.
+    pub fn forbidden(why: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "about:blank").detail(why)
+    }
+
     /// 400 for a request the BFF cannot read.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "about:blank").detail(detail)

@@ -63,6 +63,11 @@ pub fn encode(
     Some(response)
 }
 
+/// The default encoding: compact JSON.
+pub fn json_response(v: &Val) -> Response {
+    typed(Body::from(value::to_json(v)), "application/json")
+}
+
 fn typed(body: Body, content_type: &'static str) -> Response {
     let mut r = Response::new(body);
     r.headers_mut()

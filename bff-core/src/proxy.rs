@@ -49,7 +49,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
         match policy.authenticate(req.headers(), req.extensions()).await {
             Ok(c) => {
                 if let Some(Err(why)) = route.require.as_ref().map(|r| r.check(&c)) {
-                    return crate::server::forbidden(why).into_response();
+                    return crate::error::Problem::forbidden(why).into_response();
                 }
                 policy.forward.apply(&c, &mut identity);
                 keep_authorization = policy.forward_authorization;

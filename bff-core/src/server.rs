@@ -21,11 +21,6 @@ use crate::plan::{self, Endpoint, Plan};
 use crate::spec::Diagnostics;
 use crate::value;
 
-/// Header set on a response some optional calls of which fell back.
-pub const PARTIAL_HEADER: &str = "bff-partial";
-/// Header listing the calls that fell back and why.
-pub const DEGRADED_HEADER: &str = "bff-degraded";
-
 /// A BFF: its compiled specs, its upstream client and its extension.
 #[derive(Clone)]
 pub struct Gateway {
@@ -321,7 +316,7 @@ impl Shared {
             Some(policy) => match policy.authenticate(&parts.headers, &parts.extensions).await {
                 Ok(identity) => {
                     if let Some(Err(why)) = endpoint.require.as_ref().map(|r| r.check(&identity)) {
-                        return forbidden(why).into_response();
+                        return Problem::forbidden(why).into_response();
                     }
                     policy.forward.apply(&identity, &mut forward);
                     identity
@@ -500,21 +495,21 @@ impl Shared {
         }
         let mut response = encoded
             .or_else(|| self.extension.encode(endpoint, parts, &outcome.value))
-            .unwrap_or_else(|| json_response(&outcome.value));
+            .unwrap_or_else(|| crate::formats::json_response(&outcome.value));
         *response.status_mut() = endpoint.status;
         let headers = response.headers_mut();
         if crate::formats::negotiated(endpoint) {
             headers.insert(header::VARY, HeaderValue::from_static("accept"));
         }
         if !outcome.degraded.is_empty() {
-            headers.insert(PARTIAL_HEADER, HeaderValue::from_static("true"));
+            headers.insert(crate::headers::PARTIAL, HeaderValue::from_static("true"));
             let list: Vec<String> = outcome
                 .degraded
                 .iter()
                 .map(|d| format!("{};reason={}", d.call, d.reason))
                 .collect();
             if let Ok(v) = HeaderValue::try_from(list.join(", ")) {
-                headers.insert(DEGRADED_HEADER, v);
+                headers.insert(crate::headers::DEGRADED, v);
             }
         }
         if self.plan.config.telemetry.server_timing {
@@ -620,7 +615,7 @@ impl Seen {
             status: status.as_u16(),
             duration_ms: crate::access_log::ms(self.started.elapsed()),
             sub: sub.map(|s| s.0.as_str()),
-            partial: response.headers().contains_key(PARTIAL_HEADER),
+            partial: response.headers().contains_key(crate::headers::PARTIAL),
             calls: report.map_or(&[], |r| r.0.as_slice()),
         });
     }
@@ -726,21 +721,6 @@ fn process_name() -> String {
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "bff".to_owned())
-}
-
-/// The default encoding: compact JSON.
-pub fn json_response(v: &Val) -> Response {
-    let mut r = Response::new(Body::from(value::to_json(v)));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// 403 for an identity that lacks what the endpoint or route requires.
-pub fn forbidden(why: String) -> Problem {
-    Problem::new(StatusCode::FORBIDDEN, "about:blank").detail(why)
 }
 
 async fn method_not_allowed() -> Problem {

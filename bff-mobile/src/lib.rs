@@ -17,7 +17,7 @@ pub struct MobileExtension;
 
 impl Extension for MobileExtension {
     fn encode(&self, _: &Endpoint, _: &http::request::Parts, v: &Value) -> Option<Response> {
-        Some(bff_core::server::json_response(&without_nulls(v)))
+        Some(bff_core::formats::json_response(&without_nulls(v)))
     }
 }
 

@@ -79,7 +79,7 @@ impl Extension for PartnerExtension {
                 XML_MEDIA_TYPE,
             )
         } else {
-            (bff_core::server::json_response(v), MEDIA_TYPE)
+            (bff_core::formats::json_response(v), MEDIA_TYPE)
         };
         let h = r.headers_mut();
         h.insert(

@@ -52,8 +52,8 @@ impl Extension for WebExtension {
             ])
             .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
             .expose_headers([
-                header::HeaderName::from_static(bff_core::server::PARTIAL_HEADER),
-                header::HeaderName::from_static(bff_core::server::DEGRADED_HEADER),
+                header::HeaderName::from_static(bff_core::headers::PARTIAL),
+                header::HeaderName::from_static(bff_core::headers::DEGRADED),
             ])
             .allow_credentials(true)
             .max_age(std::time::Duration::from_secs(600))

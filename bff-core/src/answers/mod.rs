@@ -95,7 +95,7 @@ pub struct Purge {
 impl AnswerCache {
     /// A cache of at most `max_bytes` of bodies in this process, or in
     /// Redis when `redis` is given.
-    pub fn new(max_bytes: u64, redis: Option<Arc<crate::ratelimit::store::Redis>>) -> Self {
+    pub fn new(max_bytes: u64, redis: Option<Arc<crate::redis_store::Redis>>) -> Self {
         Self {
             entries: moka::future::Cache::builder()
                 .max_capacity(max_bytes)
@@ -175,9 +175,7 @@ impl AnswerCache {
                             None
                         };
                         let keep = response.status() == StatusCode::OK
-                            && !response
-                                .headers()
-                                .contains_key(crate::server::PARTIAL_HEADER);
+                            && !response.headers().contains_key(crate::headers::PARTIAL);
                         let ttl = ttl.filter(|_| keep).unwrap_or_default();
                         let (head, body) = response.into_parts();
                         let body = body

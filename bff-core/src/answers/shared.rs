@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::Purge;
-use crate::ratelimit::store::Redis;
+use crate::redis_store::Redis;
 
 /// An answer as stored in Redis.
 #[derive(Debug, Serialize, Deserialize)]

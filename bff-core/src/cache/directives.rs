@@ -316,7 +316,7 @@ pub fn vary(headers: &HeaderMap) -> Vary {
             let Ok(name) = HeaderName::try_from(n) else {
                 return Vary::Anything;
             };
-            if !super::PER_REQUEST.contains(&name.as_str()) && !names.contains(&name) {
+            if !crate::headers::PER_REQUEST.contains(&name.as_str()) && !names.contains(&name) {
                 names.push(name);
             }
         }

@@ -35,9 +35,7 @@ use entry::{Parts, Staleness};
 pub use flight::{Lead, Turn, wait};
 pub use parts::{Freshness, PARTS, note_part};
 
-/// Headers that name the request rather than what it asks: never part of
-/// a key.
-pub(crate) const PER_REQUEST: [&str; 3] = ["x-request-id", "traceparent", "tracestate"];
+use crate::headers::PER_REQUEST;
 
 /// Statuses that may be kept on heuristic freshness (RFC 9110 §15.1).
 const HEURISTIC: [u16; 12] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];

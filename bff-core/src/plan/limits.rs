@@ -30,11 +30,11 @@ pub(super) fn compile(
 ) -> (
     RateLimits,
     Vec<UsageRoute>,
-    Option<Arc<crate::ratelimit::store::Redis>>,
+    Option<Arc<crate::redis_store::Redis>>,
 ) {
     let redis = file.spec.redis.as_ref().and_then(|r| {
         let store = crate::config::expand_env(&r.url)
-            .and_then(|url| crate::ratelimit::store::Redis::new(&url, r.timeout));
+            .and_then(|url| crate::redis_store::Redis::new(&url, r.timeout));
         match store {
             Ok(s) => Some(Arc::new(s)),
             Err(e) => {

@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use super::config::QuotaWindow;
 use super::gcra::Gcra;
@@ -37,9 +36,7 @@ pub struct Outcome {
     pub quota_reset_us: u64,
 }
 
-/// A store failed to answer in time.
-#[derive(Debug)]
-pub struct StoreError(pub String);
+pub use crate::redis_store::{Redis, StoreError};
 
 const SHARDS: usize = 16;
 /// Past this many keys in a shard, keys whose bucket is full again and
@@ -151,7 +148,7 @@ fn shard_of(key: &str) -> usize {
 /// checked and updated together, on Redis's clock (`TIME`), so replicas
 /// need not agree on the time and no two can race between read and write.
 /// A refused request changes nothing. It mirrors [`Local::decide`].
-const SCRIPT: &str = r"
+const SCRIPT_TEXT: &str = r"
 local t = redis.call('TIME')
 local secs = tonumber(t[1])
 local now = secs * 1000000 + tonumber(t[2])
@@ -209,54 +206,11 @@ end
 return {1, 0, new_tat - now, 0, used, qreset}
 ";
 
-/// Counts in Redis, shared by every replica.
-pub struct Redis {
-    client: redis::Client,
-    timeout: Duration,
-    script: redis::Script,
-    conn: OnceLock<redis::aio::ConnectionManager>,
-}
-
-impl std::fmt::Debug for Redis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redis")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
+/// The GCRA and quota decision as one Lua script, loaded once.
+static SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(SCRIPT_TEXT));
 
 impl Redis {
-    /// A store for `url` (not connected until first used).
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis url `{url}`: {e}"))?;
-        Ok(Self {
-            client,
-            timeout,
-            script: redis::Script::new(SCRIPT),
-            conn: OnceLock::new(),
-        })
-    }
-
-    /// Longest wait for one answer.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    pub(crate) fn connection(&self) -> Result<redis::aio::ConnectionManager, StoreError> {
-        if let Some(c) = self.conn.get() {
-            return Ok(c.clone());
-        }
-        // Lazy: created on first use, inside the runtime; reconnects by itself.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let c = redis::aio::ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(self.conn.get_or_init(|| c).clone())
-    }
-
     /// Decides one request, or fails within the timeout.
     pub async fn decide(
         &self,
@@ -273,7 +227,7 @@ impl Redis {
             };
             (limit, kind)
         });
-        let mut call = self.script.key(format!("bff:rl:{key}"));
+        let mut call = SCRIPT.key(format!("bff:rl:{key}"));
         call.key(format!("bff:q:{key}"))
             .arg(a.gcra.interval)
             .arg(a.gcra.tolerance)
@@ -281,10 +235,10 @@ impl Redis {
             .arg(qkind)
             .arg(if dry_run { "1" } else { "0" });
         let answer: Vec<i64> =
-            match tokio::time::timeout(self.timeout, call.invoke_async(&mut conn)).await {
+            match tokio::time::timeout(self.timeout(), call.invoke_async(&mut conn)).await {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => return Err(StoreError(e.to_string())),
-                Err(_) => return Err(StoreError(format!("no answer within {:?}", self.timeout))),
+                Err(_) => return Err(StoreError(format!("no answer within {:?}", self.timeout()))),
             };
         let n = |i: usize| u64::try_from(answer.get(i).copied().unwrap_or(0)).unwrap_or(0);
         Ok(Outcome {
@@ -301,6 +255,7 @@ impl Redis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
     async fn the_bucket_refills_at_the_rate_and_the_quota_with_its_window() {

@@ -51,7 +51,7 @@ impl Stale {
         path.hash(&mut h);
         let mut pairs: Vec<(&str, &[u8])> = headers
             .iter()
-            .filter(|(k, _)| !crate::cache::PER_REQUEST.contains(&k.as_str()))
+            .filter(|(k, _)| !crate::headers::PER_REQUEST.contains(&k.as_str()))
             .map(|(k, v)| (k.as_str(), v.as_bytes()))
             .collect();
         pairs.sort_unstable();
