@@ -152,3 +152,184 @@ async fn requests_upstreams_circuits_limits_and_store_errors_are_counted() {
     );
     assert!(text.contains("# HELP bff_requests_total"), "{text}");
 }
+
+/// The admin listener's exposition, once it answers.
+async fn scrape(admin_port: u16) -> String {
+    let url = format!("http://127.0.0.1:{admin_port}/metrics");
+    let started = Instant::now();
+    loop {
+        match client().get(&url).send().await {
+            Ok(r) => return r.text().await.unwrap(),
+            Err(_) if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The label sets of a metric's samples.
+fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with('{')))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(s, _)| s))
+        .collect()
+}
+
+#[tokio::test]
+async fn labels_stay_bounded_whatever_methods_and_paths_clients_send() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let noted = seen.clone();
+    let up = serve(Router::new().fallback(move |req: axum::extract::Request| {
+        let noted = noted.clone();
+        async move {
+            noted.lock().unwrap().push(req.method().to_string());
+            "passed"
+        }
+    }))
+    .await;
+    let admin_port = free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n\
+         proxy: [ {{ prefix: /p, service: s, rewrite: \"\" }} ]\n"
+    ))
+    .endpoint(
+        "ok",
+        "endpoint: GET /v1/ok\ncalls:\n  c: { service: s, get: /ok }\nrespond: { jq: '{}' }\n",
+    );
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let http = client();
+    let send = |method: &str, path: &str| {
+        let request = http.request(
+            http::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path}", bff.url()),
+        );
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    // Extension methods pass through a route (WebDAV's, SSDP's, made-up
+    // ones), each to be counted as `other`.
+    let made_up: Vec<String> = (0..40).map(|i| format!("MADE-UP-{i}")).collect();
+    for m in &made_up {
+        assert_eq!(send(m, &format!("/p/item-{m}")).await, 200, "{m}");
+    }
+    assert_eq!(send("M-SEARCH", "/p/ssdp").await, 200);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        41,
+        "every extension method reaches the service"
+    );
+    // Unrouted ones, by path and by method.
+    for m in made_up.iter().take(5) {
+        assert_eq!(send(m, &format!("/nowhere/{m}")).await, 404);
+        assert_eq!(send(m, "/v1/ok").await, 405);
+    }
+    let trace = send("TRACE", "/p/echo").await;
+
+    let text = scrape(admin_port).await;
+    let got =
+        |labels: &[(&str, &str)]| bff_tests::metric_sample(&text, "bff_requests_total", labels);
+    assert_eq!(
+        got(&[("endpoint", "/p"), ("method", "other"), ("status", "200")]),
+        Some(41.0),
+        "{text}"
+    );
+    assert_eq!(
+        got(&[
+            ("endpoint", "unrouted"),
+            ("method", "other"),
+            ("status", "404")
+        ]),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        got(&[
+            ("endpoint", "unrouted"),
+            ("method", "other"),
+            ("status", "405")
+        ]),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        got(&[("endpoint", "/p"), ("method", "TRACE"), ("status", "405")]),
+        Some(1.0),
+        "{text}"
+    );
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            !line.contains("MADE-UP") && !line.contains("M-SEARCH"),
+            "a client's method became a label: {line}"
+        );
+        assert!(
+            !line.contains("/nowhere") && !line.contains("/p/item"),
+            "a client's path became a label: {line}"
+        );
+    }
+    assert_eq!(
+        series(&text, "bff_requests_total").len(),
+        4,
+        "{:#?}",
+        series(&text, "bff_requests_total")
+    );
+    // Series with labels the code fixes are there before their first event.
+    for (name, labels) in [
+        ("bff_spec_reloads_total", &[("result", "ok")][..]),
+        ("bff_spec_reloads_total", &[("result", "error")]),
+        ("bff_shed_total", &[("scope", "bff")]),
+        ("bff_shed_total", &[("scope", "service")]),
+        ("bff_cache_evictions_total", &[]),
+        ("bff_cache_bytes", &[]),
+    ] {
+        assert_eq!(
+            bff_tests::metric_sample(&text, name, labels),
+            Some(0.0),
+            "{name} {labels:?}:\n{text}"
+        );
+    }
+    assert!(
+        bff_tests::metric_sample(&text, "bff_spec_reload_last_success_timestamp_seconds", &[])
+            .is_some_and(|t| t > 1.6e9),
+        "the first load counts: {text}"
+    );
+    // TRACE would echo what the BFF adds for upstreams only: refused.
+    assert_eq!(trace, 405);
+    assert!(!seen.lock().unwrap().iter().any(|m| m == "TRACE"));
+
+    // The route owning every path is named `/`: an empty label value would
+    // be no label at all to Prometheus.
+    let admin_port = free_port();
+    let root = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n\
+         proxy: [ {{ prefix: /, service: s }} ]\n"
+    ));
+    let bff = BffProcess::start("bff-web", root.path(), &[]);
+    let r = client()
+        .get(format!("{}/x", bff.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = scrape(admin_port).await;
+    assert_eq!(
+        bff_tests::metric_sample(
+            &text,
+            "bff_requests_total",
+            &[("endpoint", "/"), ("method", "GET"), ("status", "200")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        bff_tests::metric_sample(
+            &text,
+            "bff_request_duration_seconds_count",
+            &[("endpoint", "/")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bff_tests::browser::browse;
-use bff_tests::process::free_port;
+use bff_tests::process::{BffProcess, free_port};
 use bff_tests::{SpecDir, client, gateway, gateway_with, workspace_root};
 use serde_json::{Value, json};
 
@@ -213,4 +213,55 @@ async fn the_reference_page_renders_in_a_browser() {
         "{text}"
     );
     assert!(page["console"].as_array().unwrap().is_empty(), "{page}");
+}
+
+#[tokio::test]
+async fn a_route_is_described_with_exactly_the_methods_it_forwards() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let noted = seen.clone();
+    let up = bff_tests::serve(
+        axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let noted = noted.clone();
+            async move {
+                noted.lock().unwrap().push(req.method().to_string());
+                "passed"
+            }
+        }),
+    )
+    .await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\nproxy: [ {{ prefix: /p, service: s }} ]\n"
+    ));
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let doc = description(&bff.url()).await;
+    validate(&doc);
+    let item = doc["paths"]["/p/{path}"].as_object().unwrap();
+
+    // Every method an OpenAPI path item can hold.
+    for method in [
+        "GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE",
+    ] {
+        let before = seen.lock().unwrap().len();
+        let r = client()
+            .request(method.parse().unwrap(), format!("{}/p/x", bff.url()))
+            .send()
+            .await
+            .unwrap();
+        let forwarded = seen.lock().unwrap().len() > before;
+        assert_eq!(
+            forwarded,
+            r.status() == StatusCode::OK,
+            "{method}: {}",
+            r.status()
+        );
+        let described = item.contains_key(&method.to_ascii_lowercase());
+        assert_eq!(
+            described, forwarded,
+            "{method}: forwarded {forwarded}, described {described}"
+        );
+        if !forwarded {
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        }
+    }
+    assert!(item.contains_key("head"), "HEAD passes through: {item:#?}");
 }

@@ -256,3 +256,171 @@ async fn without_an_exporter_the_client_trace_is_passed_on_and_timing_follows_th
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("server-timing").is_none());
 }
+
+/// The request log's lines, as JSON.
+fn log_lines(bff: &BffProcess) -> Vec<Value> {
+    bff.stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn json_log_lines_written_while_handling_a_request_carry_its_id() {
+    let closed = bff_tests::process::free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  gone: {{ url: \"http://127.0.0.1:{closed}\" }}\n\
+         proxy: [ {{ prefix: /gone, service: gone }} ]\n"
+    ));
+    let bff = BffProcess::start("bff-web", dir.path(), &[("BFF_LOG_FORMAT", "json")]);
+    // Without an id of its own, the client gets one made up at the edge.
+    let r = client()
+        .get(format!("{}/gone/x", bff.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    let line = log_lines(&bff)
+        .into_iter()
+        .find(|l| l["path"] == "/gone/x")
+        .unwrap_or_else(|| panic!("no request-log line in:\n{}", bff.stdout()));
+    assert_eq!(line["request_id"], id.as_str());
+    let started = Instant::now();
+    let warning = loop {
+        let found = bff
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["fields"]["message"] == "proxy upstream failed");
+        if let Some(w) = found {
+            break w;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no warning in:\n{}",
+            bff.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(
+        warning["span"]["request_id"],
+        id.as_str(),
+        "the warning names its request: {warning}"
+    );
+}
+
+#[tokio::test]
+async fn requests_answered_before_routing_are_logged_and_counted_too() {
+    let upstream = upstreams(Arc::new(Mutex::new(Vec::new()))).await;
+    let admin_port = bff_tests::process::free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{upstream}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n\
+         proxy: [ {{ prefix: /p, service: s, rewrite: \"\" }} ]\n\
+         rate_limits:\n  open: {{ rate: 100/min, usage_path: /v1/usage }}\n"
+    ))
+    .endpoint(
+        "a",
+        "endpoint: GET /v1/a\nrate_limit: open\ncalls:\n  a: { service: s, get: /a }\n",
+    );
+    // bff-web answers CORS preflights of its allowed origins at the edge.
+    let bff = BffProcess::start(
+        "bff-web",
+        dir.path(),
+        &[("BFF_WEB_CORS_ORIGINS", "https://shop.example")],
+    );
+    // Request id, method, path, status, and the `endpoint` of the line.
+    let cases = [
+        ("unknown-path", "GET", "/nowhere", 404, "unrouted"),
+        ("wrong-method", "DELETE", "/v1/a", 405, "unrouted"),
+        ("encoded-slash", "GET", "/p/a%2Fb", 400, "unrouted"),
+        ("preflight", "OPTIONS", "/v1/a", 200, "unrouted"),
+        (
+            "description",
+            "GET",
+            "/openapi.json",
+            200,
+            "GET /openapi.json",
+        ),
+        ("usage", "GET", "/v1/usage", 200, "GET /v1/usage"),
+        ("composed", "GET", "/v1/a", 200, "GET /v1/a"),
+    ];
+    for (id, method, path, status, _) in cases {
+        let mut request = client()
+            .request(method.parse().unwrap(), format!("{}{path}", bff.url()))
+            .header("x-request-id", id);
+        if id == "preflight" {
+            request = request
+                .header("origin", "https://shop.example")
+                .header("access-control-request-method", "GET");
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{id}");
+    }
+
+    let lines = log_lines(&bff);
+    for (id, _, _, status, endpoint) in cases {
+        let mine: Vec<&Value> = lines.iter().filter(|l| l["request_id"] == id).collect();
+        assert_eq!(mine.len(), 1, "one line for {id} in:\n{}", bff.stdout());
+        let line = mine[0];
+        assert_eq!(line["status"], status, "{id}: {line}");
+        assert_eq!(line["endpoint"], endpoint, "{id}: {line}");
+        for always in ["ts", "method", "path", "duration_ms", "client"] {
+            assert!(line.get(always).is_some(), "{id}: no `{always}` in {line}");
+        }
+    }
+    let encoded = lines
+        .iter()
+        .find(|l| l["request_id"] == "encoded-slash")
+        .unwrap();
+    assert_eq!(
+        encoded["path"], "/p/a%2Fb",
+        "a refused path is logged as sent"
+    );
+
+    let text = client()
+        .get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let got =
+        |labels: &[(&str, &str)]| bff_tests::metric_sample(&text, "bff_requests_total", labels);
+    for (method, status) in [
+        ("GET", "404"),
+        ("DELETE", "405"),
+        ("GET", "400"),
+        ("OPTIONS", "200"),
+    ] {
+        assert_eq!(
+            got(&[
+                ("endpoint", "unrouted"),
+                ("method", method),
+                ("status", status)
+            ]),
+            Some(1.0),
+            "{method} {status}:\n{text}"
+        );
+    }
+    for endpoint in ["GET /openapi.json", "GET /v1/usage", "GET /v1/a"] {
+        assert_eq!(
+            got(&[("endpoint", endpoint), ("method", "GET"), ("status", "200")]),
+            Some(1.0),
+            "{endpoint}:\n{text}"
+        );
+    }
+    assert_eq!(
+        bff_tests::metric_sample(
+            &text,
+            "bff_request_duration_seconds_count",
+            &[("endpoint", "unrouted")]
+        ),
+        Some(4.0),
+        "{text}"
+    );
+}

@@ -1,11 +1,13 @@
 //! The first stage of every request, before routing: a request id, a
 //! normalised path (or a 400 for paths that try to smuggle something past
-//! the router), and security headers on the way out.
+//! the router), security headers on the way out, and the request's record
+//! (metrics and its log line, see [`crate::observe`]) once it is answered.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, Uri};
+use tracing::Instrument;
 
 use crate::error::Problem;
 
@@ -19,8 +21,15 @@ const SECURITY_HEADERS: [(&str, &str); 3] = [
     ("referrer-policy", "no-referrer"),
 ];
 
+/// What the edge of one generation of specs is set to do.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeConfig {
+    /// Whether each request gets a line in the request log.
+    pub access_log: bool,
+}
+
 /// The edge middleware; see the module docs.
-pub async fn edge(mut req: Request, next: Next) -> Response {
+pub async fn edge(State(config): State<EdgeConfig>, mut req: Request, next: Next) -> Response {
     let id = match req.headers().get(&REQUEST_ID) {
         Some(v) if is_valid_id(v) => v.clone(),
         _ => {
@@ -30,7 +39,13 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
         }
     };
     req.headers_mut().insert(REQUEST_ID, id.clone());
-    let mut response = next.run(req).await;
+    let text = id.to_str().unwrap_or_default();
+    let arrival = crate::observe::Arrival::new(&mut req, text, config.access_log);
+    // Whatever is logged while the request is handled names it. The span
+    // has the highest level so that every filter that lets an event
+    // through lets its span through too.
+    let span = tracing::error_span!("request", request_id = %text);
+    let mut response = next.run(req).instrument(span).await;
     let headers = response.headers_mut();
     headers.insert(REQUEST_ID, id);
     for (name, value) in SECURITY_HEADERS {
@@ -38,6 +53,7 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
+    arrival.finish(&response);
     response
 }
 

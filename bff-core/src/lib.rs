@@ -25,6 +25,7 @@ pub mod healthcheck;
 pub mod listener;
 pub mod metrics;
 pub mod negotiate;
+pub mod observe;
 pub mod openapi;
 pub mod pages;
 pub mod plan;

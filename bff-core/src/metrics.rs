@@ -21,6 +21,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             match builder.install_recorder() {
                 Ok(h) => {
                     describe();
+                    start_at_zero();
                     Some(h)
                 }
                 Err(e) => {
@@ -53,11 +54,31 @@ pub fn record_reload(ok: bool) {
     let result = if ok { "ok" } else { "error" };
     metrics::counter!("bff_spec_reloads_total", "result" => result).increment(1);
     if ok {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        metrics::gauge!("bff_spec_reload_last_success_timestamp_seconds").set(now);
+        record_loaded(std::time::SystemTime::now());
     }
+}
+
+/// When the specs serving were loaded: at start, then at each reload.
+pub fn record_loaded(at: std::time::SystemTime) {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!("bff_spec_reload_last_success_timestamp_seconds").set(secs);
+}
+
+/// Series whose labels the code fixes exist from the start, at zero:
+/// Prometheus' `increase()` and `rate()` see nothing of a series' first
+/// sample, so a counter born at 1 would hide the first refused reload or
+/// shed request from every alert.
+fn start_at_zero() {
+    for result in ["ok", "error"] {
+        metrics::counter!("bff_spec_reloads_total", "result" => result).increment(0);
+    }
+    for scope in ["bff", "service"] {
+        metrics::counter!("bff_shed_total", "scope" => scope).increment(0);
+    }
+    metrics::counter!("bff_cache_evictions_total").increment(0);
+    metrics::gauge!("bff_cache_bytes").increment(0.0);
 }
 
 /// The generation of specs now serving.
@@ -127,6 +148,19 @@ fn describe() {
         "bff_spec_reload_last_success_timestamp_seconds",
         Unit::Seconds,
         "When the specs were last reloaded successfully"
+    );
+    describe_counter!(
+        "bff_cache_requests_total",
+        "Cache lookups, by service (or answers, answers-shared) and result"
+    );
+    describe_gauge!(
+        "bff_cache_bytes",
+        Unit::Bytes,
+        "Bytes of cached upstream answers"
+    );
+    describe_counter!(
+        "bff_cache_evictions_total",
+        "Cached upstream answers evicted for room"
     );
     describe_counter!(
         "bff_shed_total",

@@ -33,8 +33,36 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// Methods a route answers itself rather than forwarding: a `TRACE`
+/// echo would show the client the identity headers and addresses the BFF
+/// adds for upstreams only (RFC 9110 §9.3.8 bars sending such data in
+/// one), and `CONNECT` asks for a tunnel, which is no request to a service.
+/// Every other method passes, extension methods (`PROPFIND`, `M-SEARCH`)
+/// included: a route is the service's own API.
+const NOT_FORWARDED: [http::Method; 2] = [http::Method::TRACE, http::Method::CONNECT];
+
+/// The methods a `405` of a route names: those registered that it
+/// forwards (an `Allow` list cannot say "and any extension").
+const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";
+
+/// Whether pass-through routes forward requests of this method.
+pub fn forwards(method: &http::Method) -> bool {
+    !NOT_FORWARDED.contains(method)
+}
+
 /// Forwards one request along a pass-through route.
 pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request) -> Response {
+    if !forwards(req.method()) {
+        let mut r = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
+            .detail(format!(
+                "pass-through routes do not forward {}",
+                req.method()
+            ))
+            .into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+        return r;
+    }
     let upgrade = route
         .websocket
         .as_ref()

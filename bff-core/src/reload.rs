@@ -92,6 +92,7 @@ impl Live {
             last_attempt: None,
         };
         crate::metrics::record_generation(1);
+        crate::metrics::record_loaded(first.loaded_at);
         Self {
             inner: Arc::new(Inner {
                 dir,
@@ -292,8 +293,12 @@ fn warn_restart_only(old: &crate::plan::Plan, new: &crate::plan::Plan) {
         ("listen", a.listen != b.listen),
         ("tls", old.tls.is_some() != new.tls.is_some()),
         (
-            "admin",
+            "admin.listen",
             a.admin.as_ref().map(|x| &x.listen) != b.admin.as_ref().map(|x| &x.listen),
+        ),
+        (
+            "telemetry.otlp_endpoint",
+            a.telemetry.otlp_endpoint != b.telemetry.otlp_endpoint,
         ),
         (
             "limits (of connections)",

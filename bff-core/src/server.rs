@@ -105,16 +105,16 @@ impl Gateway {
                 let shared = shared.clone();
                 async move {
                     let route = &shared.plan.proxies[i];
-                    let seen = Seen::new(&req, &shared.plan);
+                    let seen = Seen::new(&req);
                     let forward = crate::proxy::forward(route, &shared.client, req);
-                    let (response, cx) = match seen.span(&route.prefix, &route.prefix) {
+                    let (response, cx) = match seen.span(route.label(), route.label()) {
                         Some(cx) => (
                             crate::telemetry::within(cx.clone(), forward).await,
                             Some(cx),
                         ),
                         None => (forward.await, None),
                     };
-                    seen.finish(&route.prefix, &response, cx.as_ref());
+                    seen.finish(route.label(), &response, cx.as_ref());
                     response
                 }
             };
@@ -131,7 +131,16 @@ impl Gateway {
             let shared = self.shared.clone();
             let handler = move |req: Request| {
                 let shared = shared.clone();
-                async move { shared.usage(i, req).await }
+                async move {
+                    let seen = Seen::new(&req);
+                    let response = shared.usage(i, req).await;
+                    seen.finish(
+                        &format!("GET {}", shared.plan.usage[i].path),
+                        &response,
+                        None,
+                    );
+                    response
+                }
             };
             let path = self.shared.plan.usage[i].path.clone();
             router = router.route(&path, axum::routing::get(handler));
@@ -191,9 +200,15 @@ impl Gateway {
         let router = self.shared.extension.router(router);
         // The edge stage (request id, security headers) sees every request
         // first, so it wraps a router whose only route is the real one.
+        let edge = crate::edge::EdgeConfig {
+            access_log: self.shared.plan.config.telemetry.access_log,
+        };
         Router::new()
             .fallback_service(router)
-            .layer(axum::middleware::from_fn(crate::edge::edge))
+            .layer(axum::middleware::from_fn_with_state(
+                edge,
+                crate::edge::edge,
+            ))
     }
 
     /// Starts what keeps the gateway's state fresh (JWKS refreshes,
@@ -296,7 +311,7 @@ impl Shared {
     /// graph, shape, encode, mark partial results.
     async fn compose(&self, index: usize, req: Request) -> Response {
         let endpoint = &self.plan.endpoints[index];
-        let seen = Seen::new(&req, &self.plan);
+        let seen = Seen::new(&req);
         let id = endpoint.id();
         let (response, cx) = match seen.span(&id, &endpoint.path) {
             Some(cx) => {
@@ -539,51 +554,45 @@ fn sorted_target(uri: &http::Uri) -> String {
     }
 }
 
-/// What is noted of a request when it arrives, for its span, metrics and log line.
+/// What an endpoint or route notes of a request when it arrives, for its
+/// span and for the edge, which counts and logs the request.
 struct Seen {
-    started: std::time::Instant,
     method: http::Method,
-    /// Only when the access log is on: it costs allocations.
-    logged: Option<Logged>,
     traced: bool,
     headers: Option<http::HeaderMap>,
-}
-
-struct Logged {
-    path: String,
-    request_id: String,
-    client: Option<String>,
+    answered: Option<Arc<crate::observe::Answered>>,
 }
 
 impl Seen {
-    fn new(req: &Request, plan: &Plan) -> Self {
+    fn new(req: &Request) -> Self {
         let traced = crate::telemetry::wanted(req.headers());
-        let logged = plan.config.telemetry.access_log.then(|| Logged {
-            path: req.uri().path().to_owned(),
-            request_id: req
-                .headers()
-                .get(&crate::edge::REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
-            client: crate::ratelimit::peer_ip(req.extensions()).map(|ip| ip.to_string()),
-        });
         Self {
-            started: std::time::Instant::now(),
             method: req.method().clone(),
-            logged,
             traced,
             headers: traced.then(|| req.headers().clone()),
+            answered: crate::observe::Answered::of(req),
         }
     }
 
     /// The request's span, when it is traced.
     fn span(&self, name: &str, route: &str) -> Option<opentelemetry::Context> {
         let headers = self.headers.as_ref().filter(|_| self.traced)?;
-        let attributes = vec![
-            opentelemetry::KeyValue::new("http.request.method", self.method.to_string()),
+        // OpenTelemetry's conventions: methods it does not know are
+        // `_OTHER`, with the one sent beside.
+        let method = match crate::observe::method_label(&self.method) {
+            "other" => "_OTHER",
+            known => known,
+        };
+        let mut attributes = vec![
+            opentelemetry::KeyValue::new("http.request.method", method),
             opentelemetry::KeyValue::new("http.route", route.to_owned()),
         ];
+        if method == "_OTHER" {
+            attributes.push(opentelemetry::KeyValue::new(
+                "http.request.method_original",
+                self.method.to_string(),
+            ));
+        }
         Some(crate::telemetry::server(
             name.to_owned(),
             headers,
@@ -591,33 +600,16 @@ impl Seen {
         ))
     }
 
-    /// Ends the span, counts the request and writes its log line.
+    /// Ends the span and tells the edge what answered.
     fn finish(self, what: &str, response: &Response, cx: Option<&opentelemetry::Context>) {
         let status = response.status();
         if let Some(cx) = cx {
             let error = status.is_server_error().then(|| status.as_str().to_owned());
             crate::telemetry::finish(cx, Some(status.as_u16()), error.as_deref());
         }
-        if crate::traffic::enabled() {
-            record_request(what, self.method.as_str(), response, self.started);
+        if let Some(answered) = &self.answered {
+            answered.set(what, cx.and_then(crate::telemetry::trace_id));
         }
-        let Some(logged) = &self.logged else { return };
-        let report = response.extensions().get::<crate::access_log::CallReport>();
-        let sub = response.extensions().get::<crate::access_log::Subject>();
-        crate::access_log::write(&crate::access_log::Entry {
-            ts: crate::access_log::now(),
-            request_id: &logged.request_id,
-            trace_id: cx.and_then(crate::telemetry::trace_id),
-            client: logged.client.clone(),
-            method: self.method.as_str(),
-            path: &logged.path,
-            endpoint: what,
-            status: status.as_u16(),
-            duration_ms: crate::access_log::ms(self.started.elapsed()),
-            sub: sub.map(|s| s.0.as_str()),
-            partial: response.headers().contains_key(crate::headers::PARTIAL),
-            calls: report.map_or(&[], |r| r.0.as_slice()),
-        });
     }
 }
 
@@ -696,23 +688,6 @@ fn record_failed_calls(endpoint: &Endpoint, failure: &exec::Failure) {
             metrics::counter!("bff_call_errors_total", "endpoint" => id.clone(), "call" => name.clone(), "outcome" => outcome.clone()).increment(1);
         }
     }
-}
-
-/// Counts an answered request for the dashboard and, with a recorder, Prometheus.
-fn record_request(what: &str, method: &str, response: &Response, started: std::time::Instant) {
-    let took = started.elapsed();
-    crate::traffic::record(what, response.status(), took);
-    if !crate::metrics::enabled() {
-        return;
-    }
-    let labels = [
-        ("endpoint", what.to_owned()),
-        ("method", method.to_owned()),
-        ("status", response.status().as_str().to_owned()),
-    ];
-    metrics::counter!("bff_requests_total", &labels).increment(1);
-    metrics::histogram!("bff_request_duration_seconds", "endpoint" => what.to_owned())
-        .record(took.as_secs_f64());
 }
 
 /// The executable's name (`bff-web`), the default service name of traces.

@@ -152,6 +152,12 @@ pub fn trace_id(cx: &Context) -> Option<String> {
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
+/// The trace id of a client's `traceparent`, for the log line of a request
+/// no endpoint or route traced.
+pub fn client_trace_id(headers: &HeaderMap) -> Option<String> {
+    trace_id(&TraceContextPropagator::new().extract(&Headers(headers)))
+}
+
 struct Headers<H>(H);
 
 impl Extractor for Headers<&HeaderMap> {

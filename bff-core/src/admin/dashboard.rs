@@ -99,7 +99,7 @@ fn gather(live: &Live) -> Data {
         })
         .chain(plan.proxies.iter().map(|r| {
             row(
-                traffic::summary(&r.prefix),
+                traffic::summary(r.label()),
                 format!("{}/* → {}", r.prefix, r.service.name),
                 "route",
             )

@@ -11,6 +11,7 @@ mod reference;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{Method, header};
 use serde_json::{Map, Value, json};
@@ -93,18 +94,29 @@ pub fn routes(router: Router, plan: &Plan, extension: &dyn crate::Extension) -> 
         let d = description.clone();
         router = router.route(
             JSON_PATH,
-            axum::routing::get(move || async move { d.json_response() }),
+            axum::routing::get(move |req: Request| async move {
+                answered(&req, JSON_PATH);
+                d.json_response()
+            }),
         );
     }
     if is_free(plan, DOCS_PATH) {
         router = router.route(
             DOCS_PATH,
-            axum::routing::get(move |headers: http::HeaderMap| async move {
-                reference::page(&description, &headers)
+            axum::routing::get(move |req: Request| async move {
+                answered(&req, DOCS_PATH);
+                reference::page(&description, req.headers())
             }),
         );
     }
     router
+}
+
+/// Names the answer in metrics and the request log like an endpoint's.
+fn answered(req: &Request, path: &str) {
+    if let Some(a) = crate::observe::Answered::of(req) {
+        a.set(&format!("GET {path}"), None);
+    }
 }
 
 impl ApiDescription {
@@ -441,17 +453,24 @@ fn route(plan: &Plan, r: &ProxyPlan) -> Value {
             "schema": { "type": "string" },
         }]),
     );
-    for method in [
+    // Every method OpenAPI can name that the route forwards; extension
+    // methods pass too, which OpenAPI 3.1 has no way to say but in words.
+    let methods = [
         Method::GET,
+        Method::HEAD,
         Method::POST,
         Method::PUT,
         Method::PATCH,
         Method::DELETE,
-    ] {
+        Method::OPTIONS,
+        Method::TRACE,
+    ];
+    for method in methods.into_iter().filter(crate::proxy::forwards) {
         let path = format!("{}/{{path}}", r.prefix);
         let mut op = json!({
             "operationId": operation_id(&method, &path),
             "summary": format!("Passed through to the `{}` service", r.service.name),
+            "description": "Passed on unchanged but for the prefix; so are extension methods (`PROPFIND`, `M-SEARCH`). `TRACE` and `CONNECT` get `405`.",
             "responses": { "default": { "description": "What the service answers" } },
             "x-bff-pass-through": { "service": r.service.name, "rewrite": r.rewrite },
         });

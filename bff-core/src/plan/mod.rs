@@ -253,6 +253,17 @@ pub struct WebSocketPlan {
 }
 
 impl ProxyPlan {
+    /// The route's name in metrics, traces, the log and the dashboard: its
+    /// prefix, or `/` for the route owning every path (an empty label
+    /// would be no label to Prometheus).
+    pub fn label(&self) -> &str {
+        if self.prefix.is_empty() {
+            "/"
+        } else {
+            &self.prefix
+        }
+    }
+
     /// The upstream path and query for a request path under the prefix.
     pub fn upstream_path(&self, path_and_query: &str) -> String {
         let rest = path_and_query

@@ -116,7 +116,7 @@ pub(super) async fn forward(
     let (mut head, _) = answer.into_parts();
     strip_hop_by_hop(&mut head.headers);
     upgrade_headers(&mut head.headers);
-    let (prefix, idle) = (route.prefix.clone(), ws.idle_timeout);
+    let (prefix, idle) = (route.label().to_owned(), ws.idle_timeout);
     tokio::spawn(async move {
         // The client's side is handed over once hyper has written the 101.
         match tokio::try_join!(client_side, upstream_side) {
