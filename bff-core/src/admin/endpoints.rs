@@ -74,7 +74,7 @@ fn call(e: &Endpoint, c: &Call, stage: usize) -> Value {
         "stage": stage + 1,
         "timeout": humantime::format_duration(c.timeout).to_string(),
         "optional": c.is_optional(),
-        "conditional": c.when.as_ref().map(crate::plan::expr::Expr::source),
+        "conditional": c.when.as_ref().map(crate::lang::expr::Expr::source),
         "for_each": c.for_each.as_ref().map(|f| json!({
             "items": f.items.source(),
             "batch": f.batch,

@@ -18,7 +18,6 @@ pub mod directives;
 mod entry;
 mod flight;
 mod parts;
-pub mod refresh;
 mod store;
 
 use std::hash::{BuildHasher, Hash, Hasher};

@@ -221,15 +221,15 @@ fn refresh_in_background(
     ttl: Option<Duration>,
     old: Arc<Entry>,
 ) {
-    let renewal = cache::refresh::Renewal {
+    let renewal = super::refresh::Renewal {
         client: call.service.client(client).clone(),
         service: call.service.clone(),
         target: r.path,
         headers: r.headers,
         body: r.body,
-        scope: cache::refresh::Scope::Call,
+        scope: super::refresh::Scope::Call,
         timeout: call.timeout,
         ttl,
     };
-    cache::refresh::spawn(cache, old, renewal);
+    super::refresh::spawn(cache, old, renewal);
 }

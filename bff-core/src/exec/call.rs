@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::error::CallError;
 use super::grpc;
 use super::scope::Scope;
-use crate::plan::template::{TemplateSet, URL_VALUE};
+use crate::lang::template::{TemplateSet, URL_VALUE};
 use crate::plan::{BodyPlan, BodyTemplate, Call};
 use crate::resilience::Retry;
 use crate::{upstream, value};

@@ -6,6 +6,7 @@ mod cached;
 mod call;
 mod error;
 mod grpc;
+pub mod refresh;
 mod scope;
 
 use std::pin::Pin;
@@ -20,8 +21,8 @@ pub use grpc::{GrpcCode, GrpcStatus};
 pub use scope::RequestData;
 use scope::Scope;
 
+use crate::lang::template::TemplateSet;
 use crate::plan::Endpoint;
-use crate::plan::template::TemplateSet;
 
 /// A call that failed but had a fallback.
 #[derive(Debug, Clone)]

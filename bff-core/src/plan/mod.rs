@@ -4,13 +4,11 @@
 
 mod call;
 mod compile;
-pub mod expr;
 pub mod graph;
 mod grpc;
 pub mod limits;
 mod reads;
 mod shape;
-pub mod template;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +16,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
+pub use crate::lang::{expr, template};
 pub use call::{BodyPlan, BodyTemplate, Call, ForEach, GrpcMethod, Service};
 pub use compile::{compile, load};
 use expr::Expr;

@@ -188,17 +188,17 @@ impl Request<'_> {
         with_capability(&mut headers);
         headers.remove(header::IF_NONE_MATCH);
         headers.remove(header::IF_MODIFIED_SINCE);
-        let renewal = cache::refresh::Renewal {
+        let renewal = crate::exec::refresh::Renewal {
             service: self.route.service.clone(),
             client: self.route.service.client(self.client).clone(),
             target: self.ask.target.to_owned(),
             headers,
             body: None,
-            scope: cache::refresh::Scope::Proxy(self.scope.clone()),
+            scope: crate::exec::refresh::Scope::Proxy(self.scope.clone()),
             timeout: self.route.timeout,
             ttl: self.ttl,
         };
-        cache::refresh::spawn(self.cache.clone(), old, renewal);
+        crate::exec::refresh::spawn(self.cache.clone(), old, renewal);
     }
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
-use super::{Entry, HttpCache};
+use crate::cache::{Entry, HttpCache};
 use crate::plan::Service;
 
 /// Whose request the entry answers: how its key is rebuilt.
