@@ -67,7 +67,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// The binary's name, for traces.
+/// The executable's name (`bff-web`), the default service name of traces.
 fn process_name() -> String {
     std::env::current_exe()
         .ok()

@@ -651,8 +651,6 @@ fn record_failed_calls(endpoint: &Endpoint, failure: &exec::Failure) {
     }
 }
 
-/// The executable's name (`bff-web`), the default service name of traces.
-
 async fn method_not_allowed() -> Problem {
     Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
         .detail("this endpoint does not accept this method")
