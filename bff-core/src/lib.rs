@@ -29,6 +29,7 @@ pub mod negotiate;
 pub mod observe;
 pub mod openapi;
 pub mod pages;
+pub mod pipeline;
 pub mod plan;
 pub mod proto;
 pub mod proxy;

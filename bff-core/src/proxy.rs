@@ -70,37 +70,18 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
     if let Some(refused) = upgrade.and_then(|ws| websocket::refuse_origin(ws, req.headers())) {
         return refused;
     }
-    let mut identity = HeaderMap::new();
-    let mut keep_authorization = true;
-    let mut claims = jaq_json::Val::Null;
-    if let Some(policy) = &route.auth {
-        match policy.authenticate(req.headers(), req.extensions()).await {
-            Ok(c) => {
-                if let Some(Err(why)) = route.require.as_ref().map(|r| r.check(&c)) {
-                    return crate::error::Problem::forbidden(why).into_response();
-                }
-                policy.forward.apply(&c, &mut identity);
-                keep_authorization = policy.forward_authorization;
-                claims = c;
-            }
-            Err(rejection) => return policy.reject(rejection),
-        }
-    }
-    let verdict = match &route.rate_limit {
-        None => None,
-        Some(policy) => {
-            let caller = crate::ratelimit::Caller {
-                ip: crate::ratelimit::peer_ip(req.extensions()),
-                identity: &claims,
-                endpoint: &route.prefix,
-                headers: req.headers(),
-            };
-            match crate::ratelimit::admit(policy, &caller).await {
-                Ok(v) => Some(v),
-                Err(refused) => return refused,
-            }
-        }
+    let (parts, body) = req.into_parts();
+    let gate = crate::pipeline::Gate {
+        auth: route.auth.as_ref(),
+        require: route.require.as_ref(),
+        rate_limit: route.rate_limit.as_ref(),
+        name: &route.prefix,
     };
+    let admitted = match crate::pipeline::admit(gate, &parts).await {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let req = Request::from_parts(parts, body);
     let _permit = match route.service.limit.as_ref().map(|l| l.try_admit()) {
         Some(None) => {
             metrics::counter!("bff_shed_total", "scope" => "service").increment(1);
@@ -112,13 +93,13 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
         Some(Some(p)) => Some(p),
         None => None,
     };
+    let keep = admitted.keep_authorization;
+    let identity = admitted.forward.clone();
     let mut response = match upgrade {
-        Some(ws) => websocket::forward(route, ws, req, identity, keep_authorization).await,
-        None => forward_admitted(route, client, req, identity, keep_authorization).await,
+        Some(ws) => websocket::forward(route, ws, req, identity, keep).await,
+        None => forward_admitted(route, client, req, identity, keep).await,
     };
-    if let Some(v) = &verdict {
-        crate::ratelimit::apply(v, response.headers_mut());
-    }
+    admitted.mark(&mut response);
     response
 }
 

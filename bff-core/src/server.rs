@@ -7,19 +7,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{RawPathParams, Request};
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
+use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, any};
-use http::{HeaderValue, StatusCode, header};
-use jaq_json::Val;
+use http::StatusCode;
 
 use crate::error::Problem;
-use crate::exec::{self, Outcome, RequestData};
 use crate::extension::{Extension, NoExtension};
-use crate::plan::{self, Endpoint, Plan};
+use crate::plan::{self, Plan};
 use crate::spec::Diagnostics;
-use crate::value;
 
 /// A BFF: its compiled specs, its upstream client and its extension.
 #[derive(Clone)]
@@ -27,11 +23,8 @@ pub struct Gateway {
     shared: Arc<Shared>,
 }
 
-struct Shared {
-    plan: Plan,
-    client: crate::upstream::Client,
-    extension: Arc<dyn Extension>,
-}
+/// The state every request of one generation of specs reads.
+type Shared = crate::pipeline::Context;
 
 impl Gateway {
     /// Loads and compiles a spec folder.
@@ -90,7 +83,18 @@ impl Gateway {
                 .expect("endpoint methods are checked when specs load");
             let handler = move |req: Request| {
                 let shared = shared.clone();
-                async move { shared.compose(i, req).await }
+                async move {
+                    let endpoint = &shared.plan.endpoints[i];
+                    let seen = Seen::new(&req);
+                    let id = endpoint.id();
+                    let work = crate::pipeline::handle_endpoint(&shared, endpoint, req);
+                    let (response, cx) = match seen.span(&id, &endpoint.path) {
+                        Some(cx) => (crate::telemetry::within(cx.clone(), work).await, Some(cx)),
+                        None => (work.await, None),
+                    };
+                    seen.finish(&id, &response, cx.as_ref());
+                    response
+                }
             };
             let entry = by_path.remove(ep.path.as_str()).unwrap_or_default();
             by_path.insert(ep.path.as_str(), entry.on(filter, handler));
@@ -133,7 +137,7 @@ impl Gateway {
                 let shared = shared.clone();
                 async move {
                     let seen = Seen::new(&req);
-                    let response = shared.usage(i, req).await;
+                    let response = crate::pipeline::handle_usage(&shared, i, req).await;
                     seen.finish(
                         &format!("GET {}", shared.plan.usage[i].path),
                         &response,
@@ -267,254 +271,6 @@ impl Gateway {
     }
 }
 
-impl Shared {
-    /// The pipeline of a composed endpoint: read the request, run the call
-    /// graph, shape, encode, mark partial results.
-    async fn compose(&self, index: usize, req: Request) -> Response {
-        let endpoint = &self.plan.endpoints[index];
-        let seen = Seen::new(&req);
-        let id = endpoint.id();
-        let (response, cx) = match seen.span(&id, &endpoint.path) {
-            Some(cx) => {
-                let work = self.compose_inner(endpoint, req);
-                (crate::telemetry::within(cx.clone(), work).await, Some(cx))
-            }
-            None => (self.compose_inner(endpoint, req).await, None),
-        };
-        seen.finish(&id, &response, cx.as_ref());
-        response
-    }
-
-    async fn compose_inner(&self, endpoint: &Endpoint, req: Request) -> Response {
-        let (parts, body) = req.into_parts();
-        let mut forward = http::HeaderMap::new();
-        let auth = match &endpoint.auth {
-            Some(policy) => match policy.authenticate(&parts.headers, &parts.extensions).await {
-                Ok(identity) => {
-                    if let Some(Err(why)) = endpoint.require.as_ref().map(|r| r.check(&identity)) {
-                        return Problem::forbidden(why).into_response();
-                    }
-                    policy.forward.apply(&identity, &mut forward);
-                    identity
-                }
-                Err(rejection) => return policy.reject(rejection),
-            },
-            None => Val::Null,
-        };
-        let verdict = match &endpoint.rate_limit {
-            None => None,
-            Some(policy) => {
-                let caller = crate::ratelimit::Caller {
-                    ip: crate::ratelimit::peer_ip(&parts.extensions),
-                    identity: &auth,
-                    endpoint: &endpoint.id(),
-                    headers: &parts.headers,
-                };
-                match crate::ratelimit::admit(policy, &caller).await {
-                    Ok(v) => Some(v),
-                    Err(refused) => return refused,
-                }
-            }
-        };
-        let private = endpoint.auth.is_some();
-        let subject = crate::auth::claim(&auth, ["sub"]).map(value::to_text);
-        let method = parts.method.clone();
-        let mut validators = http::HeaderMap::new();
-        for v in parts.headers.get_all(header::IF_NONE_MATCH) {
-            validators.append(header::IF_NONE_MATCH, v.clone());
-        }
-        let cached = endpoint
-            .cache
-            .as_ref()
-            .filter(|_| method == http::Method::GET)
-            .map(|(ttl, tags)| {
-                let target = format!("GET {}", sorted_target(&parts.uri));
-                let id = endpoint.id();
-                let key = self
-                    .plan
-                    .answers
-                    .key(&id, &target, &parts.headers, subject.as_deref());
-                (key, id, target, *ttl, tags)
-            });
-        let produce = self.produce(endpoint, parts, body, auth, forward);
-        let mut response = match cached {
-            Some((key, id, target, ttl, tags)) => {
-                let meta = (id.as_str(), target.as_str(), tags.as_slice(), ttl, private);
-                self.plan.answers.get_or_fill(key, meta, produce).await
-            }
-            None => produce.await,
-        };
-        if response.status().is_success() {
-            response = crate::conditional::finish(&method, &validators, response, private).await;
-        }
-        if let Some(v) = &verdict {
-            crate::ratelimit::apply(v, response.headers_mut());
-        }
-        if self.plan.config.telemetry.access_log
-            && let Some(sub) = subject
-        {
-            response
-                .extensions_mut()
-                .insert(crate::access_log::Subject(sub));
-        }
-        response
-    }
-
-    /// Reads the request, runs the call graph and shapes the answer.
-    async fn produce(
-        &self,
-        endpoint: &Endpoint,
-        mut parts: http::request::Parts,
-        body: Body,
-        auth: Val,
-        mut forward: http::HeaderMap,
-    ) -> Response {
-        let mut request = match read_request(endpoint, &mut parts, body).await {
-            Ok(r) => r,
-            Err(problem) => return problem.into_response(),
-        };
-        if let Some(id) = parts.headers.get(&crate::edge::REQUEST_ID) {
-            forward.insert(crate::edge::REQUEST_ID, id.clone());
-        }
-        request.auth = auth;
-        request.forward = forward;
-        match exec::run(endpoint, &self.plan.templates, &self.client, request).await {
-            Ok(outcome) => {
-                if crate::metrics::enabled() {
-                    record_calls(endpoint, &outcome);
-                }
-                let mut r = self.respond(endpoint, &parts, &outcome);
-                if self.plan.config.telemetry.access_log {
-                    r.extensions_mut().insert(call_report(&outcome));
-                }
-                // As fresh as its least fresh part, private if any part is.
-                if let Some(left) = outcome.freshness.lifetime()
-                    && outcome.degraded.is_empty()
-                {
-                    let private = outcome.freshness.private || endpoint.auth.is_some();
-                    let cc = format!(
-                        "{}max-age={}",
-                        if private { "private, " } else { "" },
-                        left.as_secs()
-                    );
-                    // An extension's own policy (partners: no-store) wins.
-                    if let Ok(v) = HeaderValue::try_from(cc) {
-                        r.headers_mut().entry(header::CACHE_CONTROL).or_insert(v);
-                    }
-                }
-                r.extensions_mut().insert(outcome.freshness);
-                r
-            }
-            Err(failure) => {
-                tracing::info!(endpoint = %endpoint.id(), error = ?failure.error, "endpoint failed");
-                if crate::metrics::enabled() {
-                    record_failed_calls(endpoint, &failure);
-                }
-                let mut r = failure.error.problem().into_response();
-                r.extensions_mut().insert(failed_calls(&failure));
-                if r.status() == StatusCode::SERVICE_UNAVAILABLE {
-                    // An open circuit says when it lets a probe through;
-                    // other refusals (overload) may be retried shortly.
-                    let secs = match &failure.error {
-                        exec::ExecError::Call {
-                            error: exec::CallError::CircuitOpen(service),
-                            ..
-                        } => self
-                            .plan
-                            .services
-                            .get(service)
-                            .and_then(|s| s.pool.breaker.as_ref())
-                            .map_or(1, |b| b.retry_in().as_secs_f64().ceil().max(1.0) as u64),
-                        _ => 1,
-                    };
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                }
-                r
-            }
-        }
-    }
-
-    /// A usage endpoint: the caller's standing under a policy, counting nothing.
-    async fn usage(&self, index: usize, req: Request) -> Response {
-        let route = &self.plan.usage[index];
-        let (parts, _) = req.into_parts();
-        let identity = match &route.auth {
-            Some(policy) => match policy.authenticate(&parts.headers, &parts.extensions).await {
-                Ok(identity) => identity,
-                Err(rejection) => return policy.reject(rejection),
-            },
-            None => Val::Null,
-        };
-        let caller = crate::ratelimit::Caller {
-            ip: crate::ratelimit::peer_ip(&parts.extensions),
-            identity: &identity,
-            endpoint: &format!("GET {}", route.path),
-            headers: &parts.headers,
-        };
-        let verdict = route.policy.peek(&caller).await;
-        let body = crate::ratelimit::usage_body(&verdict, &identity);
-        let mut r = ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
-        crate::ratelimit::apply(&verdict, r.headers_mut());
-        r
-    }
-
-    fn respond(
-        &self,
-        endpoint: &Endpoint,
-        parts: &http::request::Parts,
-        outcome: &Outcome,
-    ) -> Response {
-        let mut encoded = crate::formats::encode(endpoint, &self.plan.pages, parts, &outcome.value);
-        if let Some(failed) = encoded.take_if(|r| r.status().is_server_error()) {
-            return failed;
-        }
-        let mut response = encoded
-            .or_else(|| self.extension.encode(endpoint, parts, &outcome.value))
-            .unwrap_or_else(|| crate::formats::json_response(&outcome.value));
-        *response.status_mut() = endpoint.status;
-        let headers = response.headers_mut();
-        if crate::formats::negotiated(endpoint) {
-            headers.insert(header::VARY, HeaderValue::from_static("accept"));
-        }
-        if !outcome.degraded.is_empty() {
-            headers.insert(crate::headers::PARTIAL, HeaderValue::from_static("true"));
-            let list: Vec<String> = outcome
-                .degraded
-                .iter()
-                .map(|d| format!("{};reason={}", d.call, d.reason))
-                .collect();
-            if let Ok(v) = HeaderValue::try_from(list.join(", ")) {
-                headers.insert(crate::headers::DEGRADED, v);
-            }
-        }
-        if self.plan.config.telemetry.server_timing {
-            let timing: Vec<String> = outcome
-                .timings
-                .iter()
-                .map(|(name, d)| format!("{name};dur={:.1}", d.as_secs_f64() * 1000.0))
-                .collect();
-            if let Ok(v) = HeaderValue::try_from(timing.join(", ")) {
-                headers.insert("server-timing", v);
-            }
-        }
-        response
-    }
-}
-
-/// The path with its query parameters in sorted order: `?b=2&a=1` and
-/// `?a=1&b=2` ask the same.
-fn sorted_target(uri: &http::Uri) -> String {
-    match uri.query() {
-        None | Some("") => uri.path().to_owned(),
-        Some(q) => {
-            let mut pairs: Vec<&str> = q.split('&').filter(|p| !p.is_empty()).collect();
-            pairs.sort_unstable();
-            format!("{}?{}", uri.path(), pairs.join("&"))
-        }
-    }
-}
-
 /// What an endpoint or route notes of a request when it arrives, for its
 /// span and for the edge, which counts and logs the request.
 struct Seen {
@@ -574,36 +330,6 @@ impl Seen {
     }
 }
 
-/// Each call's latency, and its failures, by endpoint and call.
-fn record_calls(endpoint: &Endpoint, outcome: &Outcome) {
-    let id = endpoint.id();
-    for (name, took) in &outcome.timings {
-        metrics::histogram!("bff_call_duration_seconds", "endpoint" => id.clone(), "call" => name.clone())
-            .record(took.as_secs_f64());
-    }
-    for d in &outcome.degraded {
-        metrics::counter!("bff_call_errors_total", "endpoint" => id.clone(), "call" => d.call.clone(), "outcome" => d.reason.clone()).increment(1);
-    }
-}
-
-/// Each call's time and outcome, for the log line.
-fn call_report(outcome: &Outcome) -> crate::access_log::CallReport {
-    let calls = outcome
-        .timings
-        .iter()
-        .map(|(name, took)| crate::access_log::CallLog {
-            name: name.clone(),
-            ms: crate::access_log::ms(*took),
-            outcome: outcome
-                .degraded
-                .iter()
-                .find(|d| &d.call == name)
-                .map_or_else(|| "ok".to_owned(), |d| d.reason.clone()),
-        })
-        .collect();
-    crate::access_log::CallReport(calls)
-}
-
 /// Removes every header that is, or reads like, an identity header: the
 /// same name with `_` for `-` (names are lower case already).
 fn strip_identity_look_alikes(headers: &mut http::HeaderMap, names: &[http::HeaderName]) {
@@ -621,125 +347,7 @@ fn strip_identity_look_alikes(headers: &mut http::HeaderMap, names: &[http::Head
     }
 }
 
-/// Every call of a failed request with its real time and outcome, for the
-/// log line.
-fn failed_calls(failure: &exec::Failure) -> crate::access_log::CallReport {
-    crate::access_log::CallReport(
-        failure
-            .calls
-            .iter()
-            .map(|(name, took, outcome)| crate::access_log::CallLog {
-                name: name.clone(),
-                ms: crate::access_log::ms(*took),
-                outcome: outcome.clone(),
-            })
-            .collect(),
-    )
-}
-
-/// The calls of a failed request in the metrics: each one's time, and an
-/// error for each that failed (not for those cancelled once the answer was
-/// decided).
-fn record_failed_calls(endpoint: &Endpoint, failure: &exec::Failure) {
-    let id = endpoint.id();
-    for (name, took, outcome) in &failure.calls {
-        metrics::histogram!("bff_call_duration_seconds", "endpoint" => id.clone(), "call" => name.clone())
-            .record(took.as_secs_f64());
-        if outcome != "ok" && outcome != "cancelled" {
-            metrics::counter!("bff_call_errors_total", "endpoint" => id.clone(), "call" => name.clone(), "outcome" => outcome.clone()).increment(1);
-        }
-    }
-}
-
 async fn method_not_allowed() -> Problem {
     Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
         .detail("this endpoint does not accept this method")
-}
-
-/// Gathers what specs may read from the client's request.
-async fn read_request(
-    endpoint: &Endpoint,
-    parts: &mut http::request::Parts,
-    body: Body,
-) -> Result<RequestData, Problem> {
-    use axum::extract::FromRequestParts;
-    let params = RawPathParams::from_request_parts(parts, &())
-        .await
-        .map_err(|_| Problem::bad_request("the path parameters are not valid UTF-8"))?;
-    let path = value::object(params.iter().map(|(k, v)| (k, value::string(v))));
-    let mut query_pairs: Vec<(String, String)> = Vec::new();
-    if let Some(q) = parts.uri.query() {
-        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-            if !query_pairs.iter().any(|(seen, _)| *seen == k) {
-                query_pairs.push((k.into_owned(), v.into_owned()));
-            }
-        }
-    }
-    let query = value::object(
-        query_pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), value::string(v))),
-    );
-    let headers = value::object(
-        parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), value::string(v)))),
-    );
-    let body = read_body(endpoint, parts, body).await?;
-    Ok(RequestData {
-        path,
-        query,
-        headers,
-        body,
-        auth: Val::Null,
-        forward: http::HeaderMap::new(),
-    })
-}
-
-async fn read_body(
-    endpoint: &Endpoint,
-    parts: &http::request::Parts,
-    body: Body,
-) -> Result<Val, Problem> {
-    let bytes = axum::body::to_bytes(body, endpoint.body_limit)
-        .await
-        .map_err(|_| {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "about:blank").detail(format!(
-                "the request body exceeds {} bytes",
-                endpoint.body_limit
-            ))
-        })?;
-    if bytes.is_empty() {
-        return Ok(Val::Null);
-    }
-    let media = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let is_json = media == "application/json" || media.ends_with("+json");
-    let is_xml =
-        matches!(media.as_str(), "application/xml" | "text/xml") || media.ends_with("+xml");
-    if is_xml {
-        return crate::xml_body::to_json(&bytes)
-            .map(|v| value::from_json(&v))
-            .map_err(|e| Problem::bad_request(format!("the request body is not valid XML: {e}")));
-    }
-    if !is_json {
-        return Err(
-            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "about:blank").detail(
-                "the request body must be JSON (Content-Type: application/json) or XML (application/xml)",
-            ),
-        );
-    }
-    value::parse(&bytes)
-        .map_err(|e| Problem::bad_request(format!("the request body is not valid JSON: {e}")))
 }

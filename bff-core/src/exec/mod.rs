@@ -93,11 +93,17 @@ async fn run_inner(
 }
 
 /// Which failure an endpoint answers with when several calls fail: a
-/// forwarded upstream status first (it is the service's own word on the
-/// request, such as `404` for what does not exist), then the first failed
-/// call in declaration order. Lower is chosen.
-fn rank(forwarded: bool, index: usize) -> (bool, usize) {
-    (!forwarded, index)
+/// forwarded upstream status wins (it is the service's own word on the
+/// request, such as `404` for what does not exist), among forwarded ones
+/// the call declared first; among other failures the first to happen, so
+/// a failure is answered at once rather than after calls it no longer
+/// needs. Lower is chosen; `arrival` counts failures as they happen.
+fn rank(forwarded: bool, index: usize, arrival: usize) -> (bool, usize) {
+    if forwarded {
+        (false, index)
+    } else {
+        (true, arrival)
+    }
 }
 
 async fn run_graph(
@@ -117,6 +123,7 @@ async fn run_graph(
     let mut ended: Vec<Option<String>> = vec![None; calls.len()];
     // The failure the endpoint answers with so far, by `rank`.
     let mut failed: Option<((bool, usize), ExecError)> = None;
+    let mut failures = 0;
     let mut running: FuturesUnordered<CallFuture<'_>> = FuturesUnordered::new();
 
     let start = |i: usize, scope: &Scope| -> CallFuture<'_> {
@@ -173,10 +180,8 @@ async fn run_graph(
         // Once a call has failed, only calls whose failure would take its
         // place are waited for; the others are cancelled.
         if let Some((best, _)) = &failed {
-            let matters = running_indices(&began, &ended).any(|j| {
-                let could_forward = !calls[j].forward_status.is_empty();
-                rank(could_forward, j) < *best
-            });
+            let matters = running_indices(&began, &ended)
+                .any(|j| !calls[j].forward_status.is_empty() && rank(true, j, 0) < *best);
             if !matters {
                 let (_, error) = failed.take().expect("checked");
                 return Err(Failure {
@@ -186,6 +191,8 @@ async fn run_graph(
             }
         }
         let next = tokio::select! {
+            // What has finished counts before the deadline that passed with it.
+            biased;
             next = running.next() => next,
             () = tokio::time::sleep_until(deadline) => {
                 return Err(Failure {
@@ -214,7 +221,7 @@ async fn run_graph(
                     _ => None,
                 },
             };
-            let r = rank(true, i);
+            let r = rank(true, i, 0);
             if failed.as_ref().is_none_or(|(best, _)| r < *best) {
                 failed = Some((r, error));
             }
@@ -244,7 +251,8 @@ async fn run_graph(
                     if let CallError::Input(msg) = &e {
                         tracing::warn!(call = %call.name, error = %msg, "call could not be built");
                     }
-                    let r = rank(false, i);
+                    let r = rank(false, i, failures);
+                    failures += 1;
                     if failed.as_ref().is_none_or(|(best, _)| r < *best) {
                         failed = Some((
                             r,

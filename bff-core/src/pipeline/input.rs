@@ -1,0 +1,115 @@
+//! The input of a composed endpoint: path parameters, query parameters
+//! (typed as the spec declares), the headers specs may read, and the body
+//! (JSON or, where declared, XML), each refused with a precise `400`/`413`/
+//! `415`/`422` problem when it does not fit.
+
+use axum::body::Body;
+use axum::extract::RawPathParams;
+use http::{StatusCode, header};
+use jaq_json::Val;
+
+use crate::error::Problem;
+use crate::exec::RequestData;
+use crate::plan::Endpoint;
+use crate::value;
+
+/// The path with its query parameters in sorted order: `?b=2&a=1` and
+/// `?a=1&b=2` ask the same.
+pub(super) fn sorted_target(uri: &http::Uri) -> String {
+    match uri.query() {
+        None | Some("") => uri.path().to_owned(),
+        Some(q) => {
+            let mut pairs: Vec<&str> = q.split('&').filter(|p| !p.is_empty()).collect();
+            pairs.sort_unstable();
+            format!("{}?{}", uri.path(), pairs.join("&"))
+        }
+    }
+}
+
+/// Gathers what specs may read from the client's request.
+pub(super) async fn read_request(
+    endpoint: &Endpoint,
+    parts: &mut http::request::Parts,
+    body: Body,
+) -> Result<RequestData, Problem> {
+    use axum::extract::FromRequestParts;
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|_| Problem::bad_request("the path parameters are not valid UTF-8"))?;
+    let path = value::object(params.iter().map(|(k, v)| (k, value::string(v))));
+    let mut query_pairs: Vec<(String, String)> = Vec::new();
+    if let Some(q) = parts.uri.query() {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            if !query_pairs.iter().any(|(seen, _)| *seen == k) {
+                query_pairs.push((k.into_owned(), v.into_owned()));
+            }
+        }
+    }
+    let query = value::object(
+        query_pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), value::string(v))),
+    );
+    let headers = value::object(
+        parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), value::string(v)))),
+    );
+    let body = read_body(endpoint, parts, body).await?;
+    Ok(RequestData {
+        path,
+        query,
+        headers,
+        body,
+        auth: Val::Null,
+        forward: http::HeaderMap::new(),
+    })
+}
+
+async fn read_body(
+    endpoint: &Endpoint,
+    parts: &http::request::Parts,
+    body: Body,
+) -> Result<Val, Problem> {
+    let bytes = axum::body::to_bytes(body, endpoint.body_limit)
+        .await
+        .map_err(|_| {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "about:blank").detail(format!(
+                "the request body exceeds {} bytes",
+                endpoint.body_limit
+            ))
+        })?;
+    if bytes.is_empty() {
+        return Ok(Val::Null);
+    }
+    let media = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let is_json = media == "application/json" || media.ends_with("+json");
+    let is_xml =
+        matches!(media.as_str(), "application/xml" | "text/xml") || media.ends_with("+xml");
+    if is_xml {
+        return crate::xml_body::to_json(&bytes)
+            .map(|v| value::from_json(&v))
+            .map_err(|e| Problem::bad_request(format!("the request body is not valid XML: {e}")));
+    }
+    if !is_json {
+        return Err(
+            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "about:blank").detail(
+                "the request body must be JSON (Content-Type: application/json) or XML (application/xml)",
+            ),
+        );
+    }
+    value::parse(&bytes)
+        .map_err(|e| Problem::bad_request(format!("the request body is not valid JSON: {e}")))
+}

@@ -1,0 +1,33 @@
+//! The request pipeline, written once in request order: [`admit`] (the
+//! same for every front), then for a composed endpoint
+//! [`handle_endpoint`]: the input read and checked, the endpoint's answer
+//! cache, the call graph run, the result shaped and encoded, the headers
+//! that describe it. Pass-through routes ([`crate::proxy`]) and usage
+//! endpoints share the admission.
+
+mod admit;
+mod compose;
+mod endpoint;
+mod input;
+mod report;
+mod usage;
+
+use std::sync::Arc;
+
+pub(crate) use admit::{Gate, admit};
+pub(crate) use endpoint::handle_endpoint;
+pub(crate) use usage::handle_usage;
+
+use crate::extension::Extension;
+use crate::plan::Plan;
+
+/// What every stage of the pipeline reads: the compiled specs, the
+/// upstream client and the client extension of one generation of specs.
+pub(crate) struct Context {
+    /// The compiled specs.
+    pub plan: Plan,
+    /// The client upstream requests go through.
+    pub client: crate::upstream::Client,
+    /// The BFF binary's client extension.
+    pub extension: Arc<dyn Extension>,
+}
