@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, any};
 use http::StatusCode;
@@ -15,6 +15,7 @@ use http::StatusCode;
 use crate::error::Problem;
 use crate::extension::{Extension, NoExtension};
 use crate::plan::{self, Plan};
+use crate::ratelimit::shed::Limit;
 use crate::spec::Diagnostics;
 
 /// A BFF: its compiled specs, its upstream client and its extension.
@@ -151,50 +152,39 @@ impl Gateway {
         }
         let router = crate::openapi::routes(router, &self.shared.plan, &*self.shared.extension)
             .fallback(|| async { Problem::not_found() });
-        // Before anything else: no client may send the headers that carry
-        // verified identities upstream, whatever its authentication, nor
-        // look-alikes (`X_User_Id`) that CGI- and WSGI-style services read
-        // as the same header.
-        let names = self.shared.plan.identity_headers.clone();
-        let router = if names.is_empty() {
-            router
-        } else {
-            router.layer(tower::util::MapRequestLayer::new(
+        // The stages every routed request passes, in request order (the
+        // first layer of a ServiceBuilder is the outermost): the limit per
+        // client address, the BFF's concurrency limit, compression of the
+        // answer, and the removal of identity headers (and look-alikes such
+        // as `X_User_Id`, which CGI- and WSGI-style services read as the
+        // same) that no client may send, whatever its authentication.
+        let plan = &self.shared.plan;
+        let per_ip = plan.config.limits.per_ip.as_deref().map(|p| {
+            crate::ratelimit::per_ip_layer(p)
+                .unwrap_or_else(|e| unreachable!("limits.per_ip was checked at load time: {e}"))
+        });
+        let shed = plan.shed.clone().map(|limit| {
+            axum::middleware::from_fn_with_state::<_, _, (State<Limit>, Request)>(
+                limit,
+                crate::ratelimit::shed::middleware,
+            )
+        });
+        let names = plan.identity_headers.clone();
+        let stages = tower::ServiceBuilder::new()
+            .option_layer(per_ip)
+            .option_layer(shed)
+            .layer(tower::util::MapRequestLayer::new(
                 move |mut req: Request| {
                     strip_identity_look_alikes(req.headers_mut(), &names);
                     req
                 },
-            ))
-        };
-        // Compressed for clients that accept it, above a size; images,
-        // gRPC, event streams and answers already encoded are left alone.
-        let compression = &self.shared.plan.config.compression;
-        let router = if compression.enabled {
-            use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
-            let when = SizeAbove::new(compression.min_bytes)
-                .and(NotForContentType::GRPC)
-                .and(NotForContentType::IMAGES)
-                .and(NotForContentType::SSE)
-                .and(NotForContentType::const_new("application/x-protobuf"))
-                .and(NotForContentType::const_new("application/zip"));
-            router.layer(tower_http::compression::CompressionLayer::new().compress_when(when))
-        } else {
-            router
-        };
-        let router = match &self.shared.plan.shed {
-            Some(limit) => router.layer(axum::middleware::from_fn_with_state(
-                limit.clone(),
-                crate::ratelimit::shed::middleware,
-            )),
+            ));
+        // Compression only changes answers, so it sits innermost.
+        let router = match compression(&plan.config.compression) {
+            Some(layer) => router.layer(layer),
             None => router,
         };
-        let per_ip = self.shared.plan.config.limits.per_ip.as_deref();
-        let router = match per_ip.map(crate::ratelimit::per_ip_layer) {
-            Some(Ok(layer)) => router.layer(layer),
-            // Refused when the specs were loaded (`check_per_ip`).
-            Some(Err(e)) => unreachable!("limits.per_ip was checked at load time: {e}"),
-            None => router,
-        };
+        let router = router.layer(stages);
         // The path is normalised (or refused) before routing, inside the
         // extension's layers: a refusal, like a limit's 429 or 503, is an
         // answer like any other, with the CORS headers a page needs to read it.
@@ -328,6 +318,27 @@ impl Seen {
             answered.set(what, cx.and_then(crate::telemetry::trace_id));
         }
     }
+}
+
+/// Compression for clients that accept it, above a size; images, gRPC,
+/// event streams and answers already encoded are left alone.
+fn compression(
+    config: &crate::config::CompressionConfig,
+) -> Option<
+    tower_http::compression::CompressionLayer<
+        impl tower_http::compression::predicate::Predicate + use<>,
+    >,
+> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    let when = SizeAbove::new(config.min_bytes)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+        .and(NotForContentType::const_new("application/x-protobuf"))
+        .and(NotForContentType::const_new("application/zip"));
+    config
+        .enabled
+        .then(|| tower_http::compression::CompressionLayer::new().compress_when(when))
 }
 
 /// Removes every header that is, or reads like, an identity header: the

@@ -6,20 +6,16 @@ use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use http::{HeaderMap, HeaderValue, header};
-use http_body_util::BodyExt;
 use jaq_json::Val;
 use tokio::time::Instant;
 
 use super::error::CallError;
 use super::grpc;
 use super::scope::Scope;
+pub(super) use super::tries::{Capture, decode, fetch};
 use crate::lang::template::{TemplateSet, URL_VALUE};
 use crate::plan::{BodyPlan, BodyTemplate, Call};
-use crate::resilience::Retry;
 use crate::{upstream, value};
-
-/// What upstreams see as the client.
-const USER_AGENT: &str = concat!("bff/", env!("CARGO_PKG_VERSION"));
 
 /// A rendered upstream request.
 #[derive(Clone)]
@@ -286,27 +282,6 @@ async fn fetch_all(
         .await
 }
 
-/// The status, headers and body of a successful answer (or the headers
-/// of a `304`), for the cache.
-#[derive(Default)]
-pub(super) struct Capture(std::sync::Mutex<Option<(http::StatusCode, HeaderMap, bytes::Bytes)>>);
-
-impl Capture {
-    fn put(&self, status: http::StatusCode, headers: HeaderMap, body: bytes::Bytes) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((status, headers, body));
-    }
-
-    /// What was captured.
-    pub(super) fn take(self) -> Option<(http::StatusCode, HeaderMap, bytes::Bytes)> {
-        self.0
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
 /// One request, through the service's cache when it has one.
 async fn fetch_one(
     call: &Call,
@@ -320,246 +295,6 @@ async fn fetch_one(
         }
         _ => super::cached::uncached(call, r, client, deadline).await,
     }
-}
-
-/// An upstream body as a value: JSON, or null when there is nothing but
-/// whitespace.
-pub(super) fn decode(body: &[u8]) -> Result<Val, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(Val::Null)
-    } else {
-        value::parse(body)
-    }
-}
-
-pub(super) async fn fetch(
-    call: &Call,
-    r: &Rendered,
-    client: &upstream::Client,
-    deadline: Instant,
-    capture: Option<&Capture>,
-) -> Result<Val, CallError> {
-    let pool = &call.service.pool;
-    if pool.breaker.as_ref().is_some_and(|b| !b.allow()) {
-        return Err(CallError::CircuitOpen(call.service.name.clone()));
-    }
-    let _permit = match call.service.limit.as_ref().map(|l| l.try_admit()) {
-        Some(None) => {
-            metrics::counter!("bff_shed_total", "scope" => "service").increment(1);
-            return Err(CallError::Overloaded);
-        }
-        Some(permit) => permit,
-        None => None,
-    };
-    // Only requests that may be sent twice are retried or hedged; for gRPC,
-    // methods whose contract declares them free of side effects or idempotent.
-    let safe = match &call.grpc {
-        Some(g) => g.idempotent,
-        None => Retry::is_safe(&call.method, &r.headers),
-    };
-    let retry = pool.retry.as_ref().filter(|_| safe);
-    if let Some(retry) = retry {
-        retry.record_call();
-    }
-    let key = pool
-        .hash_header
-        .as_ref()
-        .and_then(|h| r.headers.get(h))
-        .map(HeaderValue::as_bytes);
-    let body = r.body.clone();
-    let mut tries = 0;
-    // Instances tried so far: a retry goes to another one when there is one.
-    let mut tried: Vec<String> = Vec::new();
-    loop {
-        let avoid: Vec<&str> = tried.iter().map(String::as_str).collect();
-        let Some(attempt) = pool.start_avoiding(key, &avoid) else {
-            tracing::warn!(call = %call.name, "no instance of the service is known yet");
-            return Err(CallError::Unreachable);
-        };
-        let this = attempt.instance().base_url.clone();
-        let hedge = pool.hedge_delay().filter(|_| safe);
-        let try_on = |attempt| {
-            let outgoing = Outgoing {
-                path: &r.path,
-                headers: &r.headers,
-                body: body.clone(),
-            };
-            try_once(call, outgoing, client, attempt, deadline, capture)
-        };
-        let first = try_on(attempt);
-        let (result, retry_after) = match hedge {
-            None => first.await,
-            Some(delay) => {
-                // Boxed, as hedging is rare: a second try inline would double
-                // the size of every call's future, moved on every call.
-                let second = Box::pin(async {
-                    tokio::time::sleep(delay).await;
-                    // To another instance than the slow one, when there is one.
-                    let attempt = pool.start_avoiding(key, &[this.as_str()])?;
-                    tracing::debug!(call = %call.name, ?delay, "hedging a slow call");
-                    Some(try_on(attempt).await)
-                });
-                first_success(first, second).await
-            }
-        };
-        let Err(error) = result else {
-            return result;
-        };
-        tried.push(this);
-        let Some(retry) = retry.filter(|r| tries < r.attempts() && error.is_retryable()) else {
-            return Err(error);
-        };
-        let Some(wait) = retry.backoff(tries, retry_after) else {
-            return Err(error);
-        };
-        // A retry that could not finish before the deadline is not worth a
-        // request, nor a share of the budget.
-        if Instant::now() + wait >= deadline || !retry.take() {
-            return Err(error);
-        }
-        tracing::info!(call = %call.name, error = %error.reason(), ?wait, "retrying");
-        metrics::counter!("bff_retries_total", "service" => call.service.name.clone()).increment(1);
-        tokio::time::sleep(wait).await;
-        tries += 1;
-    }
-}
-
-type Tried = (Result<Val, CallError>, Option<std::time::Duration>);
-
-/// The first successful answer of a try and its hedge; a failure only when
-/// both failed (or there was no hedge). The slower one is dropped, which
-/// cancels its request.
-async fn first_success(
-    first: impl Future<Output = Tried>,
-    second: impl Future<Output = Option<Tried>>,
-) -> Tried {
-    tokio::pin!(first);
-    tokio::pin!(second);
-    tokio::select! {
-        a = &mut first => {
-            if a.0.is_ok() {
-                return a;
-            }
-            match second.await {
-                Some(b) if b.0.is_ok() => b,
-                _ => a,
-            }
-        }
-        b = &mut second => match b {
-            Some(b) if b.0.is_ok() => b,
-            _ => first.await,
-        },
-    }
-}
-
-/// One request to one instance, bounded by the call's timeout (counted
-/// from when it starts) and the deadline; the upstream's `Retry-After`
-/// comes back with a failure.
-/// What one try sends.
-struct Outgoing<'a> {
-    path: &'a str,
-    headers: &'a HeaderMap,
-    body: Option<bytes::Bytes>,
-}
-
-async fn try_once(
-    call: &Call,
-    Outgoing {
-        path,
-        headers,
-        body,
-    }: Outgoing<'_>,
-    client: &upstream::Client,
-    attempt: crate::resilience::Attempt<'_>,
-    deadline: Instant,
-    capture: Option<&Capture>,
-) -> (Result<Val, CallError>, Option<std::time::Duration>) {
-    let until = deadline.min(Instant::now() + call.timeout);
-    let Ok(uri) = attempt.instance().uri(path) else {
-        return (
-            Err(CallError::Input(format!("`{path}` is not a valid path"))),
-            None,
-        );
-    };
-    let mut req = http::Request::new(());
-    *req.method_mut() = call.method.clone();
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers.clone();
-    let headers = req.headers_mut();
-    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-    let client = match &call.grpc {
-        Some(_) => {
-            let left = until.saturating_duration_since(Instant::now());
-            headers.insert("grpc-timeout", grpc::timeout_header(left));
-            call.service.grpc_client(client)
-        }
-        None => {
-            headers
-                .entry(header::ACCEPT)
-                .or_insert(HeaderValue::from_static("application/json"));
-            call.service.client(client)
-        }
-    };
-    let limit = call.service.max_response_bytes;
-    let mut retry_after = None;
-    let exchange = async {
-        let (head, ()) = req.into_parts();
-        let resp = client.send_replayable(head, body).await.map_err(|e| {
-            tracing::warn!(call = %call.name, error = %e, "upstream request failed");
-            CallError::Unreachable
-        })?;
-        if let Some(g) = &call.grpc {
-            // Boxed: kept inline, its state would grow every HTTP call's future.
-            return Box::pin(grpc::read(&call.name, g, resp, limit)).await;
-        }
-        let status = resp.status();
-        if status == http::StatusCode::NOT_MODIFIED
-            && let Some(c) = capture
-        {
-            c.put(status, resp.headers().clone(), bytes::Bytes::new());
-        }
-        if !status.is_success() {
-            retry_after = crate::resilience::retry::retry_after(resp.headers());
-            tracing::info!(call = %call.name, status = status.as_u16(), "upstream answered an error");
-            return Err(CallError::Status(status));
-        }
-        let (head, body) = resp.into_parts();
-        let bytes = http_body_util::Limited::new(body, limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    tracing::warn!(call = %call.name, limit, "upstream body too large");
-                    CallError::TooLarge
-                } else {
-                    tracing::warn!(call = %call.name, error = %e, "upstream body failed");
-                    CallError::Unreachable
-                }
-            })?
-            .to_bytes();
-        if let Some(c) = capture {
-            c.put(status, head.headers, bytes.clone());
-        }
-        decode(&bytes).map_err(|e| {
-            tracing::warn!(call = %call.name, error = %e, "upstream body is not JSON");
-            CallError::Malformed
-        })
-    };
-    let result = match tokio::time::timeout_at(until, exchange).await {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::warn!(call = %call.name, "upstream call timed out");
-            Err(CallError::Timeout)
-        }
-    };
-    let healthy = match &result {
-        Err(CallError::Unreachable | CallError::Timeout) => false,
-        Err(CallError::Status(s)) => !s.is_server_error(),
-        Err(CallError::Grpc(s)) => !s.code.is_server_failure(),
-        _ => true,
-    };
-    attempt.finish(healthy);
-    (result, retry_after)
 }
 
 #[cfg(test)]

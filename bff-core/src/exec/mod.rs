@@ -8,6 +8,7 @@ mod error;
 mod grpc;
 pub mod refresh;
 mod scope;
+mod tries;
 
 use std::pin::Pin;
 use std::time::Duration;
