@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use bff_tests::*;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
 fn keys_dir() -> std::path::PathBuf {
@@ -22,14 +22,7 @@ fn now() -> u64 {
 }
 
 fn sign(alg: Algorithm, key_file: &str, claims: &Value) -> String {
-    let pem = std::fs::read(keys_dir().join(key_file)).unwrap();
-    let key = match alg {
-        Algorithm::RS256 | Algorithm::PS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
-        Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
-        Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem).unwrap(),
-        _ => EncodingKey::from_secret(&pem),
-    };
-    encode(&Header::new(alg), claims, &key).unwrap()
+    bff_tests::jwt::signed(alg, key_file, None, claims)
 }
 
 fn claims(sub: &str) -> Value {

@@ -2,14 +2,11 @@
 //! loads pages from an allowed and from a foreign origin, and each page
 //! calls the BFF with its session cookie.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use bff_tests::browser::browse;
 use bff_tests::{SpecDir, gateway_with, serve};
-use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
 const SECRET: &str = "cors-test-secret-of-enough-length";
@@ -72,17 +69,7 @@ async fn only_pages_on_allowed_origins_can_call_the_web_bff_with_credentials() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     }
 
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let token = encode(
-        &Header::default(),
-        &json!({ "sub": "ada", "exp": exp }),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
+    let token = bff_tests::jwt::hs256(SECRET, json!({ "sub": "ada" }));
     // The session cookie belongs to the BFF's host; ports do not separate
     // cookies, so both pages' requests would carry it if allowed to.
     let seen = browse(json!({

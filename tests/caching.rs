@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -11,7 +11,6 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use bff_tests::{SpecDir, client, gateway, serve};
-use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 const SECRET: &str = "caching-test-secret-long-enough";
@@ -94,17 +93,7 @@ async fn upstream(hits: Arc<AtomicUsize>) -> String {
 }
 
 fn token(sub: &str) -> String {
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    encode(
-        &Header::default(),
-        &json!({ "sub": sub, "exp": exp }),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    bff_tests::jwt::hs256(SECRET, json!({ "sub": sub }))
 }
 
 async fn setup(service: &str) -> (String, Arc<AtomicUsize>, bff_tests::SpecDir) {

@@ -1,30 +1,14 @@
 //! Identity at the edge: what a verified caller may do (403 otherwise), how
 //! the identity reaches upstreams, and that clients cannot forge it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{any, get};
 use bff_tests::*;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 fn token(claims: Value) -> String {
-    let pem = std::fs::read(workspace_root().join("tests/fixtures/keys/rs256.key.pem")).unwrap();
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let mut claims = claims;
-    claims["exp"] = json!(exp);
-    encode(
-        &Header::new(Algorithm::RS256),
-        &claims,
-        &EncodingKey::from_rsa_pem(&pem).unwrap(),
-    )
-    .unwrap()
+    bff_tests::jwt::rs256(claims)
 }
 
 /// Echoes the identity-related headers the upstream received.

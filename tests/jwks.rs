@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -12,12 +12,11 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use bff_tests::*;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 fn private_key(file: &str) -> EncodingKey {
-    let pem = std::fs::read(workspace_root().join("tests/fixtures/keys").join(file)).unwrap();
-    EncodingKey::from_rsa_pem(&pem).unwrap()
+    bff_tests::jwt::fixture_key(Algorithm::RS256, file)
 }
 
 fn jwk(file: &str, kid: &str) -> Jwk {
@@ -27,19 +26,8 @@ fn jwk(file: &str, kid: &str) -> Jwk {
 }
 
 fn token(file: &str, kid: &str) -> String {
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    encode(
-        &header,
-        &json!({"sub": "u-7", "exp": exp}),
-        &private_key(file),
-    )
-    .unwrap()
+    let claims = json!({"sub": "u-7", "exp": bff_tests::jwt::in_ten_minutes()});
+    bff_tests::jwt::signed(Algorithm::RS256, file, Some(kid), &claims)
 }
 
 #[derive(Clone, Default)]

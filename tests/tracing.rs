@@ -3,7 +3,7 @@
 //! log line per request without secrets, and `Server-Timing` as configured.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -94,17 +94,7 @@ const PARENT: &str = "00f067aa0ba902b7";
 const SECRET: &str = "tracing-test-secret-of-enough-length";
 
 fn token() -> String {
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &json!({ "sub": "user-42", "exp": exp }),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    bff_tests::jwt::hs256(SECRET, json!({ "sub": "user-42" }))
 }
 
 #[tokio::test]

@@ -7,12 +7,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
-use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -94,21 +93,8 @@ async fn echo(stream: TcpStream, accepted: Arc<AtomicUsize>) {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn token(sub: &str, scope: &str) -> String {
-    let claims = json!({ "sub": sub, "scope": scope, "exp": now() + 600 });
-    encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    bff_tests::jwt::hs256(SECRET, json!({ "sub": sub, "scope": scope }))
 }
 
 /// A gateway with `/live` → the upstream's `/feed`, `route` adding to the

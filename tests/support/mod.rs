@@ -10,6 +10,7 @@ use bff_core::{Extension, Gateway, NoExtension};
 pub mod browser;
 pub mod deploy;
 pub mod etcd;
+pub mod jwt;
 pub mod process;
 pub mod redis;
 
