@@ -7,9 +7,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use super::config::QuotaWindow;
 use super::gcra::Gcra;
 use super::window::{Clock, window};
+use crate::config::QuotaWindow;
 
 /// What one key may do: a rate with a burst, and maybe a quota.
 #[derive(Debug, Clone, Copy)]

@@ -80,9 +80,9 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let tls = tls::compile_tls(config_file, &set.dir, &policies, diags);
     let (rate_limits, usage, redis) = super::limits::compile(config_file, &policies, diags);
     let shared_answers = match config_file.spec.cache.store {
-        crate::ratelimit::StoreKind::Local => None,
-        crate::ratelimit::StoreKind::Redis if redis.is_some() => redis,
-        crate::ratelimit::StoreKind::Redis => {
+        crate::config::StoreKind::Local => None,
+        crate::config::StoreKind::Redis if redis.is_some() => redis,
+        crate::config::StoreKind::Redis => {
             diags.push(Diagnostic::file(
                 &config_file.path,
                 "cache.store: redis needs `redis: { url }` in bff.yaml",
