@@ -18,7 +18,7 @@ use crate::error::Problem;
 use crate::exec::{self, Outcome, RequestData};
 use crate::extension::{Extension, NoExtension};
 use crate::plan::{self, Endpoint, Plan};
-use crate::spec::Diagnostics;
+use crate::source::Diagnostics;
 use crate::value;
 
 /// Header set on a response some optional calls of which fell back.

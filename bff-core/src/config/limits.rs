@@ -6,7 +6,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::spec::Loc;
+use crate::source::Loc;
 
 /// Limits that protect the gateway from slow and oversized requests.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -50,7 +50,7 @@ pub use services::{BalanceKind, InstanceConfig, ServiceCacheConfig, ServiceConfi
 pub use telemetry::TelemetryConfig;
 pub use tls::{ClientCertMode, TlsConfig};
 
-use crate::spec::Loc;
+use crate::source::Loc;
 
 /// The top of a BFF folder: `bff.yaml`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::RequireConfig;
-use crate::spec::Loc;
+use crate::source::Loc;
 
 /// A pass-through route.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -10,7 +10,7 @@ use super::{
     BreakerConfig, DiscoveryConfig, HealthCheckConfig, HedgeConfig, OutlierConfig, RetryConfig,
     StaleConfig,
 };
-use crate::spec::Loc;
+use crate::source::Loc;
 
 /// One upstream service.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

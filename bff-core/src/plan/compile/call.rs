@@ -11,7 +11,8 @@ use super::services::lookup_service;
 use super::{Builders, Folder};
 use crate::plan::template::{Escape, Template};
 use crate::plan::{Call, ForEach, GrpcMethod, REQUEST_ROOTS};
-use crate::spec::{CallSpec, Diagnostics, EndpointSpec, Loc, SpecFile};
+use crate::source::{Diagnostics, Loc};
+use crate::spec::{CallSpec, EndpointSpec, SpecFile};
 use crate::value::{self, Value};
 
 /// Default number of `for_each` requests in flight at once.

@@ -8,7 +8,8 @@ use super::locate::at_reference;
 use super::policies::lookup_policy;
 use super::{Builders, Folder};
 use crate::plan::{Call, Endpoint, graph};
-use crate::spec::{Diagnostics, EndpointSpec, Loc, SpecFile};
+use crate::source::{Diagnostics, Loc};
+use crate::spec::{EndpointSpec, SpecFile};
 
 /// The endpoint of one file; `None` when anything in it is wrong (reported).
 pub(super) fn compile_endpoint<'a>(

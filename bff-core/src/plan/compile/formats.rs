@@ -4,7 +4,8 @@
 
 use super::Folder;
 use super::locate::{line_col, locate};
-use crate::spec::{Diagnostics, EndpointSpec, SpecFile};
+use crate::source::Diagnostics;
+use crate::spec::{EndpointSpec, SpecFile};
 
 /// The protobuf message and page template a `respond` names, checked
 /// against what `proto/` and `templates/` hold.

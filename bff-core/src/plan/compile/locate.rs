@@ -4,7 +4,8 @@
 
 use crate::plan::expr::ExprError;
 use crate::plan::template::TemplateError;
-use crate::spec::{CallSpec, Diagnostic, EndpointSpec, Loc, SpecFile};
+use crate::source::{Diagnostic, Loc};
+use crate::spec::{CallSpec, EndpointSpec, SpecFile};
 
 /// A jq error, at the characters of the expression it is about.
 pub(super) fn expr_diagnostic(

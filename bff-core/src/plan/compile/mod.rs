@@ -29,7 +29,8 @@ use super::template::{TemplateBuilder, TemplateSet};
 use super::{Plan, Service};
 use crate::auth::Policy;
 use crate::config::{BffConfig, expand_env};
-use crate::spec::{Diagnostic, Diagnostics, EndpointSpec, Loc, SpecFile, SpecSet, read_dir};
+use crate::source::{Diagnostic, Diagnostics, Loc};
+use crate::spec::{EndpointSpec, SpecFile, SpecSet, read_dir};
 
 /// Reads, checks and compiles a spec folder, reporting every problem.
 pub fn load(dir: &Path) -> Result<Plan, Diagnostics> {

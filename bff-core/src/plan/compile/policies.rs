@@ -10,7 +10,8 @@ use indexmap::IndexMap;
 use super::{Policies, unknown_name};
 use crate::auth::Policy;
 use crate::config::BffConfig;
-use crate::spec::{Diagnostics, Loc, SpecFile};
+use crate::source::{Diagnostics, Loc};
+use crate::spec::SpecFile;
 
 /// Every policy of bff.yaml that compiles, by name; the others are reported.
 pub(super) fn compile_policies(

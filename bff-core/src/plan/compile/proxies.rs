@@ -10,7 +10,8 @@ use super::policies::lookup_policy;
 use super::services::lookup_service;
 use crate::config::{BffConfig, expand_env};
 use crate::plan::{ProxyPlan, Service, WebSocketPlan};
-use crate::spec::{Diagnostics, SpecFile};
+use crate::source::Diagnostics;
+use crate::spec::SpecFile;
 
 /// Every route of bff.yaml that is well declared, in the order written.
 pub(super) fn compile_proxies(

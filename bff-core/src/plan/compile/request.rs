@@ -7,7 +7,7 @@ use http::HeaderName;
 use super::call::CallCx;
 use crate::plan::template::{Escape, Template};
 use crate::plan::{BodyPlan, BodyTemplate};
-use crate::spec::Loc;
+use crate::source::Loc;
 use crate::value;
 
 impl CallCx<'_, '_> {

@@ -10,7 +10,8 @@ use http::Method;
 use crate::config::BffConfig;
 use crate::plan::Endpoint;
 use crate::plan::limits::UsageRoute;
-use crate::spec::{Diagnostic, Diagnostics, EndpointSpec, SpecFile};
+use crate::source::{Diagnostic, Diagnostics};
+use crate::spec::{EndpointSpec, SpecFile};
 
 /// The routes placed so far, to refuse one that clashes with them.
 pub(super) struct Routes<'a> {

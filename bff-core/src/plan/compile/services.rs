@@ -11,7 +11,8 @@ use indexmap::IndexMap;
 use super::unknown_name;
 use crate::config::{BffConfig, expand_env};
 use crate::plan::Service;
-use crate::spec::{Diagnostics, Loc, SpecFile};
+use crate::source::{Diagnostics, Loc};
+use crate::spec::SpecFile;
 
 /// Every service of bff.yaml that is well declared, by name; the others
 /// are reported and left out.

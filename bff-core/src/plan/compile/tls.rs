@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::Policies;
 use crate::config::BffConfig;
-use crate::spec::{Diagnostics, SpecFile};
+use crate::source::Diagnostics;
+use crate::spec::SpecFile;
 
 /// The listener's TLS configuration; an `mtls` policy needs `tls.client_ca`.
 pub(super) fn compile_tls(
