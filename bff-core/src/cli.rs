@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::extension::Extension;
 use crate::server::Gateway;
-use crate::spec::Diagnostics;
+use crate::source::Diagnostics;
 
 /// Exit status for unusable configuration (sysexits EX_USAGE).
 const EXIT_CONFIG: u8 = 64;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::BffConfig;
-use crate::spec::Diagnostics;
+use crate::source::Diagnostics;
 
 /// Why a health check failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use tera::{Context, Tera};
 
 use crate::lang::template::{TemplateError, template_error};
-use crate::spec::{Diagnostic, Diagnostics};
+use crate::source::{Diagnostic, Diagnostics};
 
 /// The folder of a BFF that holds its page templates.
 pub const DIR: &str = "templates";

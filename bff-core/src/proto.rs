@@ -10,7 +10,7 @@ use bytes::Bytes;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
 
-use crate::spec::{Diagnostic, Diagnostics};
+use crate::source::{Diagnostic, Diagnostics};
 
 /// The folder of a BFF that holds its `.proto` files.
 pub const DIR: &str = "proto";

@@ -16,7 +16,7 @@ use crate::error::Problem;
 use crate::extension::{Extension, NoExtension};
 use crate::plan::{self, Plan};
 use crate::ratelimit::shed::Limit;
-use crate::spec::Diagnostics;
+use crate::source::Diagnostics;
 
 /// A BFF: its compiled specs, its upstream client and its extension.
 #[derive(Clone)]

@@ -88,10 +88,10 @@ fn service(s: &Service) -> ServiceState {
     ServiceState {
         name: s.name.clone(),
         balance: match pool.balance() {
-            crate::resilience::BalanceKind::RoundRobin => "round_robin",
-            crate::resilience::BalanceKind::Weighted => "weighted",
-            crate::resilience::BalanceKind::LeastLatency => "least_latency",
-            crate::resilience::BalanceKind::Hash => "hash",
+            crate::config::BalanceKind::RoundRobin => "round_robin",
+            crate::config::BalanceKind::Weighted => "weighted",
+            crate::config::BalanceKind::LeastLatency => "least_latency",
+            crate::config::BalanceKind::Hash => "hash",
         },
         circuit,
         circuit_retry_in_s: retry_in,

@@ -23,9 +23,9 @@ pub struct Service {
     /// Instances, balancing, breaker and retries.
     pub pool: Arc<crate::resilience::Pool>,
     /// Where instances come from at run time, if they change.
-    pub discovery: Option<crate::resilience::DiscoveryConfig>,
+    pub discovery: Option<crate::config::DiscoveryConfig>,
     /// Active health checks of the instances.
-    pub health_check: Option<crate::resilience::HealthCheckConfig>,
+    pub health_check: Option<crate::config::HealthCheckConfig>,
     /// Largest upstream body a call reads.
     pub max_response_bytes: usize,
     /// The cache of this service's answers, and its TTL override.

@@ -5,7 +5,8 @@
 use prost_reflect::{Kind, MessageDescriptor, MethodDescriptor};
 
 use super::GrpcMethod;
-use crate::spec::{CallSpec, Diagnostic, Diagnostics, EndpointSpec, Loc, SpecFile};
+use crate::source::{Diagnostic, Diagnostics, Loc};
+use crate::spec::{CallSpec, EndpointSpec, SpecFile};
 
 /// `idempotency_level` values of `google.protobuf.MethodOptions` that make
 /// a method safe to call twice: `NO_SIDE_EFFECTS` and `IDEMPOTENT`.
@@ -158,7 +159,7 @@ fn at_key(
         .lines()
         .enumerate()
         .skip(start)
-        .find_map(|(i, line)| crate::spec::key_column(line, key).map(|c| (i, c)));
+        .find_map(|(i, line)| crate::source::key_column(line, key).map(|c| (i, c)));
     match found {
         Some((i, column)) => Diagnostic::span(
             &file.path,

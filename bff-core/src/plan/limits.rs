@@ -7,7 +7,8 @@ use indexmap::IndexMap;
 use crate::auth::Policy as AuthPolicy;
 use crate::config::BffConfig;
 use crate::ratelimit::{Clock, Policy};
-use crate::spec::{Diagnostics, Loc, SpecFile};
+use crate::source::{Diagnostics, Loc};
+use crate::spec::SpecFile;
 
 /// Rate-limit policies by name.
 pub type RateLimits = IndexMap<String, Arc<Policy>>;

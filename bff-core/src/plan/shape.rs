@@ -117,7 +117,7 @@ mod tests {
                google.protobuf.StringValue note = 10; }\n",
         )
         .unwrap();
-        let mut diags = crate::spec::Diagnostics::default();
+        let mut diags = crate::source::Diagnostics::default();
         let protos = crate::proto::load(dir.path(), &mut diags);
         protos.pool.get_message_by_name("t.Home").unwrap()
     }

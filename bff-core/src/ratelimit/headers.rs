@@ -8,7 +8,8 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::{QuotaWindow, Verdict};
+use super::Verdict;
+use crate::config::QuotaWindow;
 use crate::error::Problem;
 
 /// Whole seconds, rounded up: a client waiting this long is never early.

@@ -5,9 +5,9 @@
 //! (`RateLimit`, `RateLimit-Policy`, `X-RateLimit-*`); a refusal is a `429`
 //! problem with `Retry-After`.
 
-pub mod config;
 mod gcra;
 mod headers;
+mod rate;
 pub mod shed;
 pub mod store;
 mod window;
@@ -18,11 +18,14 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use jaq_json::Val;
 
-pub use config::{OnStoreError, QuotaWindow, Rate, RateLimitConfig, RedisConfig, StoreKind};
 pub use headers::{apply, refusal, unavailable};
+pub use rate::Rate;
 pub use store::Outcome;
 
 use crate::auth::claim;
+use crate::config::{
+    OnStoreError, PerIpConfig, QuotaConfig, QuotaWindow, RateLimitConfig, StoreKind,
+};
 use crate::value;
 use gcra::Gcra;
 use store::{Allowance, Local, Redis};
@@ -109,7 +112,7 @@ impl Policy {
         if key.is_empty() {
             return Err("`key` needs at least one part".into());
         }
-        let allowance = |rate: &str, burst: Option<u32>, quota: Option<&config::QuotaConfig>| {
+        let allowance = |rate: &str, burst: Option<u32>, quota: Option<&QuotaConfig>| {
             let rate = Rate::parse(rate)?;
             Ok::<_, String>(Allowance {
                 gcra: Gcra::new(rate.interval(), burst.unwrap_or(rate.count)),
@@ -317,7 +320,7 @@ pub fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
 /// `tower_governor` layer answering refusals like every other 429 here.
 /// Whether a per-address limit can be applied: a valid rate whose
 /// interval is not below a nanosecond, and a bucket of at least one.
-pub fn check_per_ip(config: &config::PerIpConfig) -> Result<Rate, String> {
+pub fn check_per_ip(config: &PerIpConfig) -> Result<Rate, String> {
     let rate = Rate::parse(&config.rate)?;
     if config.burst == 0 {
         return Err("`burst` must be at least 1".into());
@@ -332,7 +335,7 @@ pub fn check_per_ip(config: &config::PerIpConfig) -> Result<Rate, String> {
 }
 
 pub fn per_ip_layer(
-    config: &config::PerIpConfig,
+    config: &PerIpConfig,
 ) -> Result<
     tower_governor::GovernorLayer<
         tower_governor::key_extractor::PeerIpKeyExtractor,

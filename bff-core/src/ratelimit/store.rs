@@ -6,9 +6,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use super::config::QuotaWindow;
 use super::gcra::Gcra;
 use super::window::{Clock, window};
+use crate::config::QuotaWindow;
 
 /// What one key may do: a rate with a burst, and maybe a quota.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 
 use tokio::time::Instant;
 
-use super::config::QuotaWindow;
+use crate::config::QuotaWindow;
 
 const HOUR: u64 = 3600;
 const DAY: u64 = 86_400;

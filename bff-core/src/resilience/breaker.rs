@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::config::BreakerConfig;
+use crate::config::BreakerConfig;
 
 const BUCKETS: u32 = 10;
 

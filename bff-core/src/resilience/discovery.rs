@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
 use super::Pool;
-use super::config::{DiscoveryConfig, EtcdConfig, HealthCheckConfig};
+use crate::config::{DiscoveryConfig, EtcdConfig, HealthCheckConfig};
 
 /// Resolves `host:port` every interval; each address becomes an instance.
 pub async fn dns(pool: Arc<Pool>, config: DiscoveryConfig, name: String) {

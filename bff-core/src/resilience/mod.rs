@@ -3,7 +3,6 @@
 //! a circuit breaker per service, and retries within a budget.
 
 pub mod breaker;
-pub mod config;
 pub mod discovery;
 pub mod retry;
 pub mod stale;
@@ -17,11 +16,9 @@ use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 pub use breaker::Breaker;
-pub use config::{
-    BalanceKind, BreakerConfig, DiscoveryConfig, HealthCheckConfig, HedgeConfig, InstanceConfig,
-    OutlierConfig, RetryConfig,
-};
 pub use retry::Retry;
+
+use crate::config::{BalanceKind, HedgeConfig, OutlierConfig};
 
 /// One instance of a service, with what balancing and ejection need.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 use tokio::time::Instant;
 
-use super::config::RetryConfig;
+use crate::config::RetryConfig;
 
 /// The budget is counted over this window, in one-second buckets.
 const WINDOW_SECS: u64 = 10;

@@ -2,20 +2,16 @@
 //! parsed into typed specs with unknown keys rejected. Problems are
 //! collected across all files, never just the first.
 
-mod diagnostic;
-mod loc;
 mod model;
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-pub(crate) use diagnostic::key_column;
-pub use diagnostic::{Diagnostic, Diagnostics};
-pub use loc::Loc;
 pub use model::{CallSpec, EndpointSpec, ExampleSpec, OnError, RespondSpec};
 
 use crate::config::BffConfig;
+use crate::source::{Diagnostic, Diagnostics, Loc, key_column};
 
 /// A parsed file, with its text kept for pointing at errors found later.
 #[derive(Debug, Clone)]

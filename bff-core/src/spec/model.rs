@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::Loc;
+use crate::source::Loc;
 
 /// One endpoint the BFF owns (a file under `endpoints/`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

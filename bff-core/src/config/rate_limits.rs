@@ -1,10 +1,11 @@
-//! How rate limits, quotas and the shared store are declared in bff.yaml.
-
-use std::time::Duration;
+//! `rate_limits:` of bff.yaml: named rate-limit policies, their tiers and
+//! quotas, and what a request gets when the shared store fails.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
+
+use super::StoreKind;
 
 /// A named rate-limit policy; endpoints and routes choose one with `rate_limit:`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -84,17 +85,6 @@ pub enum QuotaWindow {
     Month,
 }
 
-/// Where counts are kept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreKind {
-    /// In this process.
-    #[default]
-    Local,
-    /// In Redis, one atomic script per decision.
-    Redis,
-}
-
 /// What to do when the shared store fails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -106,83 +96,4 @@ pub enum OnStoreError {
     /// Limit it with this process's own counts.
     #[default]
     Local,
-}
-
-/// The Redis server shared by replicas.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedisConfig {
-    /// `redis://host:port/db`; `${VAR}` allowed.
-    pub url: String,
-    /// Longest wait for one decision before `on_store_error` applies.
-    #[serde(default = "default_redis_timeout", with = "humantime_serde")]
-    #[schemars(with = "String")]
-    pub timeout: Duration,
-}
-
-fn default_redis_timeout() -> Duration {
-    Duration::from_millis(50)
-}
-
-/// A whole-BFF limit per client address, applied before anything else.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PerIpConfig {
-    /// Sustained rate per client address, e.g. `50/s`.
-    pub rate: String,
-    /// Bucket size.
-    pub burst: u32,
-}
-
-/// A rate: `count` requests per `period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Requests.
-    pub count: u32,
-    /// Per this long.
-    pub period: Duration,
-}
-
-impl Rate {
-    /// Reads `100/s`, `6000/min`, `10/h`, `1000/day`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (n, unit) = text
-            .split_once('/')
-            .ok_or_else(|| format!("rate `{text}`: write it as <count>/<s|min|h|day>"))?;
-        let count: u32 =
-            n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                format!("rate `{text}`: the count must be a whole number above 0")
-            })?;
-        let period = match unit.trim() {
-            "s" | "sec" | "second" => Duration::from_secs(1),
-            "min" | "minute" => Duration::from_secs(60),
-            "h" | "hour" => Duration::from_secs(3600),
-            "day" | "d" => Duration::from_secs(86_400),
-            other => return Err(format!("rate `{text}`: unknown unit `{other}`")),
-        };
-        Ok(Self { count, period })
-    }
-
-    /// Time between two requests at the sustained rate.
-    pub fn interval(self) -> Duration {
-        self.period / self.count
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_read_the_human_way() {
-        let r = Rate::parse("6000/min").unwrap();
-        assert_eq!(r.interval(), Duration::from_millis(10));
-        assert_eq!(
-            Rate::parse("2/s").unwrap().interval(),
-            Duration::from_millis(500)
-        );
-        assert!(Rate::parse("0/s").is_err());
-        assert!(Rate::parse("5/fortnight").is_err());
-        assert!(Rate::parse("fast").is_err());
-    }
 }

@@ -1,0 +1,191 @@
+//! The services of bff.yaml compiled: their instances (a URL, a list, or
+//! discovery), clients, and the pool that balances, breaks and retries
+//! calls to them; and the lookup by which calls and routes name one.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::unknown_name;
+use crate::config::{BffConfig, expand_env};
+use crate::plan::Service;
+use crate::source::{Diagnostics, Loc};
+use crate::spec::SpecFile;
+
+/// Every service of bff.yaml that is well declared, by name; the others
+/// are reported and left out.
+pub(super) fn compile_services(
+    file: &SpecFile<BffConfig>,
+    dir: &Path,
+    call_cache: &Arc<crate::cache::HttpCache>,
+    grpc_services: &HashSet<&str>,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Arc<Service>> {
+    let mut out = IndexMap::new();
+    for (name, svc) in &file.spec.services {
+        let urls: Vec<(String, u32)> = match (&svc.url, svc.instances.is_empty(), &svc.discovery) {
+            (Some(url), true, None) => vec![(url.value.clone(), 1)],
+            (None, false, None) => svc
+                .instances
+                .iter()
+                .map(|i| (i.url.clone(), i.weight))
+                .collect(),
+            (None, true, Some(d)) if d.dns.is_some() != d.etcd.is_some() => Vec::new(),
+            (None, true, Some(_)) => {
+                diags.push(file.error_at(
+                    svc,
+                    format!("service `{name}`: discovery needs exactly one of `dns` or `etcd`"),
+                ));
+                continue;
+            }
+            _ => {
+                diags.push(file.error_at(
+                    svc,
+                    format!(
+                        "service `{name}` needs exactly one of `url`, `instances` or `discovery`"
+                    ),
+                ));
+                continue;
+            }
+        };
+        let mut bases = Vec::new();
+        for (url, weight) in urls {
+            match service_url(name, &url) {
+                Ok(u) => bases.push((u, weight)),
+                Err(e) => diags.push(match &svc.url {
+                    Some(u) => file.error_at(u, e),
+                    None => file.error_at(svc, e),
+                }),
+            }
+        }
+        if bases.is_empty() && svc.discovery.is_none() {
+            continue;
+        }
+        let hash_header = match svc.hash_key.as_deref().map(|k| {
+            k.strip_prefix("header:")
+                .and_then(|h| http::HeaderName::try_from(h.trim()).ok())
+                .ok_or_else(|| format!("service `{name}`: hash_key must be `header:<name>`"))
+        }) {
+            Some(Ok(h)) => Some(h),
+            Some(Err(e)) => {
+                diags.push(file.error_at(svc, e));
+                continue;
+            }
+            None => None,
+        };
+        let ca = match svc.ca.as_deref().map(expand_env).transpose() {
+            Ok(ca) => ca.map(|c| dir.join(c)),
+            Err(e) => {
+                diags.push(file.error_at(svc, format!("service `{name}`: {e}")));
+                continue;
+            }
+        };
+        let options = crate::upstream::Options {
+            protocol: if svc.http2 {
+                crate::upstream::Protocol::Http2
+            } else {
+                crate::upstream::Protocol::Negotiated
+            },
+            ca,
+            connect_timeout: svc.connect_timeout,
+        };
+        let own_client = |protocol: crate::upstream::Protocol| {
+            let options = crate::upstream::Options {
+                protocol,
+                ..options.clone()
+            };
+            crate::upstream::Client::with(&options)
+                .map_err(|e| file.error_at(svc, format!("service `{name}`: {e}")))
+        };
+        let needs_own = svc.http2 || options.ca.is_some() || svc.connect_timeout.is_some();
+        let client = match needs_own.then(|| own_client(options.protocol)).transpose() {
+            Ok(c) => c,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let needs_grpc = grpc_services.contains(name.as_str()) && !svc.http2;
+        let grpc_client = match needs_grpc
+            .then(|| own_client(crate::upstream::Protocol::Http2))
+            .transpose()
+        {
+            Ok(c) => c,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let pool = Arc::new(
+            crate::resilience::Pool::new(
+                bases.clone(),
+                svc.balance,
+                hash_header,
+                svc.outlier.clone(),
+                svc.circuit_breaker
+                    .clone()
+                    .map(|c| crate::resilience::Breaker::new(c, name)),
+                svc.retries.clone().map(crate::resilience::Retry::new),
+            )
+            .with_hedge(svc.hedge.clone())
+            .named(name),
+        );
+        out.insert(
+            name.clone(),
+            Arc::new(Service {
+                name: name.clone(),
+                timeout: svc.timeout,
+                limit: svc.max_concurrency.map(crate::ratelimit::shed::Limit::new),
+                pool,
+                discovery: svc.discovery.clone(),
+                health_check: svc.health_check.clone(),
+                max_response_bytes: svc.max_response_bytes,
+                cache: svc.cache.as_ref().map(|c| (call_cache.clone(), c.ttl)),
+                stale: svc
+                    .stale_if_error
+                    .as_ref()
+                    .map(|s| crate::resilience::stale::Stale::new(s.max_age, s.max_bytes)),
+                client,
+                options,
+                grpc_client,
+            }),
+        );
+    }
+    out
+}
+
+/// A service base URL, `${VAR}` expanded, without its trailing slash.
+fn service_url(name: &str, raw: &str) -> Result<String, String> {
+    let url = expand_env(raw)?;
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        Ok(_) => Err(format!(
+            "service `{name}`: URL must be http or https without a query, got `{url}`"
+        )),
+        Err(e) => Err(format!("service `{name}`: invalid URL `{url}`: {e}")),
+    }
+}
+
+/// The service a call or route names, reported when unknown.
+pub(super) fn lookup_service<T>(
+    file: &SpecFile<T>,
+    name: &Loc<String>,
+    config: &BffConfig,
+    services: &IndexMap<String, Arc<Service>>,
+    diags: &mut Diagnostics,
+) -> Option<Arc<Service>> {
+    match services.get(name.as_str()) {
+        Some(s) => Some(s.clone()),
+        // Declared but broken: its own error is reported in bff.yaml.
+        None if config.services.contains_key(name.as_str()) => None,
+        None => {
+            let message = unknown_name("service", name, config.services.keys());
+            diags.push(file.error_at(name, message));
+            None
+        }
+    }
+}

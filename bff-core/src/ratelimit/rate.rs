@@ -1,0 +1,57 @@
+//! A rate as bff.yaml writes it (`100/s`, `6000/min`), read into a count
+//! per period for the limiters to run on.
+
+use std::time::Duration;
+
+/// A rate: `count` requests per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests.
+    pub count: u32,
+    /// Per this long.
+    pub period: Duration,
+}
+
+impl Rate {
+    /// Reads `100/s`, `6000/min`, `10/h`, `1000/day`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (n, unit) = text
+            .split_once('/')
+            .ok_or_else(|| format!("rate `{text}`: write it as <count>/<s|min|h|day>"))?;
+        let count: u32 =
+            n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("rate `{text}`: the count must be a whole number above 0")
+            })?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "day" | "d" => Duration::from_secs(86_400),
+            other => return Err(format!("rate `{text}`: unknown unit `{other}`")),
+        };
+        Ok(Self { count, period })
+    }
+
+    /// Time between two requests at the sustained rate.
+    pub fn interval(self) -> Duration {
+        self.period / self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_the_human_way() {
+        let r = Rate::parse("6000/min").unwrap();
+        assert_eq!(r.interval(), Duration::from_millis(10));
+        assert_eq!(
+            Rate::parse("2/s").unwrap().interval(),
+            Duration::from_millis(500)
+        );
+        assert!(Rate::parse("0/s").is_err());
+        assert!(Rate::parse("5/fortnight").is_err());
+        assert!(Rate::parse("fast").is_err());
+    }
+}
