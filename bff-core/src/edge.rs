@@ -6,13 +6,12 @@
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderName, HeaderValue, Uri};
+use http::{HeaderValue, Uri};
 use tracing::Instrument;
 
 use crate::error::Problem;
 
-/// Header carrying the request id, to upstreams and back to the client.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub use crate::headers::REQUEST_ID;
 
 /// Headers every response carries unless something set them already.
 const SECURITY_HEADERS: [(&str, &str); 3] = [

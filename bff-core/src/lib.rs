@@ -23,6 +23,7 @@ pub mod formats;
 pub mod headers;
 pub mod healthcheck;
 pub mod lang;
+mod layers;
 pub mod listener;
 pub mod metrics;
 pub mod negotiate;

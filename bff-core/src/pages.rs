@@ -122,7 +122,11 @@ impl Pages {
 
     /// The names of the loaded templates.
     pub fn names(&self) -> Vec<String> {
-        self.tera.get_template_names().map(str::to_owned).collect()
+        // Sorted: tera keeps them in a hash map, and error messages that
+        // list them must read the same every time.
+        let mut names: Vec<String> = self.tera.get_template_names().map(str::to_owned).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Renders a page with the shaped result: its members are top-level

@@ -26,8 +26,8 @@ pub(super) async fn compose(
         Ok(r) => r,
         Err(problem) => return problem.into_response(),
     };
-    if let Some(id) = parts.headers.get(&crate::edge::REQUEST_ID) {
-        forward.insert(crate::edge::REQUEST_ID, id.clone());
+    if let Some(id) = parts.headers.get(&crate::headers::REQUEST_ID) {
+        forward.insert(crate::headers::REQUEST_ID, id.clone());
     }
     request.auth = auth;
     request.forward = forward;
