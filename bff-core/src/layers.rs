@@ -29,9 +29,9 @@ const LAYERS: &[&[&str]] = &[
     // Connections: TLS settings, the Redis connection.
     &["tls", "redis_store"],
     // One upstream call: clients, instances, balancing, breaker, retries.
-    &["upstream", "resilience"],
+    &["upstream"],
     // The HTTP cache of upstream answers and the composed-answer cache.
-    &["cache", "answers"],
+    &["cache"],
     // Admission: identity, then rate limits.
     &["auth"],
     &["ratelimit"],

@@ -9,7 +9,6 @@
 
 pub mod access_log;
 pub mod admin;
-pub mod answers;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -37,7 +36,6 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod redis_store;
 pub mod reload;
-pub mod resilience;
 pub mod runtime;
 pub mod schema;
 pub mod server;

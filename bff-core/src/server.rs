@@ -214,7 +214,7 @@ impl Gateway {
         for jwks in self.key_sets() {
             tasks.push(tokio::spawn(jwks.clone().keep_fresh()).abort_handle());
         }
-        use crate::resilience::discovery;
+        use crate::upstream::discovery;
         for (name, service) in &self.shared.plan.services {
             if let Some(d) = &service.discovery {
                 let (pool, d, name) = (service.pool.clone(), d.clone(), name.clone());

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::plan::{Plan, Service};
 use crate::reload::Live;
-use crate::resilience::breaker::State as Circuit;
+use crate::upstream::breaker::State as Circuit;
 
 /// One service, for `/instances` and the dashboard.
 #[derive(Debug, Serialize)]

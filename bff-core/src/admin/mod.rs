@@ -82,7 +82,7 @@ async fn reload(State(live): State<Live>) -> Response {
 /// `{"service": "catalog", "prefix": "/products/"}` (upstream answers),
 /// and the admin token.
 async fn purge(State(live): State<Live>, body: axum::body::Bytes) -> Response {
-    let what: crate::answers::Purge = match serde_json::from_slice(&body) {
+    let what: crate::cache::answers::Purge = match serde_json::from_slice(&body) {
         Ok(w) => w,
         Err(e) => return Problem::bad_request(format!("purge body: {e}")).into_response(),
     };

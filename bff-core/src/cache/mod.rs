@@ -1,6 +1,6 @@
 //! The shared HTTP cache of upstream answers (RFC 9111), used by composed
 //! calls and pass-through GETs alike, beside the cache of composed answers
-//! in [`crate::answers`].
+//! in [`answers`].
 //!
 //! What is kept: answers with explicit freshness (`Surrogate-Control`
 //! aimed at this cache, else `s-maxage`, `max-age`, `Expires`), or a
@@ -14,6 +14,7 @@
 //! of the request headers the answer varies on. Memory is bounded by
 //! bytes, least recently used first out.
 
+pub mod answers;
 pub mod directives;
 mod entry;
 mod flight;

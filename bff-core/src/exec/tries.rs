@@ -12,7 +12,7 @@ use super::call::Rendered;
 use super::error::CallError;
 use super::grpc;
 use crate::plan::Call;
-use crate::resilience::Retry;
+use crate::upstream::Retry;
 use crate::{upstream, value};
 
 /// What upstreams see as the client.
@@ -187,7 +187,7 @@ async fn try_once(
         body,
     }: Outgoing<'_>,
     client: &upstream::Client,
-    attempt: crate::resilience::Attempt<'_>,
+    attempt: crate::upstream::Attempt<'_>,
     deadline: Instant,
     capture: Option<&Capture>,
 ) -> (Result<Val, CallError>, Option<std::time::Duration>) {
@@ -236,7 +236,7 @@ async fn try_once(
             c.put(status, resp.headers().clone(), bytes::Bytes::new());
         }
         if !status.is_success() {
-            retry_after = crate::resilience::retry::retry_after(resp.headers());
+            retry_after = crate::upstream::retry::retry_after(resp.headers());
             tracing::info!(call = %call.name, status = status.as_u16(), "upstream answered an error");
             return Err(CallError::Status(status));
         }

@@ -21,7 +21,7 @@ pub struct Service {
     /// at once as overloaded.
     pub limit: Option<crate::ratelimit::shed::Limit>,
     /// Instances, balancing, breaker and retries.
-    pub pool: Arc<crate::resilience::Pool>,
+    pub pool: Arc<crate::upstream::Pool>,
     /// Where instances come from at run time, if they change.
     pub discovery: Option<crate::config::DiscoveryConfig>,
     /// Active health checks of the instances.
@@ -31,7 +31,7 @@ pub struct Service {
     /// The cache of this service's answers, and its TTL override.
     pub cache: Option<(Arc<crate::cache::HttpCache>, Option<Duration>)>,
     /// Last good answers, for stale-if-error.
-    pub stale: Option<crate::resilience::stale::Stale>,
+    pub stale: Option<crate::upstream::stale::Stale>,
     /// The service's own client (HTTP/2, CA, connect timeout), if it needs one.
     pub client: Option<crate::upstream::Client>,
     /// How connections to the service are made, for clients built later

@@ -48,7 +48,7 @@ pub struct Plan {
     /// TLS termination, when `tls:` is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Kept composed answers.
-    pub answers: Arc<crate::answers::AnswerCache>,
+    pub answers: Arc<crate::cache::answers::AnswerCache>,
     /// Kept upstream answers, of every service with `cache:`.
     pub upstream_cache: Arc<crate::cache::HttpCache>,
     /// Upstream services by name.

@@ -134,7 +134,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         policies,
         tls,
         upstream_cache: call_cache.clone(),
-        answers: Arc::new(crate::answers::AnswerCache::new(
+        answers: Arc::new(crate::cache::answers::AnswerCache::new(
             config_file.spec.cache.max_bytes,
             shared_answers,
         )),

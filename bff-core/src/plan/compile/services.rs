@@ -119,15 +119,15 @@ pub(super) fn compile_services(
             }
         };
         let pool = Arc::new(
-            crate::resilience::Pool::new(
+            crate::upstream::Pool::new(
                 bases.clone(),
                 svc.balance,
                 hash_header,
                 svc.outlier.clone(),
                 svc.circuit_breaker
                     .clone()
-                    .map(|c| crate::resilience::Breaker::new(c, name)),
-                svc.retries.clone().map(crate::resilience::Retry::new),
+                    .map(|c| crate::upstream::Breaker::new(c, name)),
+                svc.retries.clone().map(crate::upstream::Retry::new),
             )
             .with_hedge(svc.hedge.clone())
             .named(name),
@@ -146,7 +146,7 @@ pub(super) fn compile_services(
                 stale: svc
                     .stale_if_error
                     .as_ref()
-                    .map(|s| crate::resilience::stale::Stale::new(s.max_age, s.max_bytes)),
+                    .map(|s| crate::upstream::stale::Stale::new(s.max_age, s.max_bytes)),
                 client,
                 options,
                 grpc_client,

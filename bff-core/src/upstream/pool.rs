@@ -1,11 +1,6 @@
-//! Upstream resilience: a service's instances and how a call picks one
-//! (round robin, weighted, least latency, hash), passive outlier ejection,
-//! a circuit breaker per service, and retries within a budget.
-
-pub mod breaker;
-pub mod discovery;
-pub mod retry;
-pub mod stale;
+//! A service's instances and how a try picks one (round robin, weighted,
+//! least latency, hash; avoiding instances tried already), passive outlier
+//! ejection, and the latency record hedging reads.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,8 +10,8 @@ use arc_swap::ArcSwap;
 
 use tokio::time::Instant;
 
-pub use breaker::Breaker;
-pub use retry::Retry;
+use super::breaker::Breaker;
+use super::retry::Retry;
 
 use crate::config::{BalanceKind, HedgeConfig, OutlierConfig};
 
