@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
         "headers",
         "metrics",
         "telemetry",
-        "traffic",
+        "dashboard_counts",
         "value",
         "negotiate",
         "xml_body",

@@ -85,7 +85,7 @@ impl Arrival {
     /// [`Answered`] the endpoint or route fills, when the request log or
     /// the metrics want it.
     pub fn new(req: &mut Request, request_id: &str, access_log: bool) -> Self {
-        let answered = (access_log || crate::traffic::enabled()).then(|| {
+        let answered = (access_log || crate::dashboard_counts::enabled()).then(|| {
             let answered = Arc::new(Answered::default());
             req.extensions_mut().insert(answered.clone());
             answered
@@ -112,8 +112,8 @@ impl Arrival {
         let what = answered.what.get().map_or(UNROUTED, String::as_str);
         let status = response.status();
         let took = self.started.elapsed();
-        if crate::traffic::enabled() {
-            crate::traffic::record(what, status, took);
+        if crate::dashboard_counts::enabled() {
+            crate::dashboard_counts::record(what, status, took);
             if crate::metrics::enabled() {
                 let labels = [
                     ("endpoint", what.to_owned()),

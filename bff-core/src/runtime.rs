@@ -13,7 +13,7 @@ impl Gateway {
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         if self.plan().config.admin.is_some() {
             crate::metrics::install();
-            crate::traffic::enable();
+            crate::dashboard_counts::enable();
         }
         let telemetry = &self.plan().config.telemetry;
         let endpoint = telemetry

@@ -14,18 +14,16 @@ use http::StatusCode;
 
 use crate::error::Problem;
 use crate::extension::{Extension, NoExtension};
+use crate::pipeline::Context;
 use crate::plan::{self, Plan};
-use crate::ratelimit::shed::Limit;
+use crate::ratelimit::concurrency::Limit;
 use crate::source::Diagnostics;
 
 /// A BFF: its compiled specs, its upstream client and its extension.
 #[derive(Clone)]
 pub struct Gateway {
-    shared: Arc<Shared>,
+    shared: Arc<Context>,
 }
-
-/// The state every request of one generation of specs reads.
-type Shared = crate::pipeline::Context;
 
 impl Gateway {
     /// Loads and compiles a spec folder.
@@ -44,7 +42,7 @@ impl Gateway {
         extension: Arc<dyn Extension>,
     ) -> Self {
         Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new(Context {
                 plan,
                 client,
                 extension,
@@ -86,7 +84,7 @@ impl Gateway {
                 let shared = shared.clone();
                 async move {
                     let endpoint = &shared.plan.endpoints[i];
-                    let seen = Seen::new(&req);
+                    let seen = Traced::new(&req);
                     let id = endpoint.id();
                     let work = crate::pipeline::handle_endpoint(&shared, endpoint, req);
                     let (response, cx) = match seen.span(&id, &endpoint.path) {
@@ -110,7 +108,7 @@ impl Gateway {
                 let shared = shared.clone();
                 async move {
                     let route = &shared.plan.proxies[i];
-                    let seen = Seen::new(&req);
+                    let seen = Traced::new(&req);
                     let forward = crate::proxy::forward(route, &shared.client, req);
                     let (response, cx) = match seen.span(route.label(), route.label()) {
                         Some(cx) => (
@@ -137,7 +135,7 @@ impl Gateway {
             let handler = move |req: Request| {
                 let shared = shared.clone();
                 async move {
-                    let seen = Seen::new(&req);
+                    let seen = Traced::new(&req);
                     let response = crate::pipeline::handle_usage(&shared, i, req).await;
                     seen.finish(
                         &format!("GET {}", shared.plan.usage[i].path),
@@ -166,7 +164,7 @@ impl Gateway {
         let shed = plan.shed.clone().map(|limit| {
             axum::middleware::from_fn_with_state::<_, _, (State<Limit>, Request)>(
                 limit,
-                crate::ratelimit::shed::middleware,
+                crate::ratelimit::concurrency::middleware,
             )
         });
         let names = plan.identity_headers.clone();
@@ -263,14 +261,14 @@ impl Gateway {
 
 /// What an endpoint or route notes of a request when it arrives, for its
 /// span and for the edge, which counts and logs the request.
-struct Seen {
+struct Traced {
     method: http::Method,
     traced: bool,
     headers: Option<http::HeaderMap>,
     answered: Option<Arc<crate::observe::Answered>>,
 }
 
-impl Seen {
+impl Traced {
     fn new(req: &Request) -> Self {
         let traced = crate::telemetry::wanted(req.headers());
         Self {

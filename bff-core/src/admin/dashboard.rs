@@ -13,8 +13,8 @@ use http::{StatusCode, header};
 use serde::Serialize;
 
 use super::instances::{ServiceState, services};
+use crate::dashboard_counts::{self, Summary};
 use crate::reload::Live;
-use crate::traffic::{self, Summary};
 
 const TEMPLATE: &str = include_str!("dashboard.html");
 
@@ -95,11 +95,11 @@ fn gather(live: &Live) -> Data {
         .iter()
         .map(|e| {
             let id = e.id();
-            row(traffic::summary(&id), id, "endpoint")
+            row(dashboard_counts::summary(&id), id, "endpoint")
         })
         .chain(plan.proxies.iter().map(|r| {
             row(
-                traffic::summary(r.label()),
+                dashboard_counts::summary(r.label()),
                 format!("{}/* → {}", r.prefix, r.service.name),
                 "route",
             )
@@ -114,7 +114,7 @@ fn gather(live: &Live) -> Data {
         loaded_at: status.loaded_at,
         ready: notes.is_empty(),
         notes,
-        window_s: traffic::WINDOW,
+        window_s: dashboard_counts::WINDOW,
         endpoints,
         services: services(plan),
     }
@@ -129,7 +129,7 @@ fn row(summary: Option<Summary>, name: String, kind: &'static str) -> Row {
         p50_ms: None,
         p99_ms: None,
         total: 0,
-        history: vec![0; usize::try_from(traffic::HISTORY).unwrap_or(60)],
+        history: vec![0; usize::try_from(dashboard_counts::HISTORY).unwrap_or(60)],
     });
     // Formatted as the page's script formats them (`fmt` there).
     let ms = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1} ms"));

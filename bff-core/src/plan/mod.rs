@@ -6,7 +6,7 @@ mod call;
 mod compile;
 pub mod graph;
 mod grpc;
-pub mod limits;
+pub mod rate_limits;
 mod reads;
 mod shape;
 
@@ -54,11 +54,11 @@ pub struct Plan {
     /// Upstream services by name.
     pub services: indexmap::IndexMap<String, Arc<Service>>,
     /// Rate-limit policies by name.
-    pub rate_limits: limits::RateLimits,
+    pub rate_limits: rate_limits::RateLimits,
     /// Usage endpoints of rate-limit policies.
-    pub usage: Vec<limits::UsageRoute>,
+    pub usage: Vec<rate_limits::UsageRoute>,
     /// The whole BFF's concurrency limit.
-    pub shed: Option<crate::ratelimit::shed::Limit>,
+    pub shed: Option<crate::ratelimit::concurrency::Limit>,
     /// Messages and services of the `.proto` files in `proto/`.
     pub protos: prost_reflect::DescriptorPool,
     /// Page templates of `templates/`.

@@ -5,10 +5,10 @@
 //! (`RateLimit`, `RateLimit-Policy`, `X-RateLimit-*`); a refusal is a `429`
 //! problem with `Retry-After`.
 
+pub mod concurrency;
 mod gcra;
 mod headers;
 mod rate;
-pub mod shed;
 pub mod store;
 mod window;
 

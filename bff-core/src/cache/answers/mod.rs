@@ -52,7 +52,7 @@ impl moka::Expiry<u64, Arc<Answer>> for ByTtl {
 pub struct AnswerCache {
     entries: moka::future::Cache<u64, Arc<Answer>>,
     hasher: std::collections::hash_map::RandomState,
-    shared: Option<shared::Shared>,
+    shared: Option<shared::RedisAnswers>,
 }
 
 /// Where an answer is kept: a key for this process, and one every replica
@@ -105,7 +105,7 @@ impl AnswerCache {
                 .support_invalidation_closures()
                 .build(),
             hasher: std::collections::hash_map::RandomState::new(),
-            shared: redis.map(shared::Shared::new),
+            shared: redis.map(shared::RedisAnswers::new),
         }
     }
 

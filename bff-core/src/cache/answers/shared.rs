@@ -89,11 +89,11 @@ return n
 
 /// The Redis side of the answer cache.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub(super) struct RedisAnswers {
     redis: Arc<Redis>,
 }
 
-impl Shared {
+impl RedisAnswers {
     /// Answers kept in this Redis.
     pub(super) fn new(redis: Arc<Redis>) -> Self {
         Self { redis }

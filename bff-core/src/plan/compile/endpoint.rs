@@ -34,7 +34,7 @@ pub(super) fn compile_endpoint<'a>(
         .require
         .as_ref()
         .map(|r| crate::auth::Requirement::new(r));
-    let rate_limit = crate::plan::limits::lookup(
+    let rate_limit = crate::plan::rate_limits::lookup(
         file,
         spec.rate_limit.as_ref(),
         auth.is_some(),

@@ -79,7 +79,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     };
     let policies = policies::compile_policies(config_file, &set.dir, diags);
     let tls = tls::compile_tls(config_file, &set.dir, &policies, diags);
-    let (rate_limits, usage, redis) = super::limits::compile(config_file, &policies, diags);
+    let (rate_limits, usage, redis) = super::rate_limits::compile(config_file, &policies, diags);
     let shared_answers = match config_file.spec.cache.store {
         crate::config::StoreKind::Local => None,
         crate::config::StoreKind::Redis if redis.is_some() => redis,
@@ -145,7 +145,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             .spec
             .limits
             .max_concurrency
-            .map(crate::ratelimit::shed::Limit::new),
+            .map(crate::ratelimit::concurrency::Limit::new),
         protos: protos.pool,
         pages: Arc::new(pages),
     })
@@ -160,7 +160,7 @@ struct Folder<'a> {
     config: &'a BffConfig,
     services: &'a IndexMap<String, Arc<Service>>,
     policies: &'a Policies,
-    rate_limits: &'a super::limits::RateLimits,
+    rate_limits: &'a super::rate_limits::RateLimits,
     /// Messages and services of `proto/`.
     protos: &'a crate::proto::Protos,
     /// Page templates of `templates/`.

@@ -18,7 +18,7 @@ pub(super) fn compile_proxies(
     file: &SpecFile<BffConfig>,
     services: &IndexMap<String, Arc<Service>>,
     policies: &Policies,
-    rate_limits: &crate::plan::limits::RateLimits,
+    rate_limits: &crate::plan::rate_limits::RateLimits,
     diags: &mut Diagnostics,
 ) -> Vec<Arc<ProxyPlan>> {
     let mut out = Vec::new();
@@ -52,7 +52,7 @@ pub(super) fn compile_proxies(
             }
             (r, _) => r.as_ref().map(|r| crate::auth::Requirement::new(r)),
         };
-        let rate_limit = crate::plan::limits::lookup(
+        let rate_limit = crate::plan::rate_limits::lookup(
             file,
             route.rate_limit.as_ref(),
             auth.is_some(),

@@ -9,7 +9,7 @@ use http::Method;
 
 use crate::config::BffConfig;
 use crate::plan::Endpoint;
-use crate::plan::limits::UsageRoute;
+use crate::plan::rate_limits::UsageRoute;
 use crate::source::{Diagnostic, Diagnostics};
 use crate::spec::{EndpointSpec, SpecFile};
 
