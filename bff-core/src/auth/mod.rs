@@ -185,13 +185,16 @@ pub enum Scheme {
 }
 
 /// Why a request was not authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// No credentials were sent.
+    #[error("no credentials")]
     Missing,
     /// Credentials were sent but are not acceptable; the text says why.
+    #[error("credentials not accepted: {0}")]
     Invalid(String),
     /// The keys to check credentials with have not been loaded yet.
+    #[error("the keys to check credentials are not loaded yet")]
     Unavailable,
 }
 

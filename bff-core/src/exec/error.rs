@@ -6,27 +6,37 @@ use super::grpc::{GrpcCode, GrpcStatus};
 use crate::error::Problem;
 
 /// Why one call failed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The upstream answered with a status that is not a success.
+    #[error("upstream answered {0}")]
     Status(StatusCode),
     /// The upstream could not be reached or broke the connection.
+    #[error("upstream unreachable")]
     Unreachable,
     /// The call's timeout or the endpoint's deadline passed.
+    #[error("upstream did not answer in time")]
     Timeout,
     /// The upstream's body is not JSON.
+    #[error("upstream answer is not JSON")]
     Malformed,
     /// A template or expression of the call failed on this request's data.
+    #[error("the request could not be built: {0}")]
     Input(String),
     /// The service is at its concurrency limit; the call was not sent.
+    #[error("service at its limit of requests in flight")]
     Overloaded,
     /// The circuit of the named service is open; the call was not sent.
+    #[error("the circuit of service `{0}` is open")]
     CircuitOpen(String),
     /// The upstream's body is larger than the service's `max_response_bytes`.
+    #[error("upstream answer too large")]
     TooLarge,
     /// The service failed; its last good answer to this request stands in.
+    #[error("the service failed; its last good answer stands in")]
     Stale(jaq_json::Val),
     /// A gRPC upstream answered a status other than `OK`.
+    #[error("gRPC status {}: {}", .0.code.name(), .0.message)]
     Grpc(GrpcStatus),
 }
 
@@ -82,9 +92,10 @@ impl CallError {
 }
 
 /// Why an endpoint could not answer as specified.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ExecError {
     /// A required call failed.
+    #[error("call `{call}`: {error}")]
     Call {
         /// The call.
         call: String,
@@ -92,6 +103,7 @@ pub enum ExecError {
         error: CallError,
     },
     /// A call's upstream status is forwarded as the endpoint's own.
+    #[error("call `{call}`: upstream answered {status}, forwarded")]
     Forward {
         /// The call.
         call: String,
@@ -101,8 +113,10 @@ pub enum ExecError {
         message: Option<String>,
     },
     /// The shaping expression failed.
+    #[error("the respond expression failed: {0}")]
     Shape(String),
     /// The endpoint's deadline passed.
+    #[error("the endpoint's deadline passed")]
     Deadline,
 }
 
