@@ -1,7 +1,8 @@
-//! The first stage of every request, before routing: a request id, a
-//! normalised path (or a 400 for paths that try to smuggle something past
-//! the router), security headers on the way out, and the request's record
-//! (metrics and its log line, see [`crate::observe`]) once it is answered.
+//! The first stage of every request: a request id, security headers on the
+//! way out, and the request's record (metrics and its log line, see
+//! [`crate::observe`]) once it is answered; and, inside the client
+//! extension's layers just before routing, the normalised path (or a 400
+//! for paths that try to smuggle something past the router).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;

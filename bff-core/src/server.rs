@@ -1,6 +1,7 @@
-//! The gateway: one axum router holding every aggregated endpoint and
-//! pass-through route of a BFF, and the request pipeline of a composed
-//! endpoint written once, in order.
+//! The gateway: one axum router holding every aggregated endpoint,
+//! pass-through route and usage endpoint of a BFF, each a call into
+//! [`crate::pipeline`] or [`crate::proxy`], behind the stages every request
+//! passes, written in request order.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -129,6 +129,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rejections<S> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.drain(cx))?;
+        // A head hyper writes alone is the first slice; answers of the BFF
+        // keep going out as they are, vectored.
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && let Some(answer) = replacement(first)
+        {
+            self.pending = answer;
+            self.written = 0;
+            let _ = self.drain(cx)?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.drain(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
