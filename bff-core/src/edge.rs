@@ -59,15 +59,40 @@ pub async fn edge(State(config): State<EdgeConfig>, mut req: Request, next: Next
 
 /// The path stage, just before routing (inside the client extension's
 /// layers, so a refusal carries CORS headers like any answer): the path in
-/// its normal form, or a 400.
-pub async fn normal_path(mut req: Request, next: Next) -> Response {
-    match normalize(req.uri()) {
-        Ok(None) => next.run(req).await,
-        Ok(Some(uri)) => {
-            *req.uri_mut() = uri;
-            next.run(req).await
+/// its normal form, or a 400. A plain service rather than a middleware
+/// function: it runs for every request, and needs no boxed future.
+#[derive(Clone)]
+pub struct NormalPath<S>(pub S);
+
+impl<S> tower::Service<Request> for NormalPath<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::Either<
+        std::future::Ready<Result<Response, std::convert::Infallible>>,
+        S::Future,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        match normalize(req.uri()) {
+            Ok(None) => futures::future::Either::Right(self.0.call(req)),
+            Ok(Some(uri)) => {
+                *req.uri_mut() = uri;
+                futures::future::Either::Right(self.0.call(req))
+            }
+            Err(why) => futures::future::Either::Left(std::future::ready(Ok(
+                Problem::bad_request(why).into_response(),
+            ))),
         }
-        Err(why) => Problem::bad_request(why).into_response(),
     }
 }
 

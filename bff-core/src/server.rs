@@ -169,15 +169,16 @@ impl Gateway {
             )
         });
         let names = plan.identity_headers.clone();
+        let strip = (!names.is_empty()).then(|| {
+            tower::util::MapRequestLayer::new(move |mut req: Request| {
+                strip_identity_look_alikes(req.headers_mut(), &names);
+                req
+            })
+        });
         let stages = tower::ServiceBuilder::new()
             .option_layer(per_ip)
             .option_layer(shed)
-            .layer(tower::util::MapRequestLayer::new(
-                move |mut req: Request| {
-                    strip_identity_look_alikes(req.headers_mut(), &names);
-                    req
-                },
-            ));
+            .option_layer(strip);
         // Compression only changes answers, so it sits innermost.
         let router = match compression(&plan.config.compression) {
             Some(layer) => router.layer(layer),
@@ -187,9 +188,7 @@ impl Gateway {
         // The path is normalised (or refused) before routing, inside the
         // extension's layers: a refusal, like a limit's 429 or 503, is an
         // answer like any other, with the CORS headers a page needs to read it.
-        let router = Router::new()
-            .fallback_service(router)
-            .layer(axum::middleware::from_fn(crate::edge::normal_path));
+        let router = Router::new().fallback_service(crate::edge::NormalPath(router));
         let router = self.shared.extension.router(router);
         // The edge stage (request id, security headers) sees every request
         // first, so it wraps a router whose only route is the real one.
