@@ -77,7 +77,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
         rate_limit: route.rate_limit.as_ref(),
         name: &route.prefix,
     };
-    let admitted = match crate::pipeline::admit(gate, &parts).await {
+    let mut admitted = match crate::pipeline::admit(gate, &parts).await {
         Ok(a) => a,
         Err(refused) => return refused,
     };
@@ -94,7 +94,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
         None => None,
     };
     let keep = admitted.keep_authorization;
-    let identity = admitted.forward.clone();
+    let identity = std::mem::take(&mut admitted.forward);
     let mut response = match upgrade {
         Some(ws) => websocket::forward(route, ws, req, identity, keep).await,
         None => forward_admitted(route, client, req, identity, keep).await,

@@ -217,16 +217,10 @@ impl Entry {
         !self.refreshing.swap(true, Ordering::AcqRel)
     }
 
-    /// The stored answer with the headers of a `304` that renewed it
-    /// (RFC 9111 §4.3.4), fresh again from now.
-    pub(super) fn updated(
-        &self,
-        id: u64,
-        not_modified: &HeaderMap,
-        requested: SystemTime,
-        lifetime: Duration,
-        stale: Staleness,
-    ) -> Self {
+    /// The stored headers with those of a `304` that renewed the answer
+    /// (RFC 9111 §3.2): each it carries replaces the stored one, but for
+    /// those describing the stored body and those never stored.
+    pub(super) fn headers_after(&self, not_modified: &HeaderMap) -> HeaderMap {
         let mut headers = self.headers.clone();
         let mut replaced: Vec<&HeaderName> = Vec::new();
         for (name, value) in not_modified {
@@ -239,6 +233,20 @@ impl Entry {
             }
             headers.append(name.clone(), value.clone());
         }
+        headers
+    }
+
+    /// The stored answer with `headers` (from [`Entry::headers_after`]),
+    /// fresh again from the `304` that renewed it (RFC 9111 §4.3.4).
+    pub(super) fn updated(
+        &self,
+        id: u64,
+        headers: HeaderMap,
+        not_modified: &HeaderMap,
+        requested: SystemTime,
+        lifetime: Duration,
+        stale: Staleness,
+    ) -> Self {
         let now = SystemTime::now();
         Self {
             id,

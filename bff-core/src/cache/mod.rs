@@ -322,17 +322,16 @@ impl HttpCache {
         ttl: Option<Duration>,
     ) -> Arc<Entry> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let mut merged = old.headers.clone();
-        for name in not_modified.keys() {
-            merged.remove(name);
-        }
-        for (k, v) in not_modified {
-            merged.append(k.clone(), v.clone());
-        }
-        merged.remove(header::SET_COOKIE);
-        let keep = keeping(old.status, &merged, ask.credentials, ttl, SystemTime::now());
+        let headers = old.headers_after(not_modified);
+        let keep = keeping(
+            old.status,
+            &headers,
+            ask.credentials,
+            ttl,
+            SystemTime::now(),
+        );
         let (lifetime, stale) = keep.unwrap_or_default();
-        let entry = Arc::new(old.updated(id, not_modified, requested, lifetime, stale));
+        let entry = Arc::new(old.updated(id, headers, not_modified, requested, lifetime, stale));
         if keep.is_some() && !ask.directives.no_store {
             self.put(entry.clone(), ask);
         } else {
@@ -628,6 +627,18 @@ mod tests {
             c.lookup(&c.ask_call("s", "/c", &none)),
             Lookup::Fresh(_)
         ));
+    }
+
+    #[test]
+    fn an_answer_larger_than_the_whole_bound_is_not_kept() {
+        let c = HttpCache::new(10_000);
+        let none = HeaderMap::new();
+        let cc = h(&[("cache-control", "max-age=60")]);
+        let a = c.ask_call("s", "/big", &none);
+        let body = Bytes::from(vec![b'x'; 20_000]);
+        c.admit(&a, StatusCode::OK, &cc, body, SystemTime::now(), None);
+        assert!(matches!(c.lookup(&a), Lookup::Miss));
+        assert_eq!(c.store().bytes(), 0);
     }
 
     #[test]

@@ -80,6 +80,12 @@ pub(super) async fn fetch_cached(
     );
     let ask = cache.ask_call(&call.service.name, &r.path, &r.headers);
     let personal = cache.personal(&r.headers);
+    let through = Through {
+        cache,
+        ask: &ask,
+        ttl,
+        personal,
+    };
     let mut waited = false;
     loop {
         match cache.lookup(&ask) {
@@ -99,8 +105,7 @@ pub(super) async fn fetch_cached(
                 return decode(&e.body).map_err(|_| CallError::Malformed);
             }
             Lookup::Stale(e) => {
-                return Box::pin(revalidate(call, &r, &ask, client, deadline, cache, ttl, &e))
-                    .await;
+                return Box::pin(ask_service(call, &r, client, deadline, &through, Some(&e))).await;
             }
             Lookup::Miss if !waited => match cache.turn(&ask) {
                 Turn::Wait(rx) => {
@@ -110,102 +115,103 @@ pub(super) async fn fetch_cached(
                     waited = true;
                 }
                 Turn::Lead(lead) => {
-                    let result = Box::pin(fill(call, &r, &ask, client, deadline, cache, ttl)).await;
+                    let result =
+                        Box::pin(ask_service(call, &r, client, deadline, &through, None)).await;
                     drop(lead);
                     return result;
                 }
             },
             Lookup::Miss => {
-                return Box::pin(fill(call, &r, &ask, client, deadline, cache, ttl)).await;
+                return Box::pin(ask_service(call, &r, client, deadline, &through, None)).await;
             }
         }
     }
 }
 
-/// Fetches an answer and stores it if it may be kept.
-async fn fill(
-    call: &Call,
-    r: &Rendered,
-    ask: &Ask<'_>,
-    client: &upstream::Client,
-    deadline: Instant,
-    cache: &HttpCache,
+/// What storing an answer of this request needs: the cache and the
+/// request's place in it, the service's `ttl`, and whether the request
+/// was made for one caller.
+struct Through<'a> {
+    cache: &'a HttpCache,
+    ask: &'a Ask<'a>,
     ttl: Option<Duration>,
-) -> Result<Val, CallError> {
-    cache::record(&call.service.name, "miss");
-    let requested = SystemTime::now();
-    let capture = Capture::default();
-    let result = fetch(call, r, client, deadline, Some(&capture)).await;
-    let personal = cache.personal(&r.headers);
-    let answer = capture.take().filter(|_| result.is_ok());
-    keep_new(cache, ask, answer, personal, requested, ttl);
-    result
-}
-
-/// Stores a new answer if it may be kept, and notes it as a part.
-fn keep_new(
-    cache: &HttpCache,
-    ask: &Ask<'_>,
-    answer: Option<(StatusCode, HeaderMap, bytes::Bytes)>,
     personal: bool,
-    requested: SystemTime,
-    ttl: Option<Duration>,
-) {
-    match answer {
-        Some((status, headers, body)) => {
-            match cache.admit(ask, status, &headers, body, requested, ttl) {
-                Some(e) => note_entry(&e, personal),
-                None => cache::note_part(None, private_part(personal, &headers)),
+}
+
+impl Through<'_> {
+    /// Stores a new answer if it may be kept, and notes it as a part.
+    fn keep(&self, answer: Option<(StatusCode, HeaderMap, bytes::Bytes)>, requested: SystemTime) {
+        match answer {
+            Some((status, headers, body)) => {
+                match self
+                    .cache
+                    .admit(self.ask, status, &headers, body, requested, self.ttl)
+                {
+                    Some(e) => note_entry(&e, self.personal),
+                    None => cache::note_part(None, private_part(self.personal, &headers)),
+                }
             }
+            None => cache::note_part(None, self.personal),
         }
-        None => cache::note_part(None, personal),
     }
 }
 
-/// A kept answer past its freshness: renewed by a `304` when it has
-/// validators, replaced by a new answer, or standing in (stale-if-error)
-/// when the service fails.
-#[allow(clippy::too_many_arguments)]
-async fn revalidate(
+/// Asks the service, and stores its answer if it may be kept. With a kept
+/// answer past its freshness (`old`), the request is conditional: a `304`
+/// renews it, and a failing service has it stand in (stale-if-error).
+async fn ask_service(
     call: &Call,
     r: &Rendered,
-    ask: &Ask<'_>,
     client: &upstream::Client,
     deadline: Instant,
-    cache: &HttpCache,
-    ttl: Option<Duration>,
-    old: &Arc<Entry>,
+    through: &Through<'_>,
+    old: Option<&Arc<Entry>>,
 ) -> Result<Val, CallError> {
-    let mut conditional = r.clone();
-    for (name, value) in old.validators() {
-        conditional.headers.insert(name, value);
+    let mut conditional;
+    let mut sent = r;
+    if let Some(old) = old.filter(|o| o.has_validators()) {
+        conditional = r.clone();
+        for (name, value) in old.validators() {
+            conditional.headers.insert(name, value);
+        }
+        sent = &conditional;
     }
     let requested = SystemTime::now();
     let capture = Capture::default();
-    let personal = cache.personal(&r.headers);
     let service = &call.service.name;
-    match fetch(call, &conditional, client, deadline, Some(&capture)).await {
-        Err(CallError::Status(s)) if s == StatusCode::NOT_MODIFIED && old.has_validators() => {
+    match (
+        fetch(call, sent, client, deadline, Some(&capture)).await,
+        old,
+    ) {
+        (Err(CallError::Status(s)), Some(old))
+            if s == StatusCode::NOT_MODIFIED && old.has_validators() =>
+        {
             cache::record(service, "revalidated");
             let headers = capture.take().map(|(_, h, _)| h).unwrap_or_default();
-            let renewed = cache.revalidated(ask, old, &headers, requested, ttl);
-            note_entry(&renewed, personal);
+            let renewed =
+                through
+                    .cache
+                    .revalidated(through.ask, old, &headers, requested, through.ttl);
+            note_entry(&renewed, through.personal);
             decode(&renewed.body).map_err(|_| CallError::Malformed)
         }
-        Ok(v) => {
+        (Ok(v), _) => {
             cache::record(service, "miss");
-            keep_new(cache, ask, capture.take(), personal, requested, ttl);
+            through.keep(capture.take(), requested);
             Ok(v)
         }
-        Err(e) if e.is_upstream_failure() && old.may_stand_in() => {
+        (Err(e), Some(old)) if e.is_upstream_failure() && old.may_stand_in() => {
             cache::record(service, "stale");
-            cache::note_part(None, private_part(personal, &old.headers));
+            cache::note_part(None, private_part(through.personal, &old.headers));
             decode(&old.body)
                 .map_err(|_| CallError::Malformed)
                 .and_then(|v| Err(CallError::Stale(v)))
         }
-        Err(e) => {
-            cache::note_part(None, personal);
+        (Err(e), _) => {
+            if old.is_none() {
+                cache::record(service, "miss");
+            }
+            cache::note_part(None, through.personal);
             Err(e)
         }
     }

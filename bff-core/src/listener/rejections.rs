@@ -102,6 +102,23 @@ impl<S: AsyncWrite + Unpin> Rejections<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> Rejections<S> {
+    /// Writes `answer` in place of the `taken` bytes hyper wrote, which
+    /// count as written in full.
+    fn take_over(
+        &mut self,
+        cx: &mut Context<'_>,
+        answer: Vec<u8>,
+        taken: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.pending = answer;
+        self.written = 0;
+        // What is not written now goes out before anything else.
+        let _ = self.drain(cx)?;
+        Poll::Ready(Ok(taken))
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Rejections<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -120,11 +137,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rejections<S> {
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.drain(cx))?;
         if let Some(answer) = replacement(buf) {
-            self.pending = answer;
-            self.written = 0;
-            // What hyper wrote is taken in full; ours goes out instead.
-            let _ = self.drain(cx)?;
-            return Poll::Ready(Ok(buf.len()));
+            return self.take_over(cx, answer, buf.len());
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -140,10 +153,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rejections<S> {
         if let Some(first) = bufs.iter().find(|b| !b.is_empty())
             && let Some(answer) = replacement(first)
         {
-            self.pending = answer;
-            self.written = 0;
-            let _ = self.drain(cx)?;
-            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+            return self.take_over(cx, answer, bufs.iter().map(|b| b.len()).sum());
         }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }

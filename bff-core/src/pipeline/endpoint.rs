@@ -21,7 +21,7 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
         rate_limit: endpoint.rate_limit.as_ref(),
         name: &id,
     };
-    let admitted = match admit(gate, &parts).await {
+    let mut admitted = match admit(gate, &parts).await {
         Ok(a) => a,
         Err(refused) => return refused,
     };
@@ -43,15 +43,11 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
                 .key(&id, &target, &parts.headers, subject.as_deref());
             (key, target, *ttl, tags)
         });
-    let forward = admitted.forward.clone();
-    let composed = super::compose::compose(
-        cx,
-        endpoint,
-        parts,
-        body,
-        admitted.identity.clone(),
-        forward,
-    );
+    // The identity and its headers move on to the calls; the verdict stays
+    // for the answer's rate-limit headers.
+    let forward = std::mem::take(&mut admitted.forward);
+    let identity = std::mem::replace(&mut admitted.identity, jaq_json::Val::Null);
+    let composed = super::compose::compose(cx, endpoint, parts, body, identity, forward);
     let mut response = match cached {
         Some((key, target, ttl, tags)) => {
             let meta = (id.as_str(), target.as_str(), tags.as_slice(), ttl, private);
