@@ -605,6 +605,14 @@ impl Origin {
                     200
                 }
                 ("GET", "/sie") if o.failing.load(Ordering::SeqCst) => 503,
+                ("GET", "/huge") => {
+                    let r = ([("cache-control", "max-age=60")], vec![b'x'; 1_100_000]);
+                    return r.into_response();
+                }
+                ("GET", "/cookie-set") => {
+                    headers.push(("set-cookie", format!("session=s-{n}")));
+                    200
+                }
                 ("GET", p) if p.starts_with("/big/") => {
                     let mut r =
                         ([("cache-control", "max-age=60")], vec![b'x'; 200 * 1024]).into_response();
@@ -1021,6 +1029,19 @@ async fn a_purge_by_service_reaches_the_upstream_answers() {
     );
     get_json(raw, &[]).await;
     assert_eq!(origin.hits("/products/p-1"), 4);
+    let r = client()
+        .post(format!("{admin}/cache/purge"))
+        .bearer_auth("s3cret-admin")
+        .json(&json!({ "service": "s" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["bff-purged-upstream-answers"],
+        "3",
+        "the route's answer and the two calls'"
+    );
     assert_eq!(purge(json!({ "service": "nope" })).await, 400);
     assert_eq!(purge(json!({ "prefix": "/x" })).await, 400);
 }
@@ -1094,4 +1115,30 @@ async fn a_composed_write_invalidates_and_surrogate_control_rules_calls_too() {
         1,
         "kept for the call by Surrogate-Control"
     );
+    // Every GET that reached the origin (the route's two, the call's one)
+    // announced this cache.
+    assert_eq!(
+        origin.capabilities.lock().unwrap().as_slice(),
+        ["bff=\"Surrogate/1.0\""; 3],
+    );
+}
+
+#[tokio::test]
+async fn answers_too_large_or_setting_a_cookie_are_not_kept() {
+    let (gw, origin, _dir) = http_cache_setup("", &[]).await;
+    for _ in 0..2 {
+        let r = client().get(format!("{gw}/raw/huge")).send().await.unwrap();
+        assert_eq!(
+            r.bytes().await.unwrap().len(),
+            1_100_000,
+            "streamed through whole"
+        );
+    }
+    assert_eq!(origin.hits("/huge"), 2, "past 1 MiB: not kept");
+    let url = format!("{gw}/raw/cookie-set?cc=max-age%3D60");
+    for n in 1..=2 {
+        let r = client().get(url.clone()).send().await.unwrap();
+        assert_eq!(r.headers()["set-cookie"], format!("session=s-{n}").as_str());
+    }
+    assert_eq!(origin.hits("/cookie-set"), 2, "a cookie is one caller's");
 }
