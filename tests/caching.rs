@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -579,6 +579,15 @@ impl Origin {
                         200
                     }
                 }
+                ("GET", "/etag-cookie") => {
+                    headers.push(("etag", "\"c1\"".into()));
+                    if get("if-none-match") == "\"c1\"" {
+                        headers.push(("set-cookie", "renewed=yes".into()));
+                        304
+                    } else {
+                        200
+                    }
+                }
                 ("GET", "/lm") => {
                     headers.push(("last-modified", LAST_MODIFIED.into()));
                     if get("if-modified-since") == LAST_MODIFIED {
@@ -1141,4 +1150,58 @@ async fn answers_too_large_or_setting_a_cookie_are_not_kept() {
         assert_eq!(r.headers()["set-cookie"], format!("session=s-{n}").as_str());
     }
     assert_eq!(origin.hits("/cookie-set"), 2, "a cookie is one caller's");
+}
+
+#[tokio::test]
+async fn a_cookie_set_on_revalidation_reaches_that_client_only() {
+    let (gw, origin, _dir) = http_cache_setup("", &[]).await;
+    let url = format!("{gw}/raw/etag-cookie?cc=max-age%3D1");
+    get_json(url.clone(), &[]).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (status, h, _) = get_json(url.clone(), &[]).await;
+    assert_eq!(
+        (status, h.get("set-cookie").map(|v| v.to_str().unwrap())),
+        (200, Some("renewed=yes"))
+    );
+    let (_, h, _) = get_json(url, &[]).await;
+    assert!(
+        !h.contains_key("set-cookie"),
+        "the renewed answer is kept without it: {h:?}"
+    );
+    assert_eq!(origin.hits("/etag-cookie"), 2);
+}
+
+#[tokio::test]
+async fn a_new_generation_of_specs_starts_with_empty_caches() {
+    let origin = Origin::default();
+    let up = origin.serve().await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\", cache: {{}} }}\n"
+    ));
+    let first = bff_core::plan::load(dir.path()).unwrap();
+    let none = HeaderMap::new();
+    let cc: HeaderMap = [(
+        axum::http::header::CACHE_CONTROL,
+        "max-age=60".parse().unwrap(),
+    )]
+    .into_iter()
+    .collect();
+    let ask = first.upstream_cache.ask_call("s", "/x", &none);
+    let body = bytes::Bytes::from_static(b"{}");
+    let kept = first.upstream_cache.admit(
+        &ask,
+        axum::http::StatusCode::OK,
+        &cc,
+        body,
+        SystemTime::now(),
+        None,
+    );
+    assert!(kept.is_some());
+    // A reload loads the folder again, as here.
+    let second = bff_core::plan::load(dir.path()).unwrap();
+    let ask = second.upstream_cache.ask_call("s", "/x", &none);
+    assert!(matches!(
+        second.upstream_cache.lookup(&ask),
+        bff_core::cache::Lookup::Miss
+    ));
 }

@@ -630,6 +630,26 @@ mod tests {
     }
 
     #[test]
+    fn a_request_saying_no_store_keeps_nothing() {
+        let c = HttpCache::new(1 << 20);
+        let req = h(&[("cache-control", "no-store")]);
+        let a = c.ask_proxy("s", "/x", &req, &HeaderMap::new());
+        let cc = h(&[("cache-control", "max-age=60")]);
+        assert!(!c.may_keep(&a, StatusCode::OK, &cc, None));
+        assert!(
+            c.admit(
+                &a,
+                StatusCode::OK,
+                &cc,
+                Bytes::new(),
+                SystemTime::now(),
+                None
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
     fn an_answer_larger_than_the_whole_bound_is_not_kept() {
         let c = HttpCache::new(10_000);
         let none = HeaderMap::new();
