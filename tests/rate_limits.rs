@@ -204,6 +204,14 @@ async fn a_quota_runs_out_refused_requests_do_not_spend_it_and_usage_says_so() {
             % 86_400;
     let reset = usage["quota"]["reset"].as_u64().unwrap();
     assert!(reset.abs_diff(to_midnight) <= 2, "{reset} vs {to_midnight}");
+    // The rate as the usage body describes it: a bucket of 2 that refills
+    // whole in 60 s, empty now, full again in a minute.
+    assert_eq!(usage["tier"], Value::Null);
+    assert_eq!(usage["rate"]["limit"], 2);
+    assert_eq!(usage["rate"]["remaining"], 0);
+    assert_eq!(usage["rate"]["window"], 60.0);
+    let full_in = usage["rate"]["reset"].as_u64().unwrap();
+    assert!((58..=60).contains(&full_in), "{usage}");
 }
 
 #[tokio::test]
