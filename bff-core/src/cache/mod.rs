@@ -206,6 +206,8 @@ impl HttpCache {
         };
         let best = variants
             .into_iter()
+            // The URL is compared whole, not only by its hash.
+            .filter(|e| &*e.target == ask.target && &*e.service == ask.service)
             .filter(|e| e.scope == ask.scope && e.selected_by(ask.headers))
             .max_by_key(|e| e.id);
         let Some(e) = best else {
