@@ -11,12 +11,14 @@ use bff_tests::redis::RedisServer;
 use bff_tests::{SpecDir, client, serve};
 use serde_json::json;
 
-async fn specs() -> SpecDir {
+/// Specs whose Redis commands may take `timeout` before `on_store_error`
+/// applies.
+async fn specs(timeout: &str) -> SpecDir {
     let up = serve(Router::new().route("/ok", get(|| async { axum::Json(json!({ "ok": true })) })))
         .await;
     let mut dir = SpecDir::new(&format!(
         "services:\n  s: {{ url: \"{up}\" }}\n\
-         redis: {{ url: \"${{REDIS_URL}}\", timeout: 50ms }}\n\
+         redis: {{ url: \"${{REDIS_URL}}\", timeout: {timeout} }}\n\
          rate_limits:\n\
          \x20 global: {{ key: [endpoint], rate: 1/min, burst: 10, store: redis }}\n\
          \x20 open: {{ key: [endpoint], rate: 1/min, burst: 2, store: redis, on_store_error: open }}\n\
@@ -44,16 +46,38 @@ async fn status(base: &str, path: &str) -> u16 {
         .as_u16()
 }
 
+/// Waits until `base` answers its `closed` limit with 200, i.e. reached
+/// Redis (the two replicas share its burst of 2: call once per replica).
+async fn wait_for_redis(base: &str) {
+    let started = Instant::now();
+    loop {
+        match status(base, "/v1/closed").await {
+            200 => return,
+            503 if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("{base} answered {other} before reaching Redis"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_replicas_together_admit_no_more_than_the_global_limit() {
     let redis = RedisServer::start();
-    let dir = specs().await;
+    // A generous timeout: this test is about sharing the bucket, not about
+    // a slow Redis (which falls back to per-replica counts by design).
+    let dir = specs("2s").await;
     let env = [("REDIS_URL", redis.url())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = BffProcess::start("bff-web", dir.path(), &env);
     let b = BffProcess::start("bff-web", dir.path(), &env);
 
     let (ua, ub) = (a.url(), b.url());
+    // Each replica has reached Redis once (a `closed` limit refuses until
+    // it has), so the burst below meets connected replicas.
+    for base in [&ua, &ub] {
+        wait_for_redis(base).await;
+    }
     let requests = (0..40).map(|i| {
         let base = if i % 2 == 0 { ua.clone() } else { ub.clone() };
         tokio::spawn(async move { status(&base, "/v1/global").await })
@@ -72,7 +96,7 @@ async fn two_replicas_together_admit_no_more_than_the_global_limit() {
 #[tokio::test]
 async fn without_redis_each_mode_does_as_declared_and_limiting_resumes_after() {
     let mut redis = RedisServer::start();
-    let dir = specs().await;
+    let dir = specs("50ms").await;
     let env = [("REDIS_URL", redis.url())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = BffProcess::start("bff-web", dir.path(), &env);
