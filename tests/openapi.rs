@@ -54,8 +54,14 @@ fn shipped(name: &str) -> SpecDir {
 #[tokio::test]
 async fn every_shipped_bff_describes_itself_validly() {
     for (name, base) in [
-        ("mobile", gateway(shipped("mobile").path()).await),
-        ("web", gateway(shipped("web").path()).await),
+        (
+            "mobile",
+            gateway_with(shipped("mobile").path(), bff_mobile::extension()).await,
+        ),
+        (
+            "web",
+            gateway_with(shipped("web").path(), bff_web::extension()).await,
+        ),
         (
             "partner",
             gateway_with(shipped("partner").path(), bff_partner::extension()).await,
@@ -124,14 +130,15 @@ async fn the_partner_description_says_what_an_integrator_needs() {
 
 #[tokio::test]
 async fn formats_appear_as_media_types() {
-    let mobile = description(&gateway(shipped("mobile").path()).await).await;
+    let mobile =
+        description(&gateway_with(shipped("mobile").path(), bff_mobile::extension()).await).await;
     let home = &mobile["paths"]["/v1/users/{user_id}/home"]["get"]["responses"]["200"];
     assert_eq!(
         home["content"]["application/x-protobuf"]["x-protobuf-message"],
         "shop.mobile.v1.Home"
     );
     assert!(home["headers"]["Bff-Partial"].is_object());
-    let web = description(&gateway(shipped("web").path()).await).await;
+    let web = description(&gateway_with(shipped("web").path(), bff_web::extension()).await).await;
     let product = &web["paths"]["/v1/products/{product_id}"]["get"]["responses"]["200"];
     assert!(product["content"]["text/html"].is_object(), "{product:#}");
 }

@@ -63,6 +63,8 @@ enum Command {
         /// Plain http:// URL to ask; default: `/healthz` of the admin listener.
         url: Option<String>,
     },
+    /// Print the JSON Schema of this BFF's bff.yaml, its extension's settings included.
+    Schema,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,12 +97,17 @@ enum ApiKeyCommand {
 
 /// Runs a BFF binary: `name` for messages, `default_specs` when `--specs`
 /// is not given.
-pub fn main(name: &str, default_specs: &str, extension: impl Extension) -> ExitCode {
+pub fn main<E: Extension>(name: &str, default_specs: &str, extension: E) -> ExitCode {
     let cli = Cli::parse_from(std::env::args_os());
     let specs_or_default = |s: Option<PathBuf>| s.unwrap_or_else(|| PathBuf::from(default_specs));
     match cli.command {
         Some(Command::Apikey(cmd)) => api_key(cmd),
-        Some(Command::Validate { specs }) => validate(&specs_or_default(specs)),
+        Some(Command::Validate { specs }) => validate::<E>(&specs_or_default(specs)),
+        Some(Command::Schema) => {
+            let schema = crate::schema::bff_schema_for::<E::Config>();
+            println!("{}", crate::schema::pretty(&schema).trim_end());
+            ExitCode::SUCCESS
+        }
         Some(Command::Explain { specs, endpoint }) => {
             explain(&specs_or_default(specs), endpoint.as_deref())
         }
@@ -164,8 +171,12 @@ fn report(dir: &Path, diags: &Diagnostics) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-fn validate(dir: &Path) -> ExitCode {
-    match crate::plan::load(dir) {
+fn validate<E: Extension>(dir: &Path) -> ExitCode {
+    let checked = crate::plan::load(dir).and_then(|plan| {
+        crate::extension::read_config::<E::Config>(&plan)?;
+        Ok(plan)
+    });
+    match checked {
         Ok(plan) => {
             println!(
                 "{}: ok ({} endpoints, {} pass-through routes)",
@@ -290,7 +301,10 @@ fn serve(name: &str, dir: &Path, listen: Option<String>, extension: impl Extensi
             return ExitCode::FAILURE;
         }
     };
-    let gateway = Gateway::from_plan(plan, extension);
+    let gateway = match Gateway::from_plan(plan, extension) {
+        Ok(g) => g,
+        Err(d) => return report(dir, &d),
+    };
     runtime.block_on(async {
         let listener = match tokio::net::TcpListener::bind(&addr).await {
             Ok(l) => l,

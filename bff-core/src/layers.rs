@@ -37,10 +37,12 @@ const LAYERS: &[&[&str]] = &[
     &["ratelimit"],
     // Specs compiled into what runs.
     &["plan"],
+    // The client extension's hooks, with its settings from bff.yaml.
+    &["extension"],
     // Running an endpoint's call graph.
     &["exec"],
-    // Answers: encodings, validators, client extensions.
-    &["conditional", "formats", "extension"],
+    // Answers: encodings, validators.
+    &["conditional", "formats"],
     // The pipeline of a request: admission, then a composed endpoint's way.
     &["pipeline"],
     // The request path: observation, pass-through routes, the edge stage.

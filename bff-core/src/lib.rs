@@ -49,6 +49,6 @@ pub mod value;
 pub mod xml_body;
 
 pub use error::Problem;
-pub use extension::{Extension, NoExtension};
+pub use extension::{CallRequest, Extension, NoConfig, NoExtension};
 pub use server::Gateway;
 pub use source::{Diagnostic, Diagnostics};

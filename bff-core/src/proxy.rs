@@ -51,7 +51,12 @@ pub fn forwards(method: &http::Method) -> bool {
 }
 
 /// Forwards one request along a pass-through route.
-pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request) -> Response {
+pub(crate) async fn forward(
+    route: &ProxyPlan,
+    client: &upstream::Client,
+    hooks: &dyn crate::extension::Hooks,
+    req: Request,
+) -> Response {
     if !forwards(req.method()) {
         let mut r = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
             .detail(format!(
@@ -76,6 +81,7 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
         require: route.require.as_ref(),
         rate_limit: route.rate_limit.as_ref(),
         name: &route.prefix,
+        hooks,
     };
     let mut admitted = match crate::pipeline::admit(gate, &parts).await {
         Ok(a) => a,
@@ -94,7 +100,16 @@ pub async fn forward(route: &ProxyPlan, client: &upstream::Client, req: Request)
         None => None,
     };
     let keep = admitted.keep_authorization;
-    let identity = std::mem::take(&mut admitted.forward);
+    let mut identity = std::mem::take(&mut admitted.forward);
+    let target = route.upstream_path(req.uri().path_and_query().map_or("/", |pq| pq.as_str()));
+    let call = crate::extension::CallRequest {
+        service: &route.service.name,
+        call: None,
+        method: req.method(),
+        path: &target,
+        identity: &admitted.identity,
+    };
+    hooks.call(&call, &mut identity);
     let mut response = match upgrade {
         Some(ws) => websocket::forward(route, ws, req, identity, keep).await,
         None => forward_admitted(route, client, req, identity, keep).await,

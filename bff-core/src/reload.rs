@@ -15,7 +15,6 @@ use serde::Serialize;
 use tokio::task::AbortHandle;
 use tower::ServiceExt;
 
-use crate::extension::Extension;
 use crate::server::Gateway;
 
 /// One loaded set of specs with its router and background tasks.
@@ -71,7 +70,6 @@ pub struct Live {
 
 struct Inner {
     dir: PathBuf,
-    extension: Arc<dyn Extension>,
     current: ArcSwap<Generation>,
     status: Mutex<Status>,
     /// One reload at a time: the second waits and then reads the newest files.
@@ -84,7 +82,6 @@ impl Live {
     /// Needs a Tokio runtime (background tasks start here).
     pub fn new(gateway: Gateway) -> Self {
         let dir = gateway.plan().dir.clone();
-        let extension = gateway.extension();
         let first = generation(1, gateway);
         let status = Status {
             generation: 1,
@@ -96,7 +93,6 @@ impl Live {
         Self {
             inner: Arc::new(Inner {
                 dir,
-                extension,
                 current: ArcSwap::from_pointee(first),
                 status: Mutex::new(status),
                 reloading: tokio::sync::Mutex::new(()),
@@ -134,17 +130,22 @@ impl Live {
         let _one_at_a_time = self.inner.reloading.lock().await;
         let dir = self.inner.dir.clone();
         let loaded = tokio::task::spawn_blocking(move || crate::plan::load(&dir)).await;
+        let old = self.current();
+        // The extension reads its settings from the new specs too: an
+        // error there keeps the last good specs like any other.
         let loaded = match loaded {
-            Ok(l) => l.map_err(|d| d.0.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            Ok(l) => l
+                .and_then(|plan| {
+                    warn_restart_only(old.gateway.plan(), &plan);
+                    old.gateway.successor(plan)
+                })
+                .map_err(|d| d.0.iter().map(ToString::to_string).collect::<Vec<_>>()),
             Err(e) => Err(vec![format!("loading stopped: {e}")]),
         };
         let now = rfc3339(SystemTime::now());
         match loaded {
-            Ok(plan) => {
-                let old = self.current();
-                warn_restart_only(old.gateway.plan(), &plan);
+            Ok(gateway) => {
                 let number = old.number + 1;
-                let gateway = old.gateway.successor(plan, self.inner.extension.clone());
                 let next = generation(number, gateway);
                 let loaded_at = rfc3339(next.loaded_at);
                 self.inner.current.store(Arc::new(next));

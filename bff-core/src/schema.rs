@@ -1,7 +1,7 @@
 //! JSON Schema of the spec files, generated from the Rust types so editors
 //! complete and check `bff.yaml` and endpoint files.
 
-use schemars::{Schema, schema_for};
+use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::config::BffConfig;
 use crate::spec::EndpointSpec;
@@ -11,6 +11,39 @@ pub fn bff_schema() -> Schema {
     schema_for!(BffConfig)
 }
 
+/// Schema of `bff.yaml` for a BFF whose extension's settings are `C`:
+/// `extensions` described by `C`'s schema rather than as any mapping.
+pub fn bff_schema_for<C: JsonSchema>() -> Schema {
+    let mut core = bff_schema();
+    let mut own = schema_for!(C);
+    let (Some(core_map), Some(own_map)) = (core.as_object_mut(), own.as_object_mut()) else {
+        return core;
+    };
+    // Both schemas name their definitions under `$defs`; the extension's
+    // move into the whole file's, where its `$ref`s point.
+    if let Some(serde_json::Value::Object(defs)) = own_map.remove("$defs") {
+        let all = core_map
+            .entry("$defs")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(all) = all.as_object_mut() {
+            all.extend(defs);
+        }
+    }
+    own_map.remove("$schema");
+    if let Some(serde_json::Value::Object(properties)) = core_map.get_mut("properties") {
+        properties.insert(
+            "extensions".to_owned(),
+            serde_json::Value::Object(own_map.clone()),
+        );
+    }
+    core
+}
+
+/// A schema as the pretty JSON committed under `schema/`.
+pub fn pretty(schema: &Schema) -> String {
+    serde_json::to_string_pretty(schema).unwrap_or_default() + "\n"
+}
+
 /// Schema of an endpoint file.
 pub fn endpoint_schema() -> Schema {
     schema_for!(EndpointSpec)
@@ -18,10 +51,9 @@ pub fn endpoint_schema() -> Schema {
 
 /// Both schemas as pretty JSON, by file name under `schema/`.
 pub fn files() -> [(&'static str, String); 2] {
-    let pretty = |s: Schema| serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
     [
-        ("bff.schema.json", pretty(bff_schema())),
-        ("endpoint.schema.json", pretty(endpoint_schema())),
+        ("bff.schema.json", pretty(&bff_schema())),
+        ("endpoint.schema.json", pretty(&endpoint_schema())),
     ]
 }
 

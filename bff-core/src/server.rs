@@ -14,7 +14,7 @@ use axum::routing::{MethodFilter, MethodRouter, any};
 use http::StatusCode;
 
 use crate::error::Problem;
-use crate::extension::{Extension, NoExtension};
+use crate::extension::{Configure, Extension, Factory, NoExtension};
 use crate::pipeline::Context;
 use crate::plan::{self, Plan};
 use crate::ratelimit::concurrency::Limit;
@@ -24,49 +24,45 @@ use crate::source::Diagnostics;
 #[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Context>,
+    /// Makes the extension's hooks for the next generation of specs.
+    factory: Arc<dyn Configure>,
 }
 
 impl Gateway {
     /// Loads and compiles a spec folder.
     pub fn load(dir: &Path) -> Result<Self, Diagnostics> {
-        Ok(Self::from_plan(plan::load(dir)?, NoExtension))
+        Self::from_plan(plan::load(dir)?, NoExtension)
     }
 
-    /// A gateway for a compiled plan with a client extension.
-    pub fn from_plan(plan: Plan, extension: impl Extension) -> Self {
-        Self::from_parts(plan, crate::upstream::Client::new(), Arc::new(extension))
+    /// A gateway for a compiled plan with a client extension, whose
+    /// settings are read from the plan's `bff.yaml` (`extensions:`); `Err`
+    /// holds the located errors in them.
+    pub fn from_plan<E: Extension>(plan: Plan, extension: E) -> Result<Self, Diagnostics> {
+        let factory: Arc<dyn Configure> = Arc::new(Factory(Arc::new(extension)));
+        Self::from_parts(plan, crate::upstream::Client::new(), factory)
     }
 
     fn from_parts(
         plan: Plan,
         client: crate::upstream::Client,
-        extension: Arc<dyn Extension>,
-    ) -> Self {
-        Self {
+        factory: Arc<dyn Configure>,
+    ) -> Result<Self, Diagnostics> {
+        let extension = factory.configure(&plan)?;
+        Ok(Self {
             shared: Arc::new(Context {
                 plan,
                 client,
                 extension,
             }),
-        }
+            factory,
+        })
     }
 
-    /// A gateway for reloaded specs, keeping this one's upstream connections.
-    pub(crate) fn successor(&self, plan: Plan, extension: Arc<dyn Extension>) -> Self {
-        Self::from_parts(plan, self.shared.client.clone(), extension)
-    }
-
-    /// The client extension.
-    pub(crate) fn extension(&self) -> Arc<dyn Extension> {
-        self.shared.extension.clone()
-    }
-
-    /// Replaces the extension.
-    pub fn with_extension(self, extension: impl Extension) -> Self {
-        let shared = Arc::try_unwrap(self.shared).unwrap_or_else(|_| {
-            panic!("with_extension is called while building, before the gateway is shared")
-        });
-        Self::from_plan(shared.plan, extension)
+    /// A gateway for reloaded specs, keeping this one's upstream
+    /// connections and extension; `Err` holds the located errors in the
+    /// extension's settings.
+    pub(crate) fn successor(&self, plan: Plan) -> Result<Self, Diagnostics> {
+        Self::from_parts(plan, self.shared.client.clone(), self.factory.clone())
     }
 
     /// The compiled specs.
@@ -110,7 +106,8 @@ impl Gateway {
                 async move {
                     let route = &shared.plan.proxies[i];
                     let seen = Traced::new(&req);
-                    let forward = crate::proxy::forward(route, &shared.client, req);
+                    let forward =
+                        crate::proxy::forward(route, &shared.client, &*shared.extension, req);
                     let (response, cx) = match seen.span(route.label(), route.label()) {
                         Some(cx) => (
                             crate::telemetry::within(cx.clone(), forward).await,

@@ -195,7 +195,7 @@ async fn start(
         lines.push(format!("# {kind} {}/* -> {}", p.prefix, p.service.name));
     }
     let session = bff_demo::session::session_cookie(&plan.config, DEMO_USER);
-    let gateway = Gateway::from_plan(plan, extension);
+    let gateway = Gateway::from_plan(plan, extension).map_err(|d| anyhow!("{name}: {d}"))?;
     tokio::spawn(async move {
         if let Err(e) = gateway.serve(listener).await {
             tracing::error!(bff = name, error = %e, "server stopped");

@@ -123,6 +123,7 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = bff_core::Gateway::from_plan(plan, extension)
+        .unwrap_or_else(|d| panic!("{d}"))
         .router()
         .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -16,7 +16,15 @@ pub fn extension() -> MobileExtension {
 pub struct MobileExtension;
 
 impl Extension for MobileExtension {
-    fn encode(&self, _: &Endpoint, _: &http::request::Parts, v: &Value) -> Option<Response> {
+    type Config = bff_core::NoConfig;
+
+    fn encode(
+        &self,
+        _: &Self::Config,
+        _: &Endpoint,
+        _: &http::request::Parts,
+        v: &Value,
+    ) -> Option<Response> {
         Some(bff_core::formats::json_response(&without_nulls(v)))
     }
 }

@@ -43,8 +43,10 @@ pub fn extension() -> PartnerExtension {
 pub struct PartnerExtension;
 
 impl Extension for PartnerExtension {
+    type Config = bff_core::NoConfig;
+
     /// Successful answers come in the versioned media types, never as plain JSON.
-    fn describe(&self, document: &mut serde_json::Value) {
+    fn describe(&self, _: &Self::Config, document: &mut serde_json::Value) {
         let operations = document["paths"]
             .as_object_mut()
             .into_iter()
@@ -70,7 +72,13 @@ impl Extension for PartnerExtension {
         }
     }
 
-    fn encode(&self, _: &Endpoint, request: &http::request::Parts, v: &Value) -> Option<Response> {
+    fn encode(
+        &self,
+        _: &Self::Config,
+        _: &Endpoint,
+        request: &http::request::Parts,
+        v: &Value,
+    ) -> Option<Response> {
         let (mut r, media_type) = if wants_xml(request) {
             let json: serde_json::Value =
                 serde_json::from_slice(&bff_core::value::to_json(v)).unwrap_or_default();

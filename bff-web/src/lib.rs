@@ -1,4 +1,5 @@
-//! Web client extensions: CORS for single-page apps served from other origins.
+//! Web client extensions: CORS for single-page apps served from other
+//! origins, the allowed origins set in `bff.yaml` (`extensions.cors`).
 
 use std::task::{Context, Poll};
 
@@ -6,14 +7,17 @@ use axum::Router;
 use axum::extract::Request;
 use bff_core::Extension;
 use http::{HeaderValue, Method, header};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
 use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 /// Origins allowed by default: the usual local dev servers of SPAs.
 const DEFAULT_ORIGINS: &str = "http://localhost:5173,http://127.0.0.1:5173,http://localhost:3000";
 
-/// The web BFF's extension, with allowed origins from `BFF_WEB_CORS_ORIGINS`
-/// (comma-separated) or the local dev defaults.
+/// The web BFF's extension, allowing by default the origins in
+/// `BFF_WEB_CORS_ORIGINS` (comma-separated) or the local dev servers;
+/// `extensions.cors.origins` in `bff.yaml` replaces them.
 pub fn extension() -> WebExtension {
     let origins =
         std::env::var("BFF_WEB_CORS_ORIGINS").unwrap_or_else(|_| DEFAULT_ORIGINS.to_owned());
@@ -24,11 +28,13 @@ pub fn extension() -> WebExtension {
 /// listed origins only.
 #[derive(Debug, Clone)]
 pub struct WebExtension {
+    /// The origins allowed when `bff.yaml` names none.
     origins: Vec<HeaderValue>,
 }
 
 impl WebExtension {
-    /// Allows the given origins (e.g. `https://shop.example`).
+    /// Allows the given origins (e.g. `https://shop.example`) unless
+    /// `bff.yaml` names its own.
     pub fn new<'a>(origins: impl IntoIterator<Item = &'a str>) -> Self {
         Self {
             origins: origins
@@ -39,10 +45,86 @@ impl WebExtension {
     }
 }
 
+/// The web BFF's settings: the `extensions:` mapping of its `bff.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Cross-origin requests from pages on other origins.
+    #[serde(default)]
+    pub cors: CorsConfig,
+}
+
+/// Which pages on other origins may call the BFF.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins whose pages may call the BFF with credentials, each
+    /// `scheme://host[:port]` as a browser sends it (`https://shop.example`).
+    /// `${VAR}` and `${VAR:-default}` are expanded, and an entry may hold
+    /// several origins separated by commas. Left out: the origins in
+    /// `BFF_WEB_CORS_ORIGINS`, or the local dev servers
+    /// `http://localhost:5173`, `http://127.0.0.1:5173`, `http://localhost:3000`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub origins: Option<Origins>,
+}
+
+/// Allowed origins, each checked when the specs load.
+#[derive(Debug, Clone, Default)]
+pub struct Origins(pub Vec<HeaderValue>);
+
+impl<'de> Deserialize<'de> for Origins {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut origins = Vec::new();
+        for entry in Vec::<String>::deserialize(d)? {
+            let expanded = bff_core::config::expand_env(&entry).map_err(D::Error::custom)?;
+            for origin in expanded.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                origins.push(origin_value(origin).map_err(D::Error::custom)?);
+            }
+        }
+        Ok(Self(origins))
+    }
+}
+
+/// An origin as a browser's `Origin` header carries it, or why `text` is
+/// not one (it would never match, or it would make the CORS layer fail).
+fn origin_value(text: &str) -> Result<HeaderValue, String> {
+    let refuse = |why: &str| Err(format!("`{text}` is not an origin: {why}"));
+    if text == "*" {
+        return refuse("`*` cannot be allowed with credentials; list the origins");
+    }
+    let Ok(uri) = text.parse::<http::Uri>() else {
+        return refuse("write it as scheme://host[:port], e.g. https://shop.example");
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return refuse("its scheme must be http or https, e.g. https://shop.example");
+    }
+    match uri.authority() {
+        None => return refuse("it has no host; write https://shop.example"),
+        Some(a) if a.as_str().contains('@') => return refuse("an origin has no user part"),
+        Some(_) => {}
+    }
+    let (scheme, authority) = (uri.scheme_str().unwrap_or(""), uri.authority());
+    if authority.is_none_or(|a| format!("{scheme}://{a}") != text) {
+        return refuse("an origin has no path, not even `/`; write scheme://host[:port]");
+    }
+    if text.chars().any(|c| c.is_ascii_uppercase()) {
+        return refuse("browsers send origins in lower case, so this one would never match");
+    }
+    HeaderValue::from_str(text).or_else(|_| refuse("it is not a valid header value"))
+}
+
 impl Extension for WebExtension {
-    fn router(&self, router: Router) -> Router {
+    type Config = WebConfig;
+
+    fn router(&self, config: &WebConfig, router: Router) -> Router {
+        let origins = match &config.cors.origins {
+            Some(Origins(listed)) => listed.clone(),
+            None => self.origins.clone(),
+        };
         let cors = CorsLayer::new()
-            .allow_origin(AllowOrigin::list(self.origins.clone()))
+            .allow_origin(AllowOrigin::list(origins))
             .allow_methods([
                 Method::GET,
                 Method::POST,
@@ -110,5 +192,51 @@ where
         } else {
             futures::future::Either::Right(self.plain.call(req))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked_as_browsers_send_them() {
+        for good in [
+            "https://shop.example",
+            "http://127.0.0.1:5173",
+            "http://localhost:3000",
+        ] {
+            assert_eq!(origin_value(good).unwrap(), good);
+        }
+        for (bad, why) in [
+            ("*", "cannot be allowed with credentials"),
+            ("https://shop.example/", "no path"),
+            ("https://shop.example/app", "no path"),
+            ("shop.example", "scheme"),
+            ("ftp://shop.example", "scheme must be http or https"),
+            ("https://user@shop.example", "no user part"),
+            ("https://Shop.example", "lower case"),
+        ] {
+            let e = origin_value(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    /// The committed schema of bff-web's `bff.yaml` must match the types;
+    /// `UPDATE_SCHEMA=1` rewrites it.
+    #[test]
+    fn committed_schema_is_current() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/bff-web.schema.json");
+        let text = bff_core::schema::pretty(&bff_core::schema::bff_schema_for::<WebConfig>());
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &text).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "schema/bff-web.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p bff-web schema` and commit it"
+        );
     }
 }

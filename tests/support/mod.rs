@@ -125,7 +125,7 @@ pub async fn gateway(dir: &Path) -> String {
 /// Like [`gateway`], with a client extension.
 pub async fn gateway_with(dir: &Path, extension: impl Extension) -> String {
     let plan = bff_core::plan::load(dir).unwrap_or_else(|d| panic!("{d}"));
-    let gw = Gateway::from_plan(plan, extension);
+    let gw = Gateway::from_plan(plan, extension).unwrap_or_else(|d| panic!("{d}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { gw.serve(listener).await.unwrap() });

@@ -101,6 +101,11 @@ pub struct BffConfig {
     /// The API description served on the public listener.
     #[serde(default)]
     pub openapi: OpenApiConfig,
+    /// Settings of the BFF binary's own extension (bff-web: `cors`),
+    /// checked by that binary; its schema (`schema/bff-web.schema.json`)
+    /// describes them.
+    #[serde(default)]
+    pub extensions: Option<serde_json::Value>,
 }
 
 /// `true`, the default of switches that are on unless turned off.

@@ -133,6 +133,16 @@ fn render(
     for (name, v) in &scope.forward {
         headers.insert(name.clone(), v.clone());
     }
+    if let Some(hooks) = &scope.hooks {
+        let request = crate::extension::CallRequest {
+            service: &call.service.name,
+            call: Some(&call.name),
+            method: &call.method,
+            path: &url,
+            identity: scope.auth(),
+        };
+        hooks.call(&request, &mut headers);
+    }
     let body = match &call.body {
         None => None,
         Some(BodyPlan::Jq(e)) => {

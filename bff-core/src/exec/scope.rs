@@ -23,12 +23,15 @@ pub struct RequestData {
     pub auth: Val,
     /// Identity headers every upstream call carries.
     pub forward: http::HeaderMap,
+    /// The extension, which sees each call's headers.
+    pub(crate) hooks: Option<Arc<dyn crate::extension::Hooks>>,
 }
 
 /// Request data and results by call name.
 pub(super) struct Scope {
     request: [Val; 5],
     pub(super) forward: http::HeaderMap,
+    pub(super) hooks: Option<Arc<dyn crate::extension::Hooks>>,
     names: Vec<Arc<str>>,
     pub(super) results: Vec<Option<Val>>,
 }
@@ -45,9 +48,15 @@ impl Scope {
                 request.auth,
             ],
             forward: request.forward,
+            hooks: request.hooks,
             names,
             results,
         }
+    }
+
+    /// The caller's verified identity (`null` without `auth`).
+    pub(super) fn auth(&self) -> &Val {
+        &self.request[4]
     }
 
     /// The input of jq: one object with request parts and finished results.

@@ -62,7 +62,7 @@ pub struct ApiDescription {
 impl ApiDescription {
     /// Describes the plan's endpoints, usage endpoints and pass-through
     /// routes, as the extension adjusts it.
-    pub fn new(plan: &Plan, extension: &dyn crate::Extension) -> Self {
+    pub(crate) fn new(plan: &Plan, extension: &dyn crate::extension::Hooks) -> Self {
         let base = base_url(plan);
         let mut document = document(plan, &base);
         extension.describe(&mut document);
@@ -84,7 +84,11 @@ impl ApiDescription {
 
 /// Adds `/openapi.json` and `/docs` to the router, unless turned off or
 /// the specs own those paths.
-pub fn routes(router: Router, plan: &Plan, extension: &dyn crate::Extension) -> Router {
+pub(crate) fn routes(
+    router: Router,
+    plan: &Plan,
+    extension: &dyn crate::extension::Hooks,
+) -> Router {
     if !plan.config.openapi.serve {
         return router;
     }

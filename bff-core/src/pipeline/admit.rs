@@ -24,6 +24,8 @@ pub(crate) struct Gate<'a> {
     pub rate_limit: Option<&'a Arc<crate::ratelimit::Policy>>,
     /// What the rate limit counts by as `endpoint`.
     pub name: &'a str,
+    /// The extension, which sees the verified identity.
+    pub hooks: &'a dyn crate::extension::Hooks,
 }
 
 /// A request let through, and what it was let through with.
@@ -61,10 +63,13 @@ pub(crate) async fn admit(
         verdict: None,
     };
     if let Some(policy) = gate.auth {
-        let identity = policy
+        let mut identity = policy
             .authenticate(&parts.headers, &parts.extensions)
             .await
             .map_err(|rejection| policy.reject(rejection))?;
+        gate.hooks
+            .identity(parts, &mut identity)
+            .map_err(IntoResponse::into_response)?;
         if let Some(Err(why)) = gate.require.map(|r| r.check(&identity)) {
             return Err(Problem::forbidden(why).into_response());
         }

@@ -31,6 +31,7 @@ pub(super) async fn compose(
     }
     request.auth = auth;
     request.forward = forward;
+    request.hooks = Some(cx.extension.clone());
     match exec::run(endpoint, &cx.plan.templates, &cx.client, request).await {
         Ok(outcome) => {
             if crate::metrics::enabled() {

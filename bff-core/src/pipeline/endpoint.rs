@@ -20,6 +20,7 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
         require: endpoint.require.as_ref(),
         rate_limit: endpoint.rate_limit.as_ref(),
         name: &id,
+        hooks: &*cx.extension,
     };
     let mut admitted = match admit(gate, &parts).await {
         Ok(a) => a,

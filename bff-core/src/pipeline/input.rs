@@ -64,6 +64,7 @@ pub(super) async fn read_request(
         body,
         auth: Val::Null,
         forward: http::HeaderMap::new(),
+        hooks: None,
     })
 }
 

@@ -18,7 +18,7 @@ pub(crate) use admit::{Gate, admit};
 pub(crate) use endpoint::handle_endpoint;
 pub(crate) use usage::handle_usage;
 
-use crate::extension::Extension;
+use crate::extension::Hooks;
 use crate::plan::Plan;
 
 /// What every stage of the pipeline reads: the compiled specs, the
@@ -28,6 +28,6 @@ pub(crate) struct Context {
     pub plan: Plan,
     /// The client upstream requests go through.
     pub client: crate::upstream::Client,
-    /// The BFF binary's client extension.
-    pub extension: Arc<dyn Extension>,
+    /// The BFF binary's client extension, with this generation's settings.
+    pub extension: Arc<dyn Hooks>,
 }

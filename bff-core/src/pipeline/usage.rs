@@ -16,6 +16,7 @@ pub(crate) async fn handle_usage(cx: &Context, index: usize, req: Request) -> Re
         require: None,
         rate_limit: None,
         name: &route.path,
+        hooks: &*cx.extension,
     };
     let identity = match super::admit(gate, &parts).await {
         Ok(a) => a.identity,

@@ -33,6 +33,8 @@ pub struct Plan {
     pub dir: std::path::PathBuf,
     /// `bff.yaml` as read, with environment values expanded.
     pub config: BffConfig,
+    /// The text of `bff.yaml`, from which the extension reads its settings.
+    pub(crate) config_text: String,
     /// Address to listen on.
     pub listen: Option<String>,
     /// Aggregated endpoints.

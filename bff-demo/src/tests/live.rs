@@ -139,7 +139,8 @@ async fn web_bff(demo: &Demo) -> (String, bff_core::config::BffConfig, tempfile:
     let config = plan.config.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("ws://{}", listener.local_addr().unwrap());
-    let gateway = bff_core::Gateway::from_plan(plan, bff_core::NoExtension);
+    let gateway =
+        bff_core::Gateway::from_plan(plan, bff_web::extension()).unwrap_or_else(|d| panic!("{d}"));
     tokio::spawn(async move { gateway.serve(listener).await });
     (base, config, dir)
 }

@@ -122,6 +122,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     Some(Plan {
         dir: set.dir.clone(),
         config: config_file.spec.clone(),
+        config_text: config_file.text.clone(),
         listen,
         endpoints,
         proxies,
