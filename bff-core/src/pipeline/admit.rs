@@ -66,7 +66,7 @@ pub(crate) async fn admit(
             .await
             .map_err(|rejection| policy.reject(rejection))?;
         if let Some(Err(why)) = gate.require.map(|r| r.check(&identity)) {
-            return Err(Problem::forbidden(why).into_response());
+            return Err(Problem::forbidden(why.to_string()).into_response());
         }
         policy.forward.apply(&identity, &mut admitted.forward);
         admitted.keep_authorization = policy.forward_authorization;
