@@ -126,7 +126,7 @@ pub fn main<E: Extension>(name: &str, default_specs: &str, extension: E) -> Exit
 }
 
 fn api_key(cmd: ApiKeyCommand) -> ExitCode {
-    use crate::auth::api_key::{generate, read_records, write_records};
+    use crate::auth::api_key::{ApiKeyError, generate, read_records, write_records};
     let result = match cmd {
         ApiKeyCommand::Create {
             keys,
@@ -146,10 +146,10 @@ fn api_key(cmd: ApiKeyCommand) -> ExitCode {
             Ok(())
         }),
         ApiKeyCommand::Revoke { keys, id } => read_records(&keys).and_then(|mut records| {
-            let record = records
-                .iter_mut()
-                .find(|r| r.id == id)
-                .ok_or_else(|| format!("no key `{id}` in {}", keys.display()))?;
+            let Some(record) = records.iter_mut().find(|r| r.id == id) else {
+                let path = keys.clone();
+                return Err(ApiKeyError::UnknownId { path, id });
+            };
             record.revoked = true;
             write_records(&keys, &records)?;
             eprintln!("revoked key {id}");

@@ -44,7 +44,7 @@ pub fn encode(
         (PROTOBUF | PROTOBUF_IANA, Some(message), _) => {
             match proto::encode_json(message, &value::to_json(v)) {
                 Ok(bytes) => typed(Body::from(bytes), chosen),
-                Err(e) => misfit(endpoint, "protobuf message", &e),
+                Err(e) => misfit(endpoint, "protobuf message", &e.to_string()),
             }
         }
         (HTML, _, Some(page)) => {

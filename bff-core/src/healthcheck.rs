@@ -124,7 +124,8 @@ pub fn admin_url(dir: &Path) -> Result<String, ProbeError> {
             dir.join("bff.yaml").display()
         ))
     })?;
-    let listen = crate::config::expand_env(&admin.listen).map_err(ProbeError::NoTarget)?;
+    let listen = crate::config::expand_env(&admin.listen)
+        .map_err(|e| ProbeError::NoTarget(e.to_string()))?;
     Ok(format!("http://{}/healthz", loopback_if_wildcard(&listen)))
 }
 

@@ -12,6 +12,11 @@ use crate::source::{Diagnostic, Diagnostics};
 /// The folder of a BFF that holds its page templates.
 pub const DIR: &str = "templates";
 
+/// A page failed on an endpoint's result; told by tera's own message.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", template_error(.0, "").message)]
+pub(crate) struct RenderError(tera::Error);
+
 /// Every page template of a BFF, named by its path under `templates/`
 /// (`product.html`, `partials/stars.html`), so `extends` and `include`
 /// name them the same way.
@@ -131,7 +136,11 @@ impl Pages {
 
     /// Renders a page with the shaped result: its members are top-level
     /// variables and the whole of it is `result`.
-    pub fn render(&self, name: &str, result: &serde_json::Value) -> Result<String, String> {
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        result: &serde_json::Value,
+    ) -> Result<String, RenderError> {
         let mut ctx = Context::new();
         if let serde_json::Value::Object(members) = result {
             for (k, v) in members {
@@ -139,9 +148,7 @@ impl Pages {
             }
         }
         ctx.insert("result", result);
-        self.tera
-            .render(name, &ctx)
-            .map_err(|e| template_error(&e, "").message)
+        self.tera.render(name, &ctx).map_err(RenderError)
     }
 }
 

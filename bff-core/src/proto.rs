@@ -15,6 +15,39 @@ use crate::source::{Diagnostic, Diagnostics};
 /// The folder of a BFF that holds its `.proto` files.
 pub const DIR: &str = "proto";
 
+/// Why a name is not found among the contracts, or a value does not
+/// convert to or from its message.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    /// A method name without its service.
+    #[error("`{0}` is not of the form `package.Service/Method`")]
+    MethodName(String),
+    /// No definition of that kind and name.
+    #[error("{}", unknown(what, name, known))]
+    Unknown {
+        /// What was looked for: `message`, `service`, ``method of `x` ``.
+        what: String,
+        /// The name looked for.
+        name: String,
+        /// The names of that kind that exist.
+        known: Vec<String>,
+    },
+    /// The JSON does not fit the message.
+    #[error("{at}: {reason}")]
+    Misfit {
+        /// The message and the path of the field that does not fit.
+        at: String,
+        /// Why, without serde_json's position in the encoder's buffer.
+        reason: String,
+    },
+    /// The bytes are not an encoding of the message.
+    #[error(transparent)]
+    Decode(#[from] prost::DecodeError),
+    /// The message does not serialize as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 /// The contracts of a BFF's `proto/` folder: everything that compiled, and
 /// what the files that did not compile may hold.
 #[derive(Debug, Default)]
@@ -175,41 +208,41 @@ fn diagnostic(root: &Path, e: &protox::Error) -> Diagnostic {
 }
 
 /// Finds a message by its full name, e.g. `shop.mobile.v1.Home`.
-pub fn message(pool: &DescriptorPool, name: &str) -> Result<MessageDescriptor, String> {
+pub fn message(pool: &DescriptorPool, name: &str) -> Result<MessageDescriptor, ProtoError> {
     pool.get_message_by_name(name.trim_start_matches('.'))
-        .ok_or_else(|| {
-            unknown(
-                "message",
-                name,
-                pool.all_messages().map(|m| m.full_name().to_owned()),
-            )
+        .ok_or_else(|| ProtoError::Unknown {
+            what: "message".into(),
+            name: name.to_owned(),
+            known: pool
+                .all_messages()
+                .map(|m| m.full_name().to_owned())
+                .collect(),
         })
 }
 
 /// Finds a gRPC method by `package.Service/Method`.
-pub fn method(pool: &DescriptorPool, name: &str) -> Result<MethodDescriptor, String> {
+pub fn method(pool: &DescriptorPool, name: &str) -> Result<MethodDescriptor, ProtoError> {
     let (service, method) = name
         .trim_start_matches('/')
         .split_once('/')
-        .ok_or_else(|| format!("`{name}` is not of the form `package.Service/Method`"))?;
-    let svc = pool.get_service_by_name(service).ok_or_else(|| {
-        unknown(
-            "service",
-            service,
-            pool.services().map(|s| s.full_name().to_owned()),
-        )
-    })?;
-    svc.methods().find(|m| m.name() == method).ok_or_else(|| {
-        unknown(
-            &format!("method of `{service}`"),
-            method,
-            svc.methods().map(|m| m.name().to_owned()),
-        )
-    })
+        .ok_or_else(|| ProtoError::MethodName(name.to_owned()))?;
+    let svc = pool
+        .get_service_by_name(service)
+        .ok_or_else(|| ProtoError::Unknown {
+            what: "service".into(),
+            name: service.to_owned(),
+            known: pool.services().map(|s| s.full_name().to_owned()).collect(),
+        })?;
+    svc.methods()
+        .find(|m| m.name() == method)
+        .ok_or_else(|| ProtoError::Unknown {
+            what: format!("method of `{service}`"),
+            name: method.to_owned(),
+            known: svc.methods().map(|m| m.name().to_owned()).collect(),
+        })
 }
 
-fn unknown(what: &str, name: &str, known: impl Iterator<Item = String>) -> String {
-    let known: Vec<String> = known.collect();
+fn unknown(what: &str, name: &str, known: &[String]) -> String {
     if known.is_empty() {
         format!("no protobuf {what} `{name}`: no such definition in the `{DIR}/` folder")
     } else {
@@ -227,7 +260,7 @@ pub fn json_is_its_fields(message: &MessageDescriptor) -> bool {
 
 /// Encodes JSON (proto3 JSON mapping) as the message; the error names the
 /// field that does not fit.
-pub fn encode_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Bytes, String> {
+pub fn encode_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Bytes, ProtoError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let mut track = serde_path_to_error::Track::new();
     let msg = DynamicMessage::deserialize(
@@ -238,26 +271,26 @@ pub fn encode_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Bytes, Strin
         let path = track.path().to_string();
         let e = e.to_string();
         // serde_json's position is of the encoder's own buffer, not of anything the user wrote.
-        let e = e.split(" at line ").next().unwrap_or(&e);
-        match path.as_str() {
-            "." | "" => format!("{}: {e}", desc.full_name()),
-            _ => format!("{}.{path}: {e}", desc.full_name()),
-        }
+        let reason = e.split(" at line ").next().unwrap_or(&e).to_owned();
+        let at = match path.as_str() {
+            "." | "" => desc.full_name().to_owned(),
+            _ => format!("{}.{path}", desc.full_name()),
+        };
+        ProtoError::Misfit { at, reason }
     })?;
     Ok(msg.encode_to_vec().into())
 }
 
 /// Decodes the message into JSON (proto3 JSON mapping, field names as in
 /// the `.proto` file, defaults included so every field is present).
-pub fn decode_json(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| e.to_string())?;
+pub fn decode_json(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<u8>, ProtoError> {
+    let msg = DynamicMessage::decode(desc.clone(), bytes)?;
     let options = prost_reflect::SerializeOptions::new()
         .use_proto_field_name(true)
         .skip_default_fields(false);
     let mut out = Vec::new();
     let mut ser = serde_json::Serializer::new(&mut out);
-    msg.serialize_with_options(&mut ser, &options)
-        .map_err(|e| e.to_string())?;
+    msg.serialize_with_options(&mut ser, &options)?;
     Ok(out)
 }
 
@@ -301,9 +334,13 @@ mod tests {
     fn a_field_the_message_lacks_is_named() {
         let (_d, _, pool) = pool(&[("shop.proto", SHOP)]);
         let item = message(&pool, "shop.v1.Item").unwrap();
-        let e = encode_json(&item, br#"{"id":"a","price":3}"#).unwrap_err();
+        let e = encode_json(&item, br#"{"id":"a","price":3}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("price"), "{e}");
-        let e = encode_json(&item, br#"{"qty":"many"}"#).unwrap_err();
+        let e = encode_json(&item, br#"{"qty":"many"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Item.qty"), "{e}");
     }
 
@@ -313,11 +350,13 @@ mod tests {
         assert!(
             message(&pool, "shop.v1.Nope")
                 .unwrap_err()
+                .to_string()
                 .contains("shop.v1.Item")
         );
         assert!(
             method(&pool, "shop.v1.Stock/Put")
                 .unwrap_err()
+                .to_string()
                 .contains("Get")
         );
         assert!(method(&pool, "Stock").is_err());

@@ -18,6 +18,14 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// `redis.url` is not a URL the Redis client accepts.
+#[derive(Debug, thiserror::Error)]
+#[error("redis url `{url}`: {source}")]
+pub(crate) struct UrlError {
+    url: String,
+    source: redis::RedisError,
+}
+
 /// A Redis server, shared by every replica.
 pub struct Redis {
     client: redis::Client,
@@ -35,8 +43,11 @@ impl std::fmt::Debug for Redis {
 
 impl Redis {
     /// A store for `url` (not connected until first used).
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis url `{url}`: {e}"))?;
+    pub(crate) fn new(url: &str, timeout: Duration) -> Result<Self, UrlError> {
+        let client = redis::Client::open(url).map_err(|source| UrlError {
+            url: url.to_owned(),
+            source,
+        })?;
         Ok(Self {
             client,
             timeout,

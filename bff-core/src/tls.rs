@@ -2,7 +2,7 @@
 //! files when the specs load (so `validate` catches a bad certificate), and
 //! the client certificate a connection presented.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
@@ -12,49 +12,104 @@ use rustls::{RootCertStore, ServerConfig};
 
 use crate::config::{ClientCertMode, TlsConfig, expand_env};
 
+/// Why the listener's TLS configuration cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A `${VAR}` in a path did not expand; holds why.
+    #[error("{0}")]
+    Env(String),
+    /// A certificate file cannot be read, or is not PEM.
+    #[error("certificates `{}`: {source}", path.display())]
+    Certificates {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate file holds no certificate.
+    #[error("`{}` holds no certificate", .0.display())]
+    NoCertificate(PathBuf),
+    /// The private key file cannot be read, or holds no key.
+    #[error("private key `{}`: {source}", path.display())]
+    PrivateKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate of `client_ca` is not one rustls accepts as a root.
+    #[error("client CA `{ca}`: {source}")]
+    ClientCa {
+        /// `client_ca` as written.
+        ca: String,
+        /// Why rustls refused it.
+        source: rustls::Error,
+    },
+    /// rustls refused the settings themselves.
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+    /// No client certificate verifier can be made from `client_ca`.
+    #[error(transparent)]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// The key is not the certificate's.
+    #[error("certificate and key do not go together: {0}")]
+    Mismatch(rustls::Error),
+}
+
 /// The server configuration for `tls:` in bff.yaml; paths are relative to
 /// the spec folder `dir`.
-pub fn server_config(config: &TlsConfig, dir: &Path) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(config: &TlsConfig, dir: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     // Named explicitly: should another crate enable a second provider,
     // rustls could no longer pick a process-wide default.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let certs = read_certs(&dir.join(expand_env(&config.cert)?))?;
-    let key_path = dir.join(expand_env(&config.key)?);
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .map_err(|e| format!("private key `{}`: {e}", key_path.display()))?;
+    let env = |text: &str| expand_env(text).map_err(|e| TlsError::Env(e.to_string()));
+    let certs = read_certs(&dir.join(env(&config.cert)?))?;
+    let key_path = dir.join(env(&config.key)?);
+    let key = match PrivateKeyDer::from_pem_file(&key_path) {
+        Ok(key) => key,
+        Err(source) => {
+            return Err(TlsError::PrivateKey {
+                path: key_path,
+                source,
+            });
+        }
+    };
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .with_safe_default_protocol_versions()?;
     let builder = match &config.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in read_certs(&dir.join(expand_env(ca)?))? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("client CA `{ca}`: {e}"))?;
+            for cert in read_certs(&dir.join(env(ca)?))? {
+                roots.add(cert).map_err(|source| TlsError::ClientCa {
+                    ca: ca.clone(),
+                    source,
+                })?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match config.client_cert {
                 ClientCertMode::Required => verifier,
                 ClientCertMode::Optional => verifier.allow_unauthenticated(),
             };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+            builder.with_client_cert_verifier(verifier.build()?)
         }
     };
     let mut server = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not go together: {e}"))?;
+        .map_err(TlsError::Mismatch)?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(server))
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| format!("certificates `{}`: {e}", path.display()))?;
+        .map_err(|source| TlsError::Certificates {
+            path: path.to_owned(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("`{}` holds no certificate", path.display()));
+        return Err(TlsError::NoCertificate(path.to_owned()));
     }
     Ok(certs)
 }

@@ -7,9 +7,14 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 pub use jaq_json::Val as Value;
 
+/// A document that is not JSON; says at which byte and why.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ParseError(#[from] jaq_json::read::Error);
+
 /// Parses a JSON document.
-pub fn parse(bytes: &[u8]) -> Result<Val, String> {
-    jaq_json::read::parse_single(bytes).map_err(|e| e.to_string())
+pub fn parse(bytes: &[u8]) -> Result<Val, ParseError> {
+    Ok(jaq_json::read::parse_single(bytes)?)
 }
 
 /// Converts a value read from a spec file (YAML) into the engine's type.

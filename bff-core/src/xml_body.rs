@@ -8,6 +8,27 @@ use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 use serde_json::{Map, Value};
 
+/// Why an XML body is not acceptable, told to the client in the 400.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum XmlError {
+    #[error("the XML is not UTF-8")]
+    NotUtf8,
+    /// The reader stopped at a syntax error.
+    #[error("at byte {at}: {source}")]
+    Syntax { at: u64, source: quick_xml::Error },
+    /// Only the predefined and numeric entities are known; no DTD is read.
+    #[error("unknown entity `&{0};`")]
+    UnknownEntity(String),
+    #[error("an end tag without a start")]
+    StrayEnd,
+    #[error("more than one root element")]
+    SeveralRoots,
+    #[error("the document ends inside an element")]
+    Unclosed,
+    #[error("no root element")]
+    NoRoot,
+}
+
 struct Frame {
     name: String,
     children: Vec<(String, Value)>,
@@ -80,17 +101,18 @@ fn entity(name: &str) -> Option<String> {
 }
 
 /// The JSON for an XML document, or why it is not acceptable.
-pub fn to_json(bytes: &[u8]) -> Result<Value, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "the XML is not UTF-8".to_owned())?;
+pub(crate) fn to_json(bytes: &[u8]) -> Result<Value, XmlError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
     // Text is not trimmed per event: entities split it into pieces whose
     // spaces matter; the whole is trimmed at the end of its element.
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut root = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("at byte {}: {e}", reader.buffer_position()))?;
+        let event = reader.read_event().map_err(|source| XmlError::Syntax {
+            at: reader.buffer_position(),
+            source,
+        })?;
         let done = match event {
             Event::Start(e) => {
                 stack.push(Frame {
@@ -115,14 +137,14 @@ pub fn to_json(bytes: &[u8]) -> Result<Value, String> {
             }
             Event::GeneralRef(r) => {
                 let name = r.into_inner();
-                let c = entity(&name).ok_or_else(|| format!("unknown entity `&{name};`"))?;
+                let c = entity(&name).ok_or_else(|| XmlError::UnknownEntity(name.to_string()))?;
                 if let Some(f) = stack.last_mut() {
                     f.text.push_str(&c);
                 }
                 None
             }
             Event::End(_) => {
-                let f = stack.pop().ok_or("an end tag without a start")?;
+                let f = stack.pop().ok_or(XmlError::StrayEnd)?;
                 let name = f.name.clone();
                 Some((name, f.value()))
             }
@@ -133,14 +155,14 @@ pub fn to_json(bytes: &[u8]) -> Result<Value, String> {
             match stack.last_mut() {
                 Some(parent) => parent.children.push((name, v)),
                 None if root.is_none() => root = Some(v),
-                None => return Err("more than one root element".into()),
+                None => return Err(XmlError::SeveralRoots),
             }
         }
     }
     if !stack.is_empty() {
-        return Err("the document ends inside an element".into());
+        return Err(XmlError::Unclosed);
     }
-    root.ok_or_else(|| "no root element".into())
+    root.ok_or(XmlError::NoRoot)
 }
 
 #[cfg(test)]

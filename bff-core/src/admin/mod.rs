@@ -113,7 +113,7 @@ async fn purge(State(live): State<Live>, body: axum::body::Bytes) -> Response {
             }
             r
         }
-        Err(e) => Problem::bad_request(e).into_response(),
+        Err(e) => Problem::bad_request(e.to_string()).into_response(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! in constant time.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
@@ -25,6 +25,45 @@ const ID_LEN: usize = 8;
 const SECRET_LEN: usize = 32;
 const CHECK_LEN: usize = 6;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Why an API-key policy or its key file is not usable.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiKeyError {
+    /// The policy's `header` is no header name.
+    #[error("`{0}` is not a header name")]
+    Header(String),
+    /// A stored hash lacks its algorithm.
+    #[error("{}: key `{id}`: hash must start with `sha256:`", path.display())]
+    HashPrefix { path: PathBuf, id: String },
+    /// A stored hash is not a SHA-256 in hex.
+    #[error("{}: key `{id}`: hash is not 64 hex digits", path.display())]
+    HashDigits { path: PathBuf, id: String },
+    /// The key file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The key file is not a list of key records.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        // Boxed: the parser's error is many times the size of the others.
+        source: Box<serde_saphyr::Error>,
+    },
+    /// The records do not serialize.
+    #[error(transparent)]
+    Serialize(#[from] serde_saphyr::SerializeError),
+    /// The key file cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// No record has the id.
+    #[error("no key `{id}` in {}", path.display())]
+    UnknownId { path: PathBuf, id: String },
+}
 
 /// One stored key: never the key itself, only its hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,26 +95,25 @@ pub struct ApiKeyPolicy {
 
 impl ApiKeyPolicy {
     /// Reads the key file (relative to the spec folder).
-    pub fn compile(config: &ApiKeyConfig, dir: &Path) -> Result<Self, String> {
+    pub(crate) fn compile(config: &ApiKeyConfig, dir: &Path) -> Result<Self, ApiKeyError> {
         let header = HeaderName::try_from(config.header.as_str())
-            .map_err(|_| format!("`{}` is not a header name", config.header))?;
+            .map_err(|_| ApiKeyError::Header(config.header.clone()))?;
         let path = dir.join(&config.keys);
         let records = read_records(&path)?;
         let mut keys = HashMap::new();
         for r in records {
-            let hex = r.hash.strip_prefix("sha256:").ok_or_else(|| {
-                format!(
-                    "{}: key `{}`: hash must start with `sha256:`",
-                    path.display(),
-                    r.id
-                )
-            })?;
+            let hex = r
+                .hash
+                .strip_prefix("sha256:")
+                .ok_or_else(|| ApiKeyError::HashPrefix {
+                    path: path.clone(),
+                    id: r.id.clone(),
+                })?;
             let hash = decode_hex(hex).filter(|h| h.len() == 32).ok_or_else(|| {
-                format!(
-                    "{}: key `{}`: hash is not 64 hex digits",
-                    path.display(),
-                    r.id
-                )
+                ApiKeyError::HashDigits {
+                    path: path.clone(),
+                    id: r.id.clone(),
+                }
             })?;
             keys.insert(r.id.clone(), (hash, r));
         }
@@ -144,22 +182,30 @@ pub fn generate(owner: &str, tier: Option<String>, scopes: Vec<String>) -> (Stri
 }
 
 /// Reads a key file; a missing file is an empty one.
-pub fn read_records(path: &Path) -> Result<Vec<KeyRecord>, String> {
+pub(crate) fn read_records(path: &Path) -> Result<Vec<KeyRecord>, ApiKeyError> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(Vec::new()),
-        Ok(text) => serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => serde_saphyr::from_str(&text).map_err(|source| ApiKeyError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => Err(ApiKeyError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
 /// Writes a key file.
-pub fn write_records(path: &Path, records: &[KeyRecord]) -> Result<(), String> {
-    let text = serde_saphyr::to_string(&records).map_err(|e| e.to_string())?;
+pub(crate) fn write_records(path: &Path, records: &[KeyRecord]) -> Result<(), ApiKeyError> {
+    let text = serde_saphyr::to_string(&records)?;
     let header = "# API keys: only hashes are stored. Create keys with `<bff> apikey create`.\n";
     let newline = if text.ends_with('\n') { "" } else { "\n" };
-    std::fs::write(path, format!("{header}{text}{newline}"))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, format!("{header}{text}{newline}")).map_err(|source| ApiKeyError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn checksum(body: &str) -> String {

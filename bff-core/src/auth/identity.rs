@@ -8,18 +8,22 @@ use jaq_json::Val;
 
 use crate::value;
 
+/// A `forward` entry names no valid header.
+#[derive(Debug, thiserror::Error)]
+#[error("forward: `{0}` is not a header name")]
+pub(crate) struct ForwardError(String);
+
 /// Header name → claim path (`sub`, `scope`, `org.id`).
 #[derive(Debug, Clone, Default)]
 pub struct IdentityHeaders(Vec<(HeaderName, Vec<String>)>);
 
 impl IdentityHeaders {
     /// Checks header names once.
-    pub fn compile(config: &IndexMap<String, String>) -> Result<Self, String> {
+    pub(crate) fn compile(config: &IndexMap<String, String>) -> Result<Self, ForwardError> {
         config
             .iter()
             .map(|(h, claim)| {
-                let name = HeaderName::try_from(h.as_str())
-                    .map_err(|_| format!("forward: `{h}` is not a header name"))?;
+                let name = HeaderName::try_from(h.as_str()).map_err(|_| ForwardError(h.clone()))?;
                 Ok((name, claim.split('.').map(str::to_owned).collect()))
             })
             .collect::<Result<_, _>>()

@@ -14,6 +14,23 @@ use super::Rejection;
 use crate::config::{IntrospectionConfig, expand_env};
 use crate::value;
 
+/// Why an introspection policy of bff.yaml does not compile.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IntrospectionError {
+    /// A `${VAR}` did not expand; holds why.
+    #[error("{0}")]
+    Env(String),
+    /// The authorization server's URL does not parse.
+    #[error("introspection url `{url}`: {source}")]
+    Url {
+        url: String,
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    /// The HTTP client to ask it with cannot be built.
+    #[error(transparent)]
+    Client(reqwest::Error),
+}
+
 /// Most cached answers; past it, expired ones are dropped, then all.
 const CACHE_CAPACITY: usize = 10_000;
 
@@ -37,18 +54,21 @@ impl std::fmt::Debug for IntrospectionPolicy {
 
 impl IntrospectionPolicy {
     /// Reads the settings; secrets may come from the environment.
-    pub(super) fn compile(config: &IntrospectionConfig) -> Result<Self, String> {
-        let url = expand_env(&config.url)?;
-        reqwest::Url::parse(&url).map_err(|e| format!("introspection url `{url}`: {e}"))?;
+    pub(super) fn compile(config: &IntrospectionConfig) -> Result<Self, IntrospectionError> {
+        let env = |text: &str| expand_env(text).map_err(|e| IntrospectionError::Env(e.to_string()));
+        let url = env(&config.url)?;
+        if let Err(source) = reqwest::Url::parse(&url) {
+            return Err(IntrospectionError::Url { url, source });
+        }
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(config.timeout)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(IntrospectionError::Client)?;
         Ok(Self {
             url,
-            client_id: expand_env(&config.client_id)?,
-            client_secret: expand_env(&config.client_secret)?,
+            client_id: env(&config.client_id)?,
+            client_secret: env(&config.client_secret)?,
             cache_for: config.cache,
             client,
             cache: Mutex::new(HashMap::new()),

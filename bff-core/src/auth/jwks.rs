@@ -66,11 +66,11 @@ impl Jwks {
     }
 
     /// Fetches now; keeps the current keys on failure.
-    pub async fn refresh(&self) -> Result<usize, String> {
+    pub async fn refresh(&self) -> Result<usize, reqwest::Error> {
         self.fetch().await
     }
 
-    async fn fetch(&self) -> Result<usize, String> {
+    async fn fetch(&self) -> Result<usize, reqwest::Error> {
         let set: JwkSet = async {
             self.client
                 .get(&self.url)
@@ -83,7 +83,7 @@ impl Jwks {
         .await
         .map_err(|e| {
             tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the last good keys");
-            e.to_string()
+            e
         })?;
         let keys: Vec<Arc<Key>> = set
             .keys

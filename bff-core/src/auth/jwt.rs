@@ -3,7 +3,7 @@
 //! and RS→HS key confusion never verify. Keys come from PEM files, shared
 //! secrets, or a JWKS URL refreshed in the background.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jaq_json::Val;
@@ -14,6 +14,47 @@ use super::Rejection;
 use super::jwks::Jwks;
 use crate::config::{JwtConfig, JwtKeyConfig, expand_env};
 use crate::value;
+
+/// Why a jwt policy of bff.yaml does not compile.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JwtError {
+    /// Neither keys nor a key set to fetch them from.
+    #[error("a jwt policy needs `keys` or a `jwks_url`")]
+    NoKeys,
+    /// A `${VAR}` did not expand; holds why.
+    #[error("{0}")]
+    Env(String),
+    /// The key set's URL does not parse.
+    #[error("jwks_url `{url}`: {source}")]
+    JwksUrl {
+        url: String,
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    /// The key's `alg` is no algorithm jsonwebtoken knows.
+    #[error("unknown algorithm `{0}`")]
+    UnknownAlgorithm(String),
+    /// The key's PEM file cannot be read.
+    #[error("cannot read key {}: {source}", path.display())]
+    ReadKey {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The key's PEM file holds no key of its algorithm's kind.
+    #[error("key {}: {source}", path.display())]
+    BadKey {
+        path: PathBuf,
+        source: jsonwebtoken::errors::Error,
+    },
+    /// An HMAC algorithm was given a PEM file.
+    #[error("{0} takes a `secret`, not a `pem` key")]
+    NeedsSecret(String),
+    /// A public-key algorithm was given a shared secret.
+    #[error("{0} takes a `pem` key, not a `secret`")]
+    NeedsPem(String),
+    /// Both or neither of `pem` and `secret`.
+    #[error("a key needs exactly one of `pem` or `secret`")]
+    KeyKinds,
+}
 
 /// A compiled JWT policy for one issuer.
 pub struct JwtPolicy {
@@ -72,9 +113,9 @@ impl std::fmt::Debug for JwtPolicy {
 impl JwtPolicy {
     /// Reads the keys and fixes the checks, once. A JWKS is not fetched
     /// here; [`JwtPolicy::jwks`] hands it to the server to keep fresh.
-    pub fn compile(config: &JwtConfig, dir: &Path) -> Result<Self, String> {
+    pub(crate) fn compile(config: &JwtConfig, dir: &Path) -> Result<Self, JwtError> {
         if config.keys.is_empty() && config.jwks_url.is_none() {
-            return Err("a jwt policy needs `keys` or a `jwks_url`".into());
+            return Err(JwtError::NoKeys);
         }
         let keys = config
             .keys
@@ -83,8 +124,10 @@ impl JwtPolicy {
             .collect::<Result<_, _>>()?;
         let jwks = match &config.jwks_url {
             Some(url) => {
-                let url = expand_env(url)?;
-                reqwest::Url::parse(&url).map_err(|e| format!("jwks_url `{url}`: {e}"))?;
+                let url = expand_env(url).map_err(|e| JwtError::Env(e.to_string()))?;
+                if let Err(source) = reqwest::Url::parse(&url) {
+                    return Err(JwtError::JwksUrl { url, source });
+                }
                 Some(Arc::new(Jwks::new(url, config.clone())))
             }
             None => None,
@@ -172,16 +215,18 @@ pub(super) fn validation(alg: Algorithm, config: &JwtConfig) -> Validation {
     validation
 }
 
-fn compile_key(k: &JwtKeyConfig, config: &JwtConfig, dir: &Path) -> Result<Key, String> {
+fn compile_key(k: &JwtKeyConfig, config: &JwtConfig, dir: &Path) -> Result<Key, JwtError> {
     let alg: Algorithm = k
         .alg
         .parse()
-        .map_err(|_| format!("unknown algorithm `{}`", k.alg))?;
+        .map_err(|_| JwtError::UnknownAlgorithm(k.alg.clone()))?;
     let key = match (&k.pem, &k.secret) {
         (Some(pem), None) => {
             let path = dir.join(pem);
-            let bytes = std::fs::read(&path)
-                .map_err(|e| format!("cannot read key {}: {e}", path.display()))?;
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(source) => return Err(JwtError::ReadKey { path, source }),
+            };
             let key = match alg {
                 Algorithm::RS256
                 | Algorithm::RS384
@@ -191,17 +236,18 @@ fn compile_key(k: &JwtKeyConfig, config: &JwtConfig, dir: &Path) -> Result<Key, 
                 | Algorithm::PS512 => DecodingKey::from_rsa_pem(&bytes),
                 Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&bytes),
                 Algorithm::EdDSA => DecodingKey::from_ed_pem(&bytes),
-                _ => return Err(format!("{} takes a `secret`, not a `pem` key", k.alg)),
+                _ => return Err(JwtError::NeedsSecret(k.alg.clone())),
             };
-            key.map_err(|e| format!("key {}: {e}", path.display()))?
+            key.map_err(|source| JwtError::BadKey { path, source })?
         }
         (None, Some(secret)) => match alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                DecodingKey::from_secret(expand_env(secret)?.as_bytes())
+                let secret = expand_env(secret).map_err(|e| JwtError::Env(e.to_string()))?;
+                DecodingKey::from_secret(secret.as_bytes())
             }
-            _ => return Err(format!("{} takes a `pem` key, not a `secret`", k.alg)),
+            _ => return Err(JwtError::NeedsPem(k.alg.clone())),
         },
-        _ => return Err("a key needs exactly one of `pem` or `secret`".into()),
+        _ => return Err(JwtError::KeyKinds),
     };
     Ok(Key {
         kid: k.kid.clone(),

@@ -24,6 +24,25 @@ pub use require::Requirement;
 use crate::config::AuthPolicyConfig;
 use crate::error::Problem;
 
+/// Why an auth policy of bff.yaml does not compile.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PolicyError {
+    /// None, or more than one, of the kinds is configured.
+    #[error("an auth policy needs exactly one kind: jwt, api_key, introspection or mtls")]
+    Kinds,
+    /// Several issuers, and one is not named: tokens could not be told apart.
+    #[error("with several jwt issuers, each needs `issuer`")]
+    UnnamedIssuer,
+    #[error(transparent)]
+    Jwt(#[from] jwt::JwtError),
+    #[error(transparent)]
+    ApiKey(#[from] api_key::ApiKeyError),
+    #[error(transparent)]
+    Introspection(#[from] introspection::IntrospectionError),
+    #[error(transparent)]
+    Forward(#[from] identity::ForwardError),
+}
+
 /// A compiled authentication policy.
 #[derive(Debug)]
 pub struct Policy {
@@ -48,7 +67,7 @@ enum Kind {
 
 impl Policy {
     /// Builds a policy; file paths are relative to the spec folder `dir`.
-    pub fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, String> {
+    pub(crate) fn compile(config: &AuthPolicyConfig, dir: &Path) -> Result<Self, PolicyError> {
         let kinds = [
             config.jwt.is_some(),
             config.api_key.is_some(),
@@ -56,14 +75,12 @@ impl Policy {
             config.mtls.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
-            return Err(
-                "an auth policy needs exactly one kind: jwt, api_key, introspection or mtls".into(),
-            );
+            return Err(PolicyError::Kinds);
         }
         let kind = if let Some(jwt) = &config.jwt {
             let issuers = jwt.as_slice();
             if issuers.len() > 1 && issuers.iter().any(|i| i.issuer.is_none()) {
-                return Err("with several jwt issuers, each needs `issuer`".into());
+                return Err(PolicyError::UnnamedIssuer);
             }
             let policies = issuers
                 .iter()

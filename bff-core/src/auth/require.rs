@@ -8,6 +8,20 @@ use super::identity::claim;
 use crate::config::RequireConfig;
 use crate::value;
 
+/// What an identity lacks, told to the client in the 403.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unmet {
+    /// A required scope is not granted.
+    #[error("the token lacks the scope `{0}`")]
+    Scope(String),
+    /// None of the accepted roles is held; holds them all.
+    #[error("one of the roles {} is needed", .0.join(", "))]
+    Role(Vec<String>),
+    /// The tier is none of the accepted ones; holds them all.
+    #[error("one of the tiers {} is needed", .0.join(", "))]
+    Tier(Vec<String>),
+}
+
 /// Compiled requirements; empty lists require nothing.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Requirement {
@@ -27,29 +41,23 @@ impl Requirement {
     }
 
     /// `Err` says what is missing, for the 403.
-    pub fn check(&self, claims: &Val) -> Result<(), String> {
+    pub(crate) fn check(&self, claims: &Val) -> Result<(), Unmet> {
         if !self.scopes.is_empty() {
             let held = words(claim(claims, ["scope"]).or_else(|| claim(claims, ["scp"])));
             if let Some(missing) = self.scopes.iter().find(|s| !held.contains(s)) {
-                return Err(format!("the token lacks the scope `{missing}`"));
+                return Err(Unmet::Scope(missing.clone()));
             }
         }
         if !self.roles.is_empty() {
             let held = words(claim(claims, ["roles"]));
             if !self.roles.iter().any(|r| held.contains(r)) {
-                return Err(format!(
-                    "one of the roles {} is needed",
-                    self.roles.join(", ")
-                ));
+                return Err(Unmet::Role(self.roles.clone()));
             }
         }
         if !self.tiers.is_empty() {
             let tier = claim(claims, ["tier"]).map(value::to_text);
             if !tier.is_some_and(|t| self.tiers.contains(&t)) {
-                return Err(format!(
-                    "one of the tiers {} is needed",
-                    self.tiers.join(", ")
-                ));
+                return Err(Unmet::Tier(self.tiers.clone()));
             }
         }
         Ok(())
@@ -92,6 +100,7 @@ mod tests {
             req(&["orders:read", "admin"], &[], &[])
                 .check(&c)
                 .unwrap_err()
+                .to_string()
                 .contains("admin")
         );
         assert!(req(&[], &["admin", "support"], &[]).check(&c).is_ok());

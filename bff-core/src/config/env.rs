@@ -1,12 +1,23 @@
 //! `${VAR}` and `${VAR:-default}` in bff.yaml values, so one folder runs
 //! locally and in containers alike.
 
+/// Why a value of bff.yaml could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    /// A `${` without its `}`; holds the whole value.
+    #[error("unclosed `${{` in `{0}`")]
+    Unclosed(String),
+    /// A variable without a default is unset or empty.
+    #[error("environment variable `{0}` is not set")]
+    Unset(String),
+}
+
 /// Replaces `${VAR}` and `${VAR:-default}` with the environment's values.
-pub fn expand_env(text: &str) -> Result<String, String> {
+pub fn expand_env(text: &str) -> Result<String, EnvError> {
     expand_with(text, |name| std::env::var(name).ok())
 }
 
-fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, EnvError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -14,7 +25,7 @@ fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<St
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+            .ok_or_else(|| EnvError::Unclosed(text.to_owned()))?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
@@ -23,7 +34,7 @@ fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<St
         match (lookup(name).filter(|v| !v.is_empty()), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(format!("environment variable `{name}` is not set")),
+            (None, None) => return Err(EnvError::Unset(name.to_owned())),
         }
         rest = &after[end + 1..];
     }
@@ -44,7 +55,12 @@ mod tests {
             "a http://d:2/b"
         );
         assert_eq!(expand_with("plain", env).unwrap(), "plain");
-        assert!(expand_with("${UNSET}", env).unwrap_err().contains("UNSET"));
+        assert!(
+            expand_with("${UNSET}", env)
+                .unwrap_err()
+                .to_string()
+                .contains("UNSET")
+        );
         assert!(expand_with("${OPEN", env).is_err());
     }
 }

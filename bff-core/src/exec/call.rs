@@ -53,7 +53,9 @@ pub(super) fn prepare(
     templates: &TemplateSet,
 ) -> Result<Prepared, CallError> {
     if let Some(when) = &call.when {
-        let v = when.first(scope.jq_input()).map_err(CallError::Input)?;
+        let v = when
+            .first(scope.jq_input())
+            .map_err(|e| CallError::Input(e.to_string()))?;
         if !value::truthy(&v) {
             return Ok(Prepared::Skipped);
         }
@@ -61,7 +63,11 @@ pub(super) fn prepare(
     let Some(fe) = &call.for_each else {
         return Ok(Prepared::One(render(call, scope, templates, None)?));
     };
-    let items = unique_items(fe.items.run(scope.jq_input()).map_err(CallError::Input)?);
+    let items = unique_items(
+        fe.items
+            .run(scope.jq_input())
+            .map_err(|e| CallError::Input(e.to_string()))?,
+    );
     match fe.batch {
         Some(size) => {
             let reqs = items
@@ -104,7 +110,11 @@ fn render(
     extra: Option<(&'static str, Val)>,
 ) -> Result<Rendered, CallError> {
     let ctx = scope.tera_context(&call.template_roots, extra.as_ref());
-    let r = |t| templates.render(t, &ctx).map_err(CallError::Input);
+    let r = |t| {
+        templates
+            .render(t, &ctx)
+            .map_err(|e| CallError::Input(e.to_string()))
+    };
     let path = r(&call.path)?;
     if has_dot_segment(&path) {
         return Err(CallError::Input(format!(
@@ -150,14 +160,18 @@ fn render(
             if let Some((k, v)) = extra {
                 input = with_key(input, k, v);
             }
-            Some(value::to_json(&e.first(input).map_err(CallError::Input)?))
+            Some(value::to_json(
+                &e.first(input)
+                    .map_err(|err| CallError::Input(err.to_string()))?,
+            ))
         }
         Some(BodyPlan::Template(t)) => Some(value::to_json(&render_body(t, templates, &ctx)?)),
     };
     if let Some(g) = &call.grpc {
         // No body is the request message with every field at its default.
         let json = body.as_deref().unwrap_or(b"{}");
-        let message = crate::proto::encode_json(&g.input, json).map_err(CallError::Input)?;
+        let message = crate::proto::encode_json(&g.input, json)
+            .map_err(|e| CallError::Input(e.to_string()))?;
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(grpc::CONTENT_TYPE),
@@ -212,9 +226,11 @@ fn render_body(
 ) -> Result<Val, CallError> {
     Ok(match t {
         BodyTemplate::Literal(v) => v.clone(),
-        BodyTemplate::Text(t) => {
-            value::string(&templates.render(t, ctx).map_err(CallError::Input)?)
-        }
+        BodyTemplate::Text(t) => value::string(
+            &templates
+                .render(t, ctx)
+                .map_err(|e| CallError::Input(e.to_string()))?,
+        ),
         BodyTemplate::Array(a) => a
             .iter()
             .map(|x| render_body(x, templates, ctx))

@@ -153,21 +153,34 @@ pub(super) fn frame(message: &[u8]) -> Result<Vec<u8>, CallError> {
     Ok(out.to_vec())
 }
 
+/// Why an answer is not one unary gRPC frame.
+#[derive(Debug, thiserror::Error)]
+enum FrameError {
+    /// Fewer bytes than a frame's header; holds how many.
+    #[error("{0} bytes are no gRPC frame")]
+    Short(usize),
+    #[error("the answer is compressed, which was not offered")]
+    Compressed,
+    /// The header's length is not what follows it.
+    #[error("a unary answer holds one message of {len} bytes, got {got} bytes")]
+    Length { len: usize, got: usize },
+}
+
 /// The one message of a unary answer. Compressed frames are refused: no
 /// `grpc-accept-encoding` is offered, so a server may not send them.
-fn unframe(body: &[u8]) -> Result<&[u8], String> {
+fn unframe(body: &[u8]) -> Result<&[u8], FrameError> {
     let [flag, a, b, c, d, rest @ ..] = body else {
-        return Err(format!("{} bytes are no gRPC frame", body.len()));
+        return Err(FrameError::Short(body.len()));
     };
     if *flag != 0 {
-        return Err("the answer is compressed, which was not offered".into());
+        return Err(FrameError::Compressed);
     }
     let len = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
     if rest.len() != len {
-        return Err(format!(
-            "a unary answer holds one message of {len} bytes, got {} bytes",
-            rest.len()
-        ));
+        return Err(FrameError::Length {
+            len,
+            got: rest.len(),
+        });
     }
     Ok(rest)
 }

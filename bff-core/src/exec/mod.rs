@@ -292,7 +292,7 @@ async fn run_graph(
         Some(expr) => expr.first(scope.jq_input()).map_err(|e| {
             tracing::error!(endpoint = %endpoint.id(), error = %e, "respond expression failed");
             Failure {
-                error: ExecError::Shape(e),
+                error: ExecError::Shape(e.to_string()),
                 calls: report(&began, &ended, &timings, "cancelled"),
             }
         })?,

@@ -41,7 +41,7 @@ impl Capture {
 
 /// An upstream body as a value: JSON, or null when there is nothing but
 /// whitespace.
-pub(super) fn decode(body: &[u8]) -> Result<Val, String> {
+pub(super) fn decode(body: &[u8]) -> Result<Val, value::ParseError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         Ok(Val::Null)
     } else {

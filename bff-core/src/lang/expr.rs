@@ -35,6 +35,11 @@ pub struct ExprError {
     pub message: String,
 }
 
+/// A jq error raised while an expression ran on a request's data.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct EvalError(jaq_core::Error<Val>);
+
 /// Expressions per compiled program: few enough that choosing one costs as
 /// little with 10,000 endpoints as with 10, enough that jq's standard
 /// library is compiled rarely.
@@ -199,23 +204,23 @@ impl Expr {
     }
 
     /// Every output of the expression for `input`.
-    pub fn run(&self, input: Val) -> Result<Vec<Val>, String> {
+    pub(crate) fn run(&self, input: Val) -> Result<Vec<Val>, EvalError> {
         let filter = self.filter();
         let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, self.vars());
         filter
             .id
             .run((ctx, input))
             .map(unwrap_valr)
-            .map(|r| r.map_err(|e| e.to_string()))
+            .map(|r| r.map_err(EvalError))
             .collect()
     }
 
     /// The first output of the expression, or `null` when it yields nothing.
-    pub fn first(&self, input: Val) -> Result<Val, String> {
+    pub(crate) fn first(&self, input: Val) -> Result<Val, EvalError> {
         let filter = self.filter();
         let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, self.vars());
         match filter.id.run((ctx, input)).map(unwrap_valr).next() {
-            Some(r) => r.map_err(|e| e.to_string()),
+            Some(r) => r.map_err(EvalError),
             None => Ok(Val::Null),
         }
     }

@@ -49,6 +49,17 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// Why the template sets could not be built, or a template not rendered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TemplateSetError {
+    /// Templates that each checked alone did not build into a set.
+    #[error(transparent)]
+    Build(tera::Error),
+    /// A template failed on this request's values; told in one line.
+    #[error("{}", render_message(.0))]
+    Render(tera::Error),
+}
+
 /// Collects templates while specs are compiled.
 #[derive(Default)]
 pub struct TemplateBuilder {
@@ -108,23 +119,24 @@ impl TemplateBuilder {
     }
 
     /// Builds the template sets.
-    pub fn finish(self) -> Result<TemplateSet, String> {
+    pub(crate) fn finish(self) -> Result<TemplateSet, TemplateSetError> {
         let mut url = Tera::default();
         url.set_escape_fn(escape_url);
         url.autoescape_on(vec![".url"]);
-        url.add_raw_templates(self.url).map_err(|e| e.to_string())?;
+        url.add_raw_templates(self.url)
+            .map_err(TemplateSetError::Build)?;
         let mut verbatim = Tera::default();
         verbatim.autoescape_on(Vec::<&str>::new());
         verbatim
             .add_raw_templates(self.verbatim)
-            .map_err(|e| e.to_string())?;
+            .map_err(TemplateSetError::Build)?;
         Ok(TemplateSet { url, verbatim })
     }
 }
 
 impl TemplateSet {
     /// Renders a template with the variables in `ctx`.
-    pub fn render(&self, t: &Template, ctx: &Context) -> Result<String, String> {
+    pub(crate) fn render(&self, t: &Template, ctx: &Context) -> Result<String, TemplateSetError> {
         if let Some(literal) = &t.literal {
             return Ok(literal.to_string());
         }
@@ -132,7 +144,7 @@ impl TemplateSet {
             Escape::Url => &self.url,
             Escape::Verbatim => &self.verbatim,
         };
-        tera.render(&t.name, ctx).map_err(|e| render_message(&e))
+        tera.render(&t.name, ctx).map_err(TemplateSetError::Render)
     }
 }
 

@@ -34,8 +34,10 @@ pub(super) fn compile(
     Option<Arc<crate::redis_store::Redis>>,
 ) {
     let redis = file.spec.redis.as_ref().and_then(|r| {
-        let store = crate::config::expand_env(&r.url)
-            .and_then(|url| crate::redis_store::Redis::new(&url, r.timeout));
+        let store = match crate::config::expand_env(&r.url) {
+            Ok(url) => crate::redis_store::Redis::new(&url, r.timeout).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         match store {
             Ok(s) => Some(Arc::new(s)),
             Err(e) => {

@@ -6,6 +6,7 @@
 //! problem with `Retry-After`.
 
 pub mod concurrency;
+mod error;
 mod gcra;
 mod headers;
 mod rate;
@@ -27,6 +28,7 @@ use crate::config::{
     OnStoreError, PerIpConfig, QuotaConfig, QuotaWindow, RateLimitConfig, StoreKind,
 };
 use crate::value;
+use error::{PerIpError, PolicyError};
 use gcra::Gcra;
 use store::{Allowance, Local, Redis};
 pub use window::Clock;
@@ -85,12 +87,12 @@ pub struct Verdict {
 
 impl Policy {
     /// Builds a policy; `redis` is the shared store if bff.yaml has one.
-    pub fn compile(
+    pub(crate) fn compile(
         name: &str,
         config: &RateLimitConfig,
         redis: Option<&Arc<Redis>>,
         clock: Clock,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PolicyError> {
         let key = config
             .key
             .iter()
@@ -102,19 +104,17 @@ impl Policy {
                 other => match other.strip_prefix("header:") {
                     Some(h) => http::HeaderName::try_from(h.trim())
                         .map(KeyPart::Header)
-                        .map_err(|_| format!("`{other}` is not a valid header name")),
-                    None => Err(format!(
-                        "unknown key `{other}`: use ip, identity, api_key, endpoint or header:<name>"
-                    )),
+                        .map_err(|_| PolicyError::HeaderName(other.to_owned())),
+                    None => Err(PolicyError::UnknownKey(other.to_owned())),
                 },
             })
             .collect::<Result<Vec<_>, _>>()?;
         if key.is_empty() {
-            return Err("`key` needs at least one part".into());
+            return Err(PolicyError::EmptyKey);
         }
         let allowance = |rate: &str, burst: Option<u32>, quota: Option<&QuotaConfig>| {
             let rate = Rate::parse(rate)?;
-            Ok::<_, String>(Allowance {
+            Ok::<_, rate::RateError>(Allowance {
                 gcra: Gcra::new(rate.interval(), burst.unwrap_or(rate.count)),
                 quota: quota.map(|q| (q.limit, q.per)),
             })
@@ -126,16 +126,15 @@ impl Policy {
             .map(|(tier, t)| {
                 allowance(&t.rate, t.burst, t.quota.as_ref().or(config.quota.as_ref()))
                     .map(|a| (tier.clone(), a))
-                    .map_err(|e| format!("tier `{tier}`: {e}"))
+                    .map_err(|source| PolicyError::Tier {
+                        tier: tier.clone(),
+                        source,
+                    })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, _>>()?;
         let redis = match config.store {
             StoreKind::Local => None,
-            StoreKind::Redis => Some(
-                redis
-                    .ok_or("`store: redis` needs `redis: { url }` in bff.yaml")?
-                    .clone(),
-            ),
+            StoreKind::Redis => Some(redis.ok_or(PolicyError::NoRedis)?.clone()),
         };
         Ok(Self {
             name: name.to_owned(),
@@ -316,25 +315,22 @@ pub fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// The whole-BFF limit per client address (`limits.per_ip`), as a
-/// `tower_governor` layer answering refusals like every other 429 here.
 /// Whether a per-address limit can be applied: a valid rate whose
 /// interval is not below a nanosecond, and a bucket of at least one.
-pub fn check_per_ip(config: &PerIpConfig) -> Result<Rate, String> {
+pub(crate) fn check_per_ip(config: &PerIpConfig) -> Result<Rate, PerIpError> {
     let rate = Rate::parse(&config.rate)?;
     if config.burst == 0 {
-        return Err("`burst` must be at least 1".into());
+        return Err(PerIpError::NoBurst);
     }
     if rate.interval().is_zero() {
-        return Err(format!(
-            "rate `{}` is more than one request per nanosecond",
-            config.rate
-        ));
+        return Err(PerIpError::TooFast(config.rate.clone()));
     }
     Ok(rate)
 }
 
-pub fn per_ip_layer(
+/// The whole-BFF limit per client address (`limits.per_ip`), as a
+/// `tower_governor` layer answering refusals like every other 429 here.
+pub(crate) fn per_ip_layer(
     config: &PerIpConfig,
 ) -> Result<
     tower_governor::GovernorLayer<
@@ -342,14 +338,14 @@ pub fn per_ip_layer(
         governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
         axum::body::Body,
     >,
-    String,
+    PerIpError,
 > {
     let rate = check_per_ip(config)?;
     let conf = tower_governor::governor::GovernorConfigBuilder::default()
         .period(rate.interval())
         .burst_size(config.burst)
         .finish()
-        .ok_or("limits.per_ip: rate and burst must be above zero")?;
+        .ok_or(PerIpError::Refused)?;
     let conf = Arc::new(conf);
     let limiter = conf.limiter().clone();
     // Addresses whose bucket has refilled hold nothing; drop them now and then.

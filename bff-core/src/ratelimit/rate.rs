@@ -3,6 +3,20 @@
 
 use std::time::Duration;
 
+/// Why a rate does not read; each holds the rate as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RateError {
+    /// No `/` between count and unit.
+    #[error("rate `{0}`: write it as <count>/<s|min|h|day>")]
+    Shape(String),
+    /// The count is not a whole number, or is 0.
+    #[error("rate `{0}`: the count must be a whole number above 0")]
+    Count(String),
+    /// A unit other than s, min, h or day.
+    #[error("rate `{text}`: unknown unit `{unit}`")]
+    Unit { text: String, unit: String },
+}
+
 /// A rate: `count` requests per `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -14,20 +28,27 @@ pub struct Rate {
 
 impl Rate {
     /// Reads `100/s`, `6000/min`, `10/h`, `1000/day`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, RateError> {
         let (n, unit) = text
             .split_once('/')
-            .ok_or_else(|| format!("rate `{text}`: write it as <count>/<s|min|h|day>"))?;
-        let count: u32 =
-            n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                format!("rate `{text}`: the count must be a whole number above 0")
-            })?;
+            .ok_or_else(|| RateError::Shape(text.to_owned()))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| RateError::Count(text.to_owned()))?;
         let period = match unit.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "min" | "minute" => Duration::from_secs(60),
             "h" | "hour" => Duration::from_secs(3600),
             "day" | "d" => Duration::from_secs(86_400),
-            other => return Err(format!("rate `{text}`: unknown unit `{other}`")),
+            other => {
+                return Err(RateError::Unit {
+                    text: text.to_owned(),
+                    unit: other.to_owned(),
+                });
+            }
         };
         Ok(Self { count, period })
     }

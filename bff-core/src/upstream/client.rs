@@ -5,7 +5,7 @@
 //! converting either. A service may have its own client: HTTP/2, its own
 //! CA, its own connect timeout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,29 @@ pub struct Client {
 
 /// Why an upstream exchange failed before a response arrived.
 pub type Error = hyper_util::client::legacy::Error;
+
+/// Why a client cannot be built from a service's options.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BuildError {
+    /// rustls refused the protocol versions.
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    /// The CA file cannot be read, or is not PEM.
+    #[error("CA file `{}`: {source}", path.display())]
+    CaFile {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The CA file holds no certificate.
+    #[error("CA file `{}` holds no certificate", .0.display())]
+    NoCertificate(PathBuf),
+    /// A certificate of the CA file is not one rustls accepts as a root.
+    #[error("CA file `{}`: {source}", path.display())]
+    CaCertificate {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+}
 
 /// How a service's connections are made.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +86,7 @@ impl Client {
     }
 
     /// A client with a service's own options.
-    pub fn with(options: &Options) -> Result<Self, String> {
+    pub(crate) fn with(options: &Options) -> Result<Self, BuildError> {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
@@ -193,24 +216,27 @@ impl Default for Client {
     }
 }
 
-fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, BuildError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .with_safe_default_protocol_versions()?;
     let mut roots = rustls::RootCertStore::empty();
     match ca {
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                .map_err(|e| format!("CA file `{}`: {e}", path.display()))?;
+                .map_err(|source| BuildError::CaFile {
+                    path: path.to_owned(),
+                    source,
+                })?;
             if certs.is_empty() {
-                return Err(format!("CA file `{}` holds no certificate", path.display()));
+                return Err(BuildError::NoCertificate(path.to_owned()));
             }
             for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("CA file `{}`: {e}", path.display()))?;
+                roots.add(c).map_err(|source| BuildError::CaCertificate {
+                    path: path.to_owned(),
+                    source,
+                })?;
             }
         }
         None => {

@@ -11,6 +11,17 @@ use serde_json::{Value, json};
 use super::Pool;
 use crate::config::{DiscoveryConfig, EtcdConfig, HealthCheckConfig};
 
+/// Why listing or watching the etcd prefix failed.
+#[derive(Debug, thiserror::Error)]
+enum EtcdError {
+    /// etcd could not be asked, or answered with an error.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// The watch ended without an event.
+    #[error("the watch stream closed")]
+    Closed,
+}
+
 /// Resolves `host:port` every interval; each address becomes an instance.
 pub async fn dns(pool: Arc<Pool>, config: DiscoveryConfig, name: String) {
     let Some(target) = config.dns.clone() else {
@@ -66,18 +77,16 @@ async fn list(
     etcd: &EtcdConfig,
     key: &str,
     range_end: &str,
-) -> Result<Vec<(String, u32)>, String> {
+) -> Result<Vec<(String, u32)>, EtcdError> {
     let answer: Value = http
         .post(format!("{}/v3/kv/range", etcd.url.trim_end_matches('/')))
         .json(&json!({ "key": key, "range_end": range_end }))
         .timeout(Duration::from_secs(5))
         .send()
         .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| e.to_string())?
+        .and_then(reqwest::Response::error_for_status)?
         .json()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut found = Vec::new();
     for kv in answer["kvs"].as_array().into_iter().flatten() {
         let raw = kv["value"]
@@ -110,16 +119,15 @@ async fn watch_once(
     etcd: &EtcdConfig,
     key: &str,
     range_end: &str,
-) -> Result<(), String> {
+) -> Result<(), EtcdError> {
     let mut stream = http
         .post(format!("{}/v3/watch", etcd.url.trim_end_matches('/')))
         .json(&json!({ "create_request": { "key": key, "range_end": range_end } }))
         .send()
         .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| e.to_string())?;
+        .and_then(reqwest::Response::error_for_status)?;
     let mut buffer = Vec::new();
-    while let Some(chunk) = stream.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = stream.chunk().await? {
         buffer.extend_from_slice(&chunk);
         // One JSON object per message; the first only confirms the watch.
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
@@ -133,7 +141,7 @@ async fn watch_once(
             }
         }
     }
-    Err("the watch stream closed".into())
+    Err(EtcdError::Closed)
 }
 
 /// The end of the key range holding every key that starts with `prefix`.

@@ -12,6 +12,7 @@ pub mod retry;
 pub mod stale;
 
 pub use breaker::Breaker;
+pub(crate) use client::BuildError;
 pub use client::{Client, Error, Options, Protocol};
 pub use pool::*;
 pub use retry::Retry;

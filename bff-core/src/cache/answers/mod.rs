@@ -18,6 +18,23 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 
+/// Why a purge may have left entries it names.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PurgeError {
+    /// No connection to Redis could be made; told as the client says it.
+    #[error("{}", .0.0)]
+    Connect(crate::redis_store::StoreError),
+    /// Redis answered the purge with an error.
+    #[error("redis: {0}")]
+    Redis(redis::RedisError),
+    /// Redis did not answer within `redis.timeout`.
+    #[error("redis did not answer in time")]
+    Timeout,
+    /// This process's entries could not be marked for dropping.
+    #[error(transparent)]
+    Local(#[from] moka::PredicateError),
+}
+
 /// A kept answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -263,7 +280,7 @@ impl AnswerCache {
     }
 
     /// Drops every entry the purge names, here and (with Redis) for every replica.
-    pub async fn purge(&self, what: &Purge) -> Result<(), String> {
+    pub(crate) async fn purge(&self, what: &Purge) -> Result<(), PurgeError> {
         if what.key.is_none() && what.endpoint.is_none() && what.tag.is_none() {
             return Ok(());
         }
@@ -278,7 +295,7 @@ impl AnswerCache {
                     || what.tag.as_ref().is_some_and(|t| a.tags.contains(t))
             })
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(PurgeError::Local)
     }
 }
 

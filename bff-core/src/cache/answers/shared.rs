@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::Purge;
+use super::{Purge, PurgeError};
 use crate::redis_store::Redis;
 
 /// An answer as stored in Redis.
@@ -144,8 +144,8 @@ impl RedisAnswers {
         }
     }
 
-    pub(super) async fn purge(&self, what: &Purge) -> Result<(), String> {
-        let mut conn = self.redis.connection().map_err(|e| e.0)?;
+    pub(super) async fn purge(&self, what: &Purge) -> Result<(), PurgeError> {
+        let mut conn = self.redis.connection().map_err(PurgeError::Connect)?;
         let script = redis::Script::new(PURGE);
         let mut call = script.prepare_invoke();
         for set in index_sets(
@@ -159,8 +159,8 @@ impl RedisAnswers {
             tokio::time::timeout(self.redis.timeout(), call.invoke_async(&mut conn)).await;
         match done {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("redis: {e}")),
-            Err(_) => Err("redis did not answer in time".into()),
+            Ok(Err(e)) => Err(PurgeError::Redis(e)),
+            Err(_) => Err(PurgeError::Timeout),
         }
     }
 }

@@ -11,6 +11,23 @@ use crate::plan::{Call, Endpoint, graph};
 use crate::source::{Diagnostics, Loc};
 use crate::spec::{EndpointSpec, SpecFile};
 
+/// Why an `endpoint:` line is not `METHOD /path`.
+#[derive(Debug, thiserror::Error)]
+enum EndpointLineError {
+    /// Not two words; holds the line.
+    #[error("expected `METHOD /path`, got `{0}`")]
+    Shape(String),
+    /// A method endpoints cannot have.
+    #[error("unsupported method `{0}` (GET, POST, PUT, PATCH, DELETE)")]
+    Method(String),
+    /// The path does not start at the root.
+    #[error("the path must start with `/`, got `{0}`")]
+    Relative(String),
+    /// A `{` or `}` that does not wrap a whole segment's name.
+    #[error("path parameter `{0}` must be a whole segment like `{{id}}`")]
+    Parameter(String),
+}
+
 /// The endpoint of one file; `None` when anything in it is wrong (reported).
 pub(super) fn compile_endpoint<'a>(
     file: &'a SpecFile<EndpointSpec>,
@@ -44,7 +61,7 @@ pub(super) fn compile_endpoint<'a>(
     let (method, path) = match parse_endpoint(&spec.endpoint) {
         Ok(mp) => mp,
         Err(e) => {
-            diags.push(file.error_at(&spec.endpoint, e));
+            diags.push(file.error_at(&spec.endpoint, e.to_string()));
             return None;
         }
     };
@@ -155,10 +172,10 @@ fn check_example(
 }
 
 /// Splits `GET /v1/x/{id}` into method and route path.
-fn parse_endpoint(text: &str) -> Result<(Method, String), String> {
+fn parse_endpoint(text: &str) -> Result<(Method, String), EndpointLineError> {
     let mut parts = text.split_whitespace();
     let (Some(m), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("expected `METHOD /path`, got `{text}`"));
+        return Err(EndpointLineError::Shape(text.to_owned()));
     };
     let method = match m {
         "GET" => Method::GET,
@@ -166,14 +183,10 @@ fn parse_endpoint(text: &str) -> Result<(Method, String), String> {
         "PUT" => Method::PUT,
         "PATCH" => Method::PATCH,
         "DELETE" => Method::DELETE,
-        other => {
-            return Err(format!(
-                "unsupported method `{other}` (GET, POST, PUT, PATCH, DELETE)"
-            ));
-        }
+        other => return Err(EndpointLineError::Method(other.to_owned())),
     };
     if !path.starts_with('/') {
-        return Err(format!("the path must start with `/`, got `{path}`"));
+        return Err(EndpointLineError::Relative(path.to_owned()));
     }
     for segment in path.split('/') {
         if segment.contains(['{', '}']) {
@@ -182,9 +195,7 @@ fn parse_endpoint(text: &str) -> Result<(Method, String), String> {
                 .and_then(|s| s.strip_suffix('}'))
                 .filter(|n| is_identifier(n));
             if name.is_none() {
-                return Err(format!(
-                    "path parameter `{segment}` must be a whole segment like `{{id}}`"
-                ));
+                return Err(EndpointLineError::Parameter(segment.to_owned()));
             }
         }
     }

@@ -30,7 +30,7 @@ pub(super) fn compile_formats(
             // A message a broken file may hold is not called missing: that file's error says why.
             Err(_) if formats.protos.lost_to_errors(name) => None,
             Err(e) => {
-                diags.push(file.error_at(name, e));
+                diags.push(file.error_at(name, e.to_string()));
                 None
             }
         }

@@ -13,6 +13,26 @@ use crate::plan::{ProxyPlan, Service, WebSocketPlan};
 use crate::source::Diagnostics;
 use crate::spec::SpecFile;
 
+/// Why a route's `websocket:` settings are not usable.
+#[derive(Debug, thiserror::Error)]
+enum WebSocketError {
+    /// A zero idle timeout would close every connection at once.
+    #[error("websocket: `idle_timeout` must be longer than 0")]
+    NoIdleTime,
+    /// A `${VAR}` in `origins` did not expand; holds why.
+    #[error("{0}")]
+    Env(String),
+    /// An entry of `origins` is not a bare origin.
+    #[error("websocket: `{0}` is not an origin such as `https://shop.example`")]
+    NotAnOrigin(String),
+    /// The service's HTTP/1.1 client cannot be built.
+    #[error("service `{service}`: {source}")]
+    Client {
+        service: String,
+        source: crate::upstream::BuildError,
+    },
+}
+
 /// Every route of bff.yaml that is well declared, in the order written.
 pub(super) fn compile_proxies(
     file: &SpecFile<BffConfig>,
@@ -64,7 +84,7 @@ pub(super) fn compile_proxies(
             Some(ws) => match compile_websocket(ws, &service) {
                 Ok(w) => Some(w),
                 Err(e) => {
-                    diags.push(file.error_at(ws, e));
+                    diags.push(file.error_at(ws, e.to_string()));
                     continue;
                 }
             },
@@ -103,13 +123,14 @@ pub(super) fn compile_proxies(
 fn compile_websocket(
     config: &crate::config::WebSocketConfig,
     service: &Service,
-) -> Result<WebSocketPlan, String> {
+) -> Result<WebSocketPlan, WebSocketError> {
     if config.idle_timeout.is_zero() {
-        return Err("websocket: `idle_timeout` must be longer than 0".into());
+        return Err(WebSocketError::NoIdleTime);
     }
     let mut origins = Vec::new();
     for raw in &config.origins {
-        for origin in expand_env(raw)?.split(',').map(str::trim) {
+        let expanded = expand_env(raw).map_err(|e| WebSocketError::Env(e.to_string()))?;
+        for origin in expanded.split(',').map(str::trim) {
             if origin.is_empty() {
                 continue;
             }
@@ -118,9 +139,7 @@ fn compile_websocket(
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/")
                 .filter(|u| u.query().is_none() && u.fragment().is_none());
             let Some(url) = parsed else {
-                return Err(format!(
-                    "websocket: `{origin}` is not an origin such as `https://shop.example`"
-                ));
+                return Err(WebSocketError::NotAnOrigin(origin.to_owned()));
             };
             origins.push(url.origin().ascii_serialization());
         }
@@ -129,8 +148,11 @@ fn compile_websocket(
         protocol: crate::upstream::Protocol::Http1,
         ..service.options.clone()
     };
-    let client = crate::upstream::Client::with(&options)
-        .map_err(|e| format!("service `{}`: {e}", service.name))?;
+    let client =
+        crate::upstream::Client::with(&options).map_err(|source| WebSocketError::Client {
+            service: service.name.clone(),
+            source,
+        })?;
     Ok(WebSocketPlan {
         idle_timeout: config.idle_timeout,
         origins,

@@ -14,6 +14,24 @@ use crate::plan::Service;
 use crate::source::{Diagnostics, Loc};
 use crate::spec::SpecFile;
 
+/// Why a service's base URL is not usable.
+#[derive(Debug, thiserror::Error)]
+enum UrlError {
+    /// A `${VAR}` did not expand; holds why.
+    #[error("{0}")]
+    Env(String),
+    /// It parses, but cannot be a base for calls.
+    #[error("service `{name}`: URL must be http or https without a query, got `{url}`")]
+    NotABase { name: String, url: String },
+    /// It does not parse.
+    #[error("service `{name}`: invalid URL `{url}`: {source}")]
+    Invalid {
+        name: String,
+        url: String,
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+}
+
 /// Every service of bff.yaml that is well declared, by name; the others
 /// are reported and left out.
 pub(super) fn compile_services(
@@ -55,8 +73,8 @@ pub(super) fn compile_services(
             match service_url(name, &url) {
                 Ok(u) => bases.push((u, weight)),
                 Err(e) => diags.push(match &svc.url {
-                    Some(u) => file.error_at(u, e),
-                    None => file.error_at(svc, e),
+                    Some(u) => file.error_at(u, e.to_string()),
+                    None => file.error_at(svc, e.to_string()),
                 }),
             }
         }
@@ -159,16 +177,21 @@ pub(super) fn compile_services(
 }
 
 /// A service base URL, `${VAR}` expanded, without its trailing slash.
-fn service_url(name: &str, raw: &str) -> Result<String, String> {
-    let url = expand_env(raw)?;
+fn service_url(name: &str, raw: &str) -> Result<String, UrlError> {
+    let url = expand_env(raw).map_err(|e| UrlError::Env(e.to_string()))?;
     match reqwest::Url::parse(&url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {
             Ok(url.trim_end_matches('/').to_owned())
         }
-        Ok(_) => Err(format!(
-            "service `{name}`: URL must be http or https without a query, got `{url}`"
-        )),
-        Err(e) => Err(format!("service `{name}`: invalid URL `{url}`: {e}")),
+        Ok(_) => Err(UrlError::NotABase {
+            name: name.to_owned(),
+            url,
+        }),
+        Err(source) => Err(UrlError::Invalid {
+            name: name.to_owned(),
+            url,
+            source,
+        }),
     }
 }
 
