@@ -103,7 +103,7 @@ async fn bad_keys_are_refused() {
         "{body}"
     );
     // Well-formed key that was never issued.
-    let (forged, _) = bff_core::auth::api_key::generate("mallory", None, vec![]);
+    let (forged, _) = bff_core::testing::generate("mallory", None, vec![]);
     assert_eq!(call(&gw, Some(&forged)).await.0, 401);
     // Issued, but without the scope the endpoint requires.
     assert_eq!(call(&gw, Some(&limited)).await.0, 403);
@@ -112,7 +112,7 @@ async fn bad_keys_are_refused() {
 #[tokio::test]
 async fn a_revoked_key_is_refused_after_reload() {
     let (_gw, dir, gold, _) = setup().await;
-    let id = bff_core::auth::api_key::parse(&gold).unwrap().to_owned();
+    let id = bff_core::testing::parse(&gold).unwrap().to_owned();
     let keys = dir.path().join("keys.yaml");
     let out = run(
         "bff-partner",

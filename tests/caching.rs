@@ -1202,6 +1202,6 @@ async fn a_new_generation_of_specs_starts_with_empty_caches() {
     let ask = second.upstream_cache.ask_call("s", "/x", &none);
     assert!(matches!(
         second.upstream_cache.lookup(&ask),
-        bff_core::cache::Lookup::Miss
+        bff_core::testing::Lookup::Miss
     ));
 }

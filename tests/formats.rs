@@ -193,7 +193,7 @@ async fn literal_objects_for_well_known_types_and_maps_load_and_encode() {
              cards: {first: {id: \"c-1\", count: 2}}}\n",
         );
     let plan = bff_core::plan::load(dir.path()).unwrap_or_else(|d| panic!("{d}"));
-    let message = bff_core::proto::message(&plan.protos, "t.v1.Meta").unwrap();
+    let message = bff_core::testing::message(&plan.protos, "t.v1.Meta").unwrap();
     let bff = gateway(dir.path()).await;
     let r = client()
         .get(format!("{bff}/m"))
@@ -204,7 +204,7 @@ async fn literal_objects_for_well_known_types_and_maps_load_and_encode() {
     assert_eq!(r.status(), 200);
     let bytes = r.bytes().await.unwrap();
     let decoded: Value =
-        serde_json::from_slice(&bff_core::proto::decode_json(&message, &bytes).unwrap()).unwrap();
+        serde_json::from_slice(&bff_core::testing::decode_json(&message, &bytes).unwrap()).unwrap();
     assert_eq!(
         decoded,
         json!({

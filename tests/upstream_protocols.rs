@@ -69,7 +69,7 @@ async fn https_upstreams_are_verified_with_the_services_own_ca() {
     let certs = tempfile::tempdir().unwrap();
     std::fs::write(certs.path().join("up.pem"), cert.pem()).unwrap();
     std::fs::write(certs.path().join("up-key.pem"), key.serialize_pem()).unwrap();
-    let tls = bff_core::tls::server_config(
+    let tls = bff_core::testing::server_config(
         &TlsConfig {
             cert: "up.pem".into(),
             key: "up-key.pem".into(),
@@ -83,7 +83,7 @@ async fn https_upstreams_are_verified_with_the_services_own_ca() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let limits = Limits::default();
-        bff_core::listener::serve(listener, version_app(), &limits, Some(tls), pending()).await
+        bff_core::testing::serve(listener, version_app(), &limits, Some(tls), pending()).await
     });
 
     let dir = SpecDir::new(&format!(

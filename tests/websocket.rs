@@ -168,7 +168,7 @@ async fn closed_after(ws: &mut Socket, limit: Duration) -> Duration {
     let started = Instant::now();
     match tokio::time::timeout(limit, ws.next()).await {
         Err(_) => panic!("still open after {limit:?}"),
-        Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => started.elapsed(),
+        Ok(None | Some(Err(_) | Ok(Message::Close(_)))) => started.elapsed(),
         Ok(Some(Ok(other))) => panic!("unexpected {other:?}"),
     }
 }

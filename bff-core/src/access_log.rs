@@ -10,11 +10,11 @@ use serde::Serialize;
 
 /// What each call of a composed request did, attached to its response.
 #[derive(Debug, Clone, Default)]
-pub struct CallReport(pub Vec<CallLog>);
+pub(crate) struct CallReport(pub Vec<CallLog>);
 
 /// One call of a composed request.
 #[derive(Debug, Clone, Serialize)]
-pub struct CallLog {
+pub(crate) struct CallLog {
     /// The call's name in the spec.
     pub name: String,
     /// How long it took, in milliseconds.
@@ -25,11 +25,11 @@ pub struct CallLog {
 
 /// The identity subject of a request, attached to its response.
 #[derive(Debug, Clone)]
-pub struct Subject(pub String);
+pub(crate) struct Subject(pub String);
 
 /// One request's line.
 #[derive(Serialize)]
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// When it was answered (RFC 3339, milliseconds).
     pub ts: String,
     /// The `X-Request-Id` it was given or brought.
@@ -62,7 +62,7 @@ pub struct Entry<'a> {
 }
 
 /// Writes the line; a failing stdout (a closed pipe) loses the line, not the request.
-pub fn write(entry: &Entry<'_>) {
+pub(crate) fn write(entry: &Entry<'_>) {
     let Ok(mut line) = serde_json::to_vec(entry) else {
         return;
     };
@@ -71,11 +71,11 @@ pub fn write(entry: &Entry<'_>) {
 }
 
 /// Milliseconds with a tenth of a millisecond's precision.
-pub fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Now, as the log writes it.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 /// Adds `ETag` and `Cache-Control` to a successful answer of a GET or
 /// HEAD, and turns it into a `304` when the client's `If-None-Match`
 /// names it. `private` marks answers made for one caller.
-pub async fn finish(
+pub(crate) async fn finish(
     method: &Method,
     request: &HeaderMap,
     response: Response,

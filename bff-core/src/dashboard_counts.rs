@@ -19,9 +19,9 @@ use serde::Serialize;
 /// Seconds kept, for the per-second history.
 const SLOTS: usize = 64;
 /// Seconds of history reported (complete seconds only).
-pub const HISTORY: u64 = 60;
+pub(crate) const HISTORY: u64 = 60;
 /// Seconds the rates, shares and percentiles are computed over.
-pub const WINDOW: u64 = 10;
+pub(crate) const WINDOW: u64 = 10;
 /// Upper bounds of the latency buckets, microseconds: 100 µs to 30 s, each
 /// about 1.5 times the last, so a percentile is off by at most that much.
 const BOUNDS_US: [u64; 32] = [
@@ -34,23 +34,23 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 static TRAFFIC: OnceLock<Traffic> = OnceLock::new();
 
 /// Turns recording on; the admin listener does when it starts.
-pub fn enable() {
+pub(crate) fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
 /// Whether requests are being recorded.
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
 /// Records one answered request of an endpoint (`GET /v1/x`) or route (its prefix).
-pub fn record(what: &str, status: http::StatusCode, took: Duration) {
+pub(crate) fn record(what: &str, status: http::StatusCode, took: Duration) {
     traffic().window(what).record(status, took);
 }
 
 /// What the last [`WINDOW`] seconds looked like for `what`; `None` before
 /// its first request.
-pub fn summary(what: &str) -> Option<Summary> {
+pub(crate) fn summary(what: &str) -> Option<Summary> {
     let window = traffic().windows.read().ok()?.get(what).cloned()?;
     Some(window.summary())
 }
@@ -132,7 +132,7 @@ impl Slot {
 
 /// Numbers over the last [`WINDOW`] seconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Requests per second.
     pub rate: f64,
     /// Share of answers with a 4xx status, 0 to 1.

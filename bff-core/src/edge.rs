@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::error::Problem;
 
-pub use crate::headers::REQUEST_ID;
+pub(crate) use crate::headers::REQUEST_ID;
 
 /// Headers every response carries unless something set them already.
 const SECURITY_HEADERS: [(&str, &str); 3] = [
@@ -23,13 +23,17 @@ const SECURITY_HEADERS: [(&str, &str); 3] = [
 
 /// What the edge of one generation of specs is set to do.
 #[derive(Debug, Clone, Copy)]
-pub struct EdgeConfig {
+pub(crate) struct EdgeConfig {
     /// Whether each request gets a line in the request log.
     pub access_log: bool,
 }
 
 /// The edge middleware; see the module docs.
-pub async fn edge(State(config): State<EdgeConfig>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn edge(
+    State(config): State<EdgeConfig>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = match req.headers().get(&REQUEST_ID) {
         Some(v) if is_valid_id(v) => v.clone(),
         _ => {
@@ -62,7 +66,7 @@ pub async fn edge(State(config): State<EdgeConfig>, mut req: Request, next: Next
 /// its normal form, or a 400. A plain service rather than a middleware
 /// function: it runs for every request, and needs no boxed future.
 #[derive(Clone)]
-pub struct NormalPath<S>(pub S);
+pub(crate) struct NormalPath<S>(pub S);
 
 impl<S> tower::Service<Request> for NormalPath<S>
 where
@@ -106,7 +110,7 @@ fn is_valid_id(v: &HeaderValue) -> bool {
 /// `Ok(None)` when the path is already normal, `Ok(Some(uri))` with the
 /// normal form, `Err` for a path no route should see: an encoded `/`, `\`
 /// or NUL, or dot segments that climb above the root.
-pub fn normalize(uri: &Uri) -> Result<Option<Uri>, &'static str> {
+pub(crate) fn normalize(uri: &Uri) -> Result<Option<Uri>, &'static str> {
     let path = uri.path();
     let lower = path.to_ascii_lowercase();
     if lower.contains("%2f")

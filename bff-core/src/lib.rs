@@ -2,53 +2,68 @@
 //! Backends-for-Frontends binary.
 //!
 //! A BFF is a folder of composition specs (`bff.yaml` plus one file per
-//! endpoint). [`spec`] loads and checks them, [`plan`] compiles each endpoint
-//! into a call graph with its templates and expressions compiled once,
-//! [`exec`] runs a graph per request, and [`server`] puts it all behind one
-//! axum router together with the pass-through [`proxy`] routes.
+//! endpoint). [`plan::load`] reads, checks and compiles one into a
+//! [`plan::Plan`]; a [`Gateway`] serves it with a client [`Extension`]
+//! (typed settings from `extensions:` in `bff.yaml`, hooks on routing,
+//! encoding, the API description, identities and upstream calls);
+//! [`cli::main`] is the whole command line of a BFF binary. Errors a
+//! client sees are [`Problem`]s; errors in specs are located
+//! [`Diagnostics`]. docs/architecture.md describes the modules behind this
+//! API.
 
-pub mod access_log;
-pub mod admin;
-pub mod auth;
-pub mod cache;
+mod access_log;
+mod admin;
+mod auth;
+mod cache;
 pub mod cli;
-pub mod conditional;
+mod conditional;
 pub mod config;
-pub mod dashboard_counts;
-pub mod edge;
-pub mod error;
-pub mod exec;
-pub mod extension;
+mod dashboard_counts;
+mod edge;
+mod error;
+mod exec;
+mod extension;
 pub mod formats;
 pub mod headers;
 pub mod healthcheck;
-pub mod lang;
+mod lang;
 mod layers;
-pub mod listener;
-pub mod metrics;
-pub mod negotiate;
-pub mod observe;
-pub mod openapi;
-pub mod pages;
-pub mod pipeline;
+mod listener;
+mod metrics;
+mod negotiate;
+mod observe;
+mod openapi;
+mod pages;
+mod pipeline;
 pub mod plan;
-pub mod proto;
-pub mod proxy;
-pub mod ratelimit;
-pub mod redis_store;
-pub mod reload;
-pub mod runtime;
+mod proto;
+mod proxy;
+mod ratelimit;
+mod redis_store;
+mod reload;
+mod runtime;
 pub mod schema;
-pub mod server;
-pub mod source;
-pub mod spec;
-pub mod telemetry;
-pub mod tls;
-pub mod upstream;
+mod server;
+mod source;
+mod spec;
+mod telemetry;
+mod tls;
+mod upstream;
 pub mod value;
-pub mod xml_body;
+mod xml_body;
 
-pub use error::Problem;
+pub use error::{PROBLEM_JSON, Problem};
 pub use extension::{CallRequest, Extension, NoConfig, NoExtension};
 pub use server::Gateway;
 pub use source::{Diagnostic, Diagnostics};
+
+/// Internals the workspace's own tests and tools reach; not part of the
+/// API, and free to change with any release.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::auth::api_key::{generate, parse};
+    pub use crate::cache::{HttpCache, Lookup};
+    pub use crate::listener::serve;
+    pub use crate::proto::{ProtoError, decode_json, message};
+    pub use crate::tls::{TlsError, server_config};
+}

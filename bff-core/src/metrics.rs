@@ -14,7 +14,7 @@ const BUCKETS: [f64; 14] = [
 ];
 
 /// Installs the recorder (once); later calls return the same handle.
-pub fn install() -> Option<&'static PrometheusHandle> {
+pub(crate) fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets(&BUCKETS).ok()?;
@@ -34,12 +34,12 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 }
 
 /// Whether metrics are being recorded: label values are only built then.
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     HANDLE.get().is_some_and(Option::is_some)
 }
 
 /// The text exposition of every metric.
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     match HANDLE.get().and_then(Option::as_ref) {
         Some(h) => {
             h.run_upkeep();
@@ -50,7 +50,7 @@ pub fn render() -> String {
 }
 
 /// Counts a reload attempt of the specs.
-pub fn record_reload(ok: bool) {
+pub(crate) fn record_reload(ok: bool) {
     let result = if ok { "ok" } else { "error" };
     metrics::counter!("bff_spec_reloads_total", "result" => result).increment(1);
     if ok {
@@ -59,7 +59,7 @@ pub fn record_reload(ok: bool) {
 }
 
 /// When the specs serving were loaded: at start, then at each reload.
-pub fn record_loaded(at: std::time::SystemTime) {
+pub(crate) fn record_loaded(at: std::time::SystemTime) {
     let secs = at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -82,7 +82,7 @@ fn start_at_zero() {
 }
 
 /// The generation of specs now serving.
-pub fn record_generation(n: u64) {
+pub(crate) fn record_generation(n: u64) {
     metrics::gauge!("bff_spec_generation").set(n as f64);
 }
 

@@ -5,7 +5,7 @@
 /// first, then the most specific range that matched, then the order of
 /// `offered`. Without `Accept` (or with only ranges matching nothing
 /// offered), the first offered type.
-pub fn preferred(accept: Option<&str>, offered: &[&str]) -> usize {
+pub(crate) fn preferred(accept: Option<&str>, offered: &[&str]) -> usize {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return 0;
     };
@@ -25,17 +25,6 @@ pub fn preferred(accept: Option<&str>, offered: &[&str]) -> usize {
         }
     }
     best.map_or(0, |(_, _, i)| i)
-}
-
-/// Whether the client names `ty` (or a range covering it) with a quality above zero.
-pub fn accepts(accept: Option<&str>, ty: &str) -> bool {
-    accept.is_some_and(|a| {
-        a.split(',')
-            .filter_map(Range::parse)
-            .filter_map(|r| r.specificity(ty).map(|s| (s, r.q)))
-            .max_by_key(|(s, _)| *s)
-            .is_some_and(|(_, q)| q > 0)
-    })
 }
 
 /// One media range of `Accept`, with its quality in thousandths.
@@ -112,15 +101,5 @@ mod tests {
         assert_eq!(preferred(Some("*/*, application/json;q=0"), OFFERED), 1);
         assert_eq!(preferred(Some("image/png"), OFFERED), 0);
         assert_eq!(preferred(Some("TEXT/HTML"), OFFERED), 2);
-    }
-
-    #[test]
-    fn accepts_reads_exclusions() {
-        assert!(accepts(
-            Some("application/protobuf"),
-            "application/protobuf"
-        ));
-        assert!(!accepts(Some("*/*;q=0"), "text/html"));
-        assert!(!accepts(None, "text/html"));
     }
 }

@@ -19,19 +19,19 @@ use http::{HeaderMap, Method};
 use crate::access_log::{self, CallReport, Subject};
 
 /// The `endpoint` of requests no endpoint or route answered.
-pub const UNROUTED: &str = "unrouted";
+pub(crate) const UNROUTED: &str = "unrouted";
 
 /// What the endpoint or route that answers a request tells the edge: its
 /// name for labels and the log, and the trace the request belongs to.
 #[derive(Debug, Default)]
-pub struct Answered {
+pub(crate) struct Answered {
     what: OnceLock<String>,
     trace_id: OnceLock<String>,
 }
 
 impl Answered {
     /// Names what answered; the first name given stands.
-    pub fn set(&self, what: &str, trace_id: Option<String>) {
+    pub(crate) fn set(&self, what: &str, trace_id: Option<String>) {
         let _ = self.what.set(what.to_owned());
         if let Some(t) = trace_id {
             let _ = self.trace_id.set(t);
@@ -39,14 +39,14 @@ impl Answered {
     }
 
     /// The note the edge put on a request, if it passed the edge.
-    pub fn of(req: &Request) -> Option<Arc<Self>> {
+    pub(crate) fn of(req: &Request) -> Option<Arc<Self>> {
         req.extensions().get::<Arc<Self>>().cloned()
     }
 }
 
 /// The `method` label: the methods of RFC 9110 and PATCH by name, any other
 /// (a client may send any token) as `other`, so clients cannot add series.
-pub fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -62,7 +62,7 @@ pub fn method_label(method: &Method) -> &'static str {
 }
 
 /// A request as the edge let it in, until its answer leaves.
-pub struct Arrival {
+pub(crate) struct Arrival {
     started: Instant,
     method: Method,
     /// Only when something records requests.
@@ -84,7 +84,7 @@ impl Arrival {
     /// Notes the request (with its final path) and gives it the
     /// [`Answered`] the endpoint or route fills, when the request log or
     /// the metrics want it.
-    pub fn new(req: &mut Request, request_id: &str, access_log: bool) -> Self {
+    pub(crate) fn new(req: &mut Request, request_id: &str, access_log: bool) -> Self {
         let answered = (access_log || crate::dashboard_counts::enabled()).then(|| {
             let answered = Arc::new(Answered::default());
             req.extensions_mut().insert(answered.clone());
@@ -105,7 +105,7 @@ impl Arrival {
     }
 
     /// Counts the answered request and writes its log line.
-    pub fn finish(self, response: &Response) {
+    pub(crate) fn finish(self, response: &Response) {
         let Some(answered) = &self.answered else {
             return;
         };

@@ -10,7 +10,7 @@ use crate::lang::template::{TemplateError, template_error};
 use crate::source::{Diagnostic, Diagnostics};
 
 /// The folder of a BFF that holds its page templates.
-pub const DIR: &str = "templates";
+pub(crate) const DIR: &str = "templates";
 
 /// A page failed on an endpoint's result; told by tera's own message.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDes
 use crate::source::{Diagnostic, Diagnostics};
 
 /// The folder of a BFF that holds its `.proto` files.
-pub const DIR: &str = "proto";
+pub(crate) const DIR: &str = "proto";
 
 /// Why a name is not found among the contracts, or a value does not
 /// convert to or from its message.
@@ -51,7 +51,7 @@ pub enum ProtoError {
 /// The contracts of a BFF's `proto/` folder: everything that compiled, and
 /// what the files that did not compile may hold.
 #[derive(Debug, Default)]
-pub struct Protos {
+pub(crate) struct Protos {
     /// Messages and services of every file that compiled.
     pub pool: DescriptorPool,
     /// Files that did not compile, by their own error or an import's.
@@ -72,7 +72,7 @@ enum Holds {
 impl Protos {
     /// Whether a message or service of this full name may be defined by a
     /// file that did not compile, whose error is reported already.
-    pub fn lost_to_errors(&self, name: &str) -> bool {
+    pub(crate) fn lost_to_errors(&self, name: &str) -> bool {
         let name = name.trim_start_matches('.');
         self.failed.iter().any(|holds| match holds {
             Holds::Names(names) => names.contains(name),
@@ -88,7 +88,7 @@ impl Protos {
 /// the folder does not exist. Each file compiles on its own, so one that
 /// does not (or imports one that does not) leaves the others usable; its
 /// error is reported once, at its file and line.
-pub fn load(specs: &Path, diags: &mut Diagnostics) -> Protos {
+pub(crate) fn load(specs: &Path, diags: &mut Diagnostics) -> Protos {
     let root = specs.join(DIR);
     let mut files = Vec::new();
     if root.is_dir() {
@@ -221,7 +221,7 @@ pub fn message(pool: &DescriptorPool, name: &str) -> Result<MessageDescriptor, P
 }
 
 /// Finds a gRPC method by `package.Service/Method`.
-pub fn method(pool: &DescriptorPool, name: &str) -> Result<MethodDescriptor, ProtoError> {
+pub(crate) fn method(pool: &DescriptorPool, name: &str) -> Result<MethodDescriptor, ProtoError> {
     let (service, method) = name
         .trim_start_matches('/')
         .split_once('/')
@@ -254,13 +254,13 @@ fn unknown(what: &str, name: &str, known: &[String]) -> String {
 /// fields. The well-known types (`Struct`, `Value`, `Timestamp`, wrappers…)
 /// have JSON forms of their own, so their fields say nothing about the keys
 /// a value written for them may have.
-pub fn json_is_its_fields(message: &MessageDescriptor) -> bool {
+pub(crate) fn json_is_its_fields(message: &MessageDescriptor) -> bool {
     message.package_name() != "google.protobuf"
 }
 
 /// Encodes JSON (proto3 JSON mapping) as the message; the error names the
 /// field that does not fit.
-pub fn encode_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Bytes, ProtoError> {
+pub(crate) fn encode_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Bytes, ProtoError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let mut track = serde_path_to_error::Track::new();
     let msg = DynamicMessage::deserialize(

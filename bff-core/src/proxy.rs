@@ -46,7 +46,7 @@ const NOT_FORWARDED: [http::Method; 2] = [http::Method::TRACE, http::Method::CON
 const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";
 
 /// Whether pass-through routes forward requests of this method.
-pub fn forwards(method: &http::Method) -> bool {
+pub(crate) fn forwards(method: &http::Method) -> bool {
     !NOT_FORWARDED.contains(method)
 }
 
@@ -355,7 +355,7 @@ fn limit(body: Body, max: u64, over: Arc<AtomicBool>) -> Body {
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use crate::server::Gateway;
 
 /// One loaded set of specs with its router and background tasks.
-pub struct Generation {
+pub(crate) struct Generation {
     /// Counts loads since start, from 1.
     pub number: u64,
     /// The gateway serving these specs.
@@ -40,7 +40,7 @@ impl Drop for Generation {
 
 /// What the last reload did, for the admin listener.
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct Status {
+pub(crate) struct Status {
     /// Generation now serving.
     pub generation: u64,
     /// When it was loaded (RFC 3339).
@@ -51,7 +51,7 @@ pub struct Status {
 
 /// One reload attempt.
 #[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     /// When it happened (RFC 3339).
     pub at: String,
     /// What asked for it: `watch`, `SIGHUP` or `admin`.
@@ -64,7 +64,7 @@ pub struct Attempt {
 
 /// The gateway now serving, replaceable while requests run.
 #[derive(Clone)]
-pub struct Live {
+pub(crate) struct Live {
     inner: Arc<Inner>,
 }
 
@@ -80,7 +80,7 @@ struct Inner {
 impl Live {
     /// Serves `gateway` as generation 1; reloads read its plan's folder.
     /// Needs a Tokio runtime (background tasks start here).
-    pub fn new(gateway: Gateway) -> Self {
+    pub(crate) fn new(gateway: Gateway) -> Self {
         let dir = gateway.plan().dir.clone();
         let first = generation(1, gateway);
         let status = Status {
@@ -102,12 +102,12 @@ impl Live {
     }
 
     /// The generation serving now.
-    pub fn current(&self) -> Arc<Generation> {
+    pub(crate) fn current(&self) -> Arc<Generation> {
         self.inner.current.load_full()
     }
 
     /// What the last reload did.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.inner
             .status
             .lock()
@@ -116,7 +116,7 @@ impl Live {
     }
 
     /// A router that sends each request to the generation current when it arrives.
-    pub fn router(&self) -> Router {
+    pub(crate) fn router(&self) -> Router {
         let live = self.clone();
         Router::new().fallback_service(tower::service_fn(move |req: Request| {
             let router = live.inner.current.load().router.clone();
@@ -126,7 +126,7 @@ impl Live {
 
     /// Loads the folder again and swaps it in if it is free of errors.
     /// Returns the generation now serving, or the located errors.
-    pub async fn reload(&self, cause: &str) -> Result<u64, Vec<String>> {
+    pub(crate) async fn reload(&self, cause: &str) -> Result<u64, Vec<String>> {
         let _one_at_a_time = self.inner.reloading.lock().await;
         let dir = self.inner.dir.clone();
         let loaded = tokio::task::spawn_blocking(move || crate::plan::load(&dir)).await;
@@ -189,14 +189,14 @@ impl Live {
     }
 
     /// Marks the BFF as shutting down: readiness turns false.
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.inner
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Why the BFF is not ready, one line per reason; empty when it is.
-    pub fn not_ready(&self) -> Vec<String> {
+    pub(crate) fn not_ready(&self) -> Vec<String> {
         let mut notes = self.current().gateway.not_ready();
         if self
             .inner
@@ -210,7 +210,7 @@ impl Live {
 
     /// Reloads on `SIGHUP` and, when `reload.watch` is on, on changes under
     /// the spec folder, until the process ends.
-    pub fn watch(&self) {
+    pub(crate) fn watch(&self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
         #[cfg(unix)]
         {

@@ -25,7 +25,7 @@ static TRACER: OnceLock<(SdkTracerProvider, SdkTracer)> = OnceLock::new();
 /// standard `OTEL_EXPORTER_OTLP_ENDPOINT`. The service name is
 /// `OTEL_SERVICE_NAME` or `default_name`. Needs a Tokio runtime (the gRPC
 /// channel lives on it). Returns whether spans are exported.
-pub fn init(endpoint: Option<&str>, default_name: &str) -> bool {
+pub(crate) fn init(endpoint: Option<&str>, default_name: &str) -> bool {
     if TRACER.get().is_some() {
         return true;
     }
@@ -68,7 +68,7 @@ pub fn init(endpoint: Option<&str>, default_name: &str) -> bool {
 }
 
 /// Sends the spans not yet exported; called before the process exits.
-pub fn flush() {
+pub(crate) fn flush() {
     if let Some((provider, _)) = TRACER.get() {
         let _ = provider.force_flush();
     }
@@ -80,19 +80,19 @@ tokio::task_local! {
 }
 
 /// Whether spans are exported.
-pub fn exporting() -> bool {
+pub(crate) fn exporting() -> bool {
     TRACER.get().is_some()
 }
 
 /// Whether a request needs tracing work: spans are exported, or the
 /// client sent a trace context to pass on.
-pub fn wanted(headers: &HeaderMap) -> bool {
+pub(crate) fn wanted(headers: &HeaderMap) -> bool {
     TRACER.get().is_some() || headers.contains_key(&TRACEPARENT)
 }
 
 /// The server span of a request (or the client's context, when nothing is
 /// exported), child of the client's `traceparent` if it sent one.
-pub fn server(name: String, headers: &HeaderMap, attributes: Vec<KeyValue>) -> Context {
+pub(crate) fn server(name: String, headers: &HeaderMap, attributes: Vec<KeyValue>) -> Context {
     let parent = TraceContextPropagator::new().extract(&Headers(headers));
     match TRACER.get() {
         Some((_, tracer)) => {
@@ -108,7 +108,7 @@ pub fn server(name: String, headers: &HeaderMap, attributes: Vec<KeyValue>) -> C
 }
 
 /// A client span for one upstream call, child of the current request's.
-pub fn client(name: String, attributes: Vec<KeyValue>) -> Option<Context> {
+pub(crate) fn client(name: String, attributes: Vec<KeyValue>) -> Option<Context> {
     let (_, tracer) = TRACER.get()?;
     let parent = CURRENT.try_with(Clone::clone).ok()?;
     let span = tracer
@@ -120,12 +120,12 @@ pub fn client(name: String, attributes: Vec<KeyValue>) -> Option<Context> {
 }
 
 /// Runs `f` with `cx` as the parent of the upstream requests it makes.
-pub async fn within<F: Future>(cx: Context, f: F) -> F::Output {
+pub(crate) async fn within<F: Future>(cx: Context, f: F) -> F::Output {
     CURRENT.scope(cx.clone(), f.with_context(cx)).await
 }
 
 /// Records how a span's work ended and ends it.
-pub fn finish(cx: &Context, status: Option<u16>, error: Option<&str>) {
+pub(crate) fn finish(cx: &Context, status: Option<u16>, error: Option<&str>) {
     let span = cx.span();
     if let Some(s) = status {
         span.set_attribute(KeyValue::new("http.response.status_code", i64::from(s)));
@@ -138,7 +138,7 @@ pub fn finish(cx: &Context, status: Option<u16>, error: Option<&str>) {
 
 /// Sets `traceparent` (and `tracestate`) on an upstream request from the
 /// current span, if there is one.
-pub fn inject(headers: &mut HeaderMap) {
+pub(crate) fn inject(headers: &mut HeaderMap) {
     let _ = CURRENT.try_with(|cx| {
         if cx.span().span_context().is_valid() {
             TraceContextPropagator::new().inject_context(cx, &mut Headers(headers));
@@ -147,14 +147,14 @@ pub fn inject(headers: &mut HeaderMap) {
 }
 
 /// The trace id of the current request, for its log line.
-pub fn trace_id(cx: &Context) -> Option<String> {
+pub(crate) fn trace_id(cx: &Context) -> Option<String> {
     let sc = cx.span().span_context().clone();
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
 /// The trace id of a client's `traceparent`, for the log line of a request
 /// no endpoint or route traced.
-pub fn client_trace_id(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn client_trace_id(headers: &HeaderMap) -> Option<String> {
     trace_id(&TraceContextPropagator::new().extract(&Headers(headers)))
 }
 

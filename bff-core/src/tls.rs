@@ -117,14 +117,14 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 /// Marks a request that came over TLS; holds what the client certificate,
 /// if one was verified, says of its holder.
 #[derive(Debug, Clone)]
-pub struct TlsConnection {
+pub(crate) struct TlsConnection {
     /// The verified client certificate, parsed once per connection.
     pub client_cert: Option<Arc<ClientCert>>,
 }
 
 /// The parts of a verified client certificate that name its holder.
 #[derive(Debug, Clone, Default)]
-pub struct ClientCert {
+pub(crate) struct ClientCert {
     /// The subject distinguished name (`CN=…, O=…`).
     pub dn: String,
     /// The subject's first common name.
@@ -146,7 +146,7 @@ pub struct ClientCert {
 impl ClientCert {
     /// Reads a DER certificate; `None` if it cannot be parsed (rustls has
     /// verified it by then, so that does not happen in practice).
-    pub fn parse(der: &[u8]) -> Option<Self> {
+    pub(crate) fn parse(der: &[u8]) -> Option<Self> {
         use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
         let (_, cert) = X509Certificate::from_der(der).ok()?;
         let subject = cert.subject();

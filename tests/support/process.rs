@@ -2,7 +2,6 @@
 //! cargo, started as child processes on a free loopback port, killed when
 //! the test ends (also when it panics).
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -208,22 +207,12 @@ impl BffProcess {
 
     /// What the process wrote to stdout so far (its access log).
     pub fn stdout(&self) -> String {
-        let mut text = String::new();
-        let _ = self
-            .out
-            .reopen()
-            .and_then(|mut f| f.read_to_string(&mut text));
-        text
+        std::fs::read_to_string(self.out.path()).unwrap_or_default()
     }
 
     /// What the process wrote to stderr so far.
     pub fn log(&self) -> String {
-        let mut text = String::new();
-        let _ = self
-            .log
-            .reopen()
-            .and_then(|mut f| f.read_to_string(&mut text));
-        text
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 }
 

@@ -24,7 +24,7 @@ use crate::reload::Live;
 /// endpoint: key sets loaded, not draining), open to probes; behind the
 /// token (see [`access`]): `/metrics` (Prometheus), `/reload` (state, and a
 /// reload), `/cache/purge`, `/endpoints`, `/instances` and `/dashboard`.
-pub fn router(live: Live) -> Router {
+pub(crate) fn router(live: Live) -> Router {
     if access::token(&live).is_none() {
         tracing::warn!(
             "admin.token is not set: the admin listener's read-only routes are open to anyone who reaches its address"

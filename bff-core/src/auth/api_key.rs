@@ -20,7 +20,7 @@ use crate::config::ApiKeyConfig;
 use crate::value;
 
 /// Prefix of every key, for secret scanners.
-pub const PREFIX: &str = "bff_";
+pub(crate) const PREFIX: &str = "bff_";
 const ID_LEN: usize = 8;
 const SECRET_LEN: usize = 32;
 const CHECK_LEN: usize = 6;
@@ -88,7 +88,7 @@ pub struct KeyRecord {
 
 /// A compiled API-key policy.
 #[derive(Debug)]
-pub struct ApiKeyPolicy {
+pub(crate) struct ApiKeyPolicy {
     header: HeaderName,
     keys: HashMap<String, (Vec<u8>, KeyRecord)>,
 }
@@ -121,12 +121,12 @@ impl ApiKeyPolicy {
     }
 
     /// The header the key is read from.
-    pub fn header(&self) -> &str {
+    pub(crate) fn header(&self) -> &str {
         self.header.as_str()
     }
 
     /// The key's identity: `{sub, key_id, tier, scope}`.
-    pub fn verify(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
+    pub(crate) fn verify(&self, headers: &HeaderMap) -> Result<Val, Rejection> {
         let presented = headers
             .get(&self.header)
             .and_then(|v| v.to_str().ok())

@@ -57,7 +57,10 @@ impl IdentityHeaders {
 }
 
 /// The value at a path of object keys, if every step exists and is not null.
-pub fn claim<'a, 'p>(claims: &'a Val, path: impl IntoIterator<Item = &'p str>) -> Option<&'a Val> {
+pub(crate) fn claim<'a, 'p>(
+    claims: &'a Val,
+    path: impl IntoIterator<Item = &'p str>,
+) -> Option<&'a Val> {
     let mut v = claims;
     for key in path {
         match v {

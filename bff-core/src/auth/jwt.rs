@@ -57,7 +57,7 @@ pub(crate) enum JwtError {
 }
 
 /// A compiled JWT policy for one issuer.
-pub struct JwtPolicy {
+pub(crate) struct JwtPolicy {
     issuer: Option<String>,
     keys: Vec<Arc<Key>>,
     jwks: Option<Arc<Jwks>>,
@@ -140,13 +140,13 @@ impl JwtPolicy {
     }
 
     /// The key set this policy keeps fresh, if it uses one.
-    pub fn jwks(&self) -> Option<&Arc<Jwks>> {
+    pub(crate) fn jwks(&self) -> Option<&Arc<Jwks>> {
         self.jwks.as_ref()
     }
 
     /// The token's claims, once its signature and claims check out. A key
     /// id no key has yet makes the JWKS refetch once (shared, rate-limited).
-    pub async fn verify(&self, token: &str) -> Result<Val, Rejection> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Val, Rejection> {
         let header =
             decode_header(token).map_err(|_| Rejection::Invalid("malformed token".into()))?;
         if let Some(result) = self.try_keys(&header, token) {

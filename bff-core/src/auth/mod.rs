@@ -3,7 +3,7 @@
 //! `auth` value of templates and expressions) or a 401; what the identity
 //! may do (403); and how it reaches upstreams (identity headers).
 
-pub mod api_key;
+pub(crate) mod api_key;
 mod identity;
 mod introspection;
 mod jwks;
@@ -16,10 +16,10 @@ use std::path::Path;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use jaq_json::Val;
 
-pub use identity::{IdentityHeaders, claim};
-pub use jwks::Jwks;
-pub use jwt::JwtPolicy;
-pub use require::Requirement;
+pub(crate) use identity::{IdentityHeaders, claim};
+pub(crate) use jwks::Jwks;
+pub(crate) use jwt::JwtPolicy;
+pub(crate) use require::Requirement;
 
 use crate::config::AuthPolicyConfig;
 use crate::error::Problem;

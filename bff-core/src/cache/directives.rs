@@ -15,10 +15,10 @@ const MAX_DELTA: u64 = 2_147_483_648;
 
 /// The token this cache answers to in `Surrogate-Control` targets, and
 /// announces in `Surrogate-Capability`.
-pub const SURROGATE_TOKEN: &str = "bff";
+pub(crate) const SURROGATE_TOKEN: &str = "bff";
 
 /// The `Surrogate-Capability` value sent to cached services.
-pub const SURROGATE_CAPABILITY: &str = "bff=\"Surrogate/1.0\"";
+pub(crate) const SURROGATE_CAPABILITY: &str = "bff=\"Surrogate/1.0\"";
 
 /// One directive: its lowercased name and its value, unquoted.
 #[derive(Debug, PartialEq)]
@@ -101,7 +101,7 @@ fn seconds(d: &Directive) -> u64 {
 
 /// What an answer's `Cache-Control` says to a shared cache.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ResponseDirectives {
+pub(crate) struct ResponseDirectives {
     /// `no-store`.
     pub no_store: bool,
     /// `no-cache` (with or without field names: both mean revalidate).
@@ -126,7 +126,7 @@ pub struct ResponseDirectives {
 
 impl ResponseDirectives {
     /// The `Cache-Control` of an answer; the first of repeated directives counts.
-    pub fn read(headers: &HeaderMap) -> Self {
+    pub(crate) fn read(headers: &HeaderMap) -> Self {
         let mut r = Self::default();
         for d in directives(headers, &header::CACHE_CONTROL) {
             match d.name.as_str() {
@@ -152,7 +152,7 @@ impl ResponseDirectives {
 
     /// Whether the answer may be reused for requests carrying credentials
     /// other than the one it was made for (RFC 9111 §3.5).
-    pub fn shareable(&self) -> bool {
+    pub(crate) fn shareable(&self) -> bool {
         self.public || self.s_maxage.is_some() || self.must_revalidate
     }
 }
@@ -161,7 +161,7 @@ impl ResponseDirectives {
 /// or with target [`SURROGATE_TOKEN`]. They replace `Cache-Control` for
 /// this cache's own keeping (and are not passed on).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SurrogateDirectives {
+pub(crate) struct SurrogateDirectives {
     /// `no-store`.
     pub no_store: bool,
     /// `max-age`.
@@ -170,7 +170,7 @@ pub struct SurrogateDirectives {
 
 impl SurrogateDirectives {
     /// `None` when the answer has no directive aimed at this cache.
-    pub fn read(headers: &HeaderMap) -> Option<Self> {
+    pub(crate) fn read(headers: &HeaderMap) -> Option<Self> {
         let name = HeaderName::from_static("surrogate-control");
         let mut r = Self::default();
         let mut any = false;
@@ -206,6 +206,15 @@ impl SurrogateDirectives {
     }
 }
 
+/// How stale an answer a request's `max-stale` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxStale {
+    /// `max-stale` without a value: any.
+    Any,
+    /// `max-stale=N`: up to N seconds past fresh.
+    Seconds(u64),
+}
+
 /// What a request's `Cache-Control` (or `Pragma: no-cache`) asks of the cache.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RequestDirectives {
@@ -215,9 +224,8 @@ pub struct RequestDirectives {
     pub no_store: bool,
     /// `max-age`: nothing older than this.
     pub max_age: Option<u64>,
-    /// `max-stale`: stale answers accepted, up to this much past fresh
-    /// (`Some(None)`: any).
-    pub max_stale: Option<Option<u64>>,
+    /// `max-stale`: stale answers accepted, up to how far past fresh.
+    pub max_stale: Option<MaxStale>,
     /// `min-fresh`: only answers fresh for at least this much longer.
     pub min_fresh: Option<u64>,
     /// `only-if-cached`: `504` rather than a request upstream.
@@ -241,7 +249,12 @@ impl RequestDirectives {
                 "only-if-cached" => r.only_if_cached = true,
                 "max-age" => r.max_age = Some(seconds(&d)),
                 "min-fresh" => r.min_fresh = Some(seconds(&d)),
-                "max-stale" => r.max_stale = Some(d.value.as_deref().and_then(delta)),
+                "max-stale" => {
+                    r.max_stale = Some(match d.value.as_deref().and_then(delta) {
+                        Some(s) => MaxStale::Seconds(s),
+                        None => MaxStale::Any,
+                    });
+                }
                 _ => {}
             }
         }
@@ -255,7 +268,7 @@ impl RequestDirectives {
 /// §5.1 says; a list with spaces, a second line or a member that is not
 /// an integer (`7200.0`, `-1`, `7200;x=1`) means something upstream went
 /// wrong, and the answer is not trusted to be fresh.
-pub fn age(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn age(headers: &HeaderMap) -> Option<u64> {
     let mut lines = headers.get_all(header::AGE).iter();
     let Some(first) = lines.next() else {
         return Some(0);
@@ -271,7 +284,7 @@ pub fn age(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// An HTTP date header.
-pub fn date(headers: &HeaderMap, name: &HeaderName) -> Option<SystemTime> {
+pub(crate) fn date(headers: &HeaderMap, name: &HeaderName) -> Option<SystemTime> {
     let mut lines = headers.get_all(name).iter();
     let v = lines.next()?;
     if lines.next().is_some() {
@@ -282,7 +295,7 @@ pub fn date(headers: &HeaderMap, name: &HeaderName) -> Option<SystemTime> {
 
 /// How long an answer stays fresh by `Expires − Date`: zero for an
 /// `Expires` that is not a valid date (RFC 9111 §5.3: already expired).
-pub fn expires_lifetime(headers: &HeaderMap, received: SystemTime) -> Option<Duration> {
+pub(crate) fn expires_lifetime(headers: &HeaderMap, received: SystemTime) -> Option<Duration> {
     headers.get(header::EXPIRES)?;
     let Some(expires) = date(headers, &header::EXPIRES) else {
         return Some(Duration::ZERO);
@@ -293,7 +306,7 @@ pub fn expires_lifetime(headers: &HeaderMap, received: SystemTime) -> Option<Dur
 
 /// What an answer's `Vary` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Vary {
+pub(crate) enum Vary {
     /// These request headers (lowercased, without repeats).
     Headers(Vec<HeaderName>),
     /// `*`: varies on things no header shows; never reused.
@@ -303,7 +316,7 @@ pub enum Vary {
 /// The `Vary` of an answer. Headers that name one request rather than
 /// what it asks (request ids, trace context) are left out, or nothing
 /// calling with them could ever be reused.
-pub fn vary(headers: &HeaderMap) -> Vary {
+pub(crate) fn vary(headers: &HeaderMap) -> Vary {
     let mut names: Vec<HeaderName> = Vec::new();
     for line in headers.get_all(header::VARY) {
         let Ok(line) = line.to_str() else {
@@ -327,7 +340,7 @@ pub fn vary(headers: &HeaderMap) -> Vary {
 /// A request header's value as the cache compares it for `Vary`: every
 /// line, list members trimmed and joined by `,`; language and encoding
 /// lists also lowercased, as their case never matters. `None` when absent.
-pub fn normalized(headers: &HeaderMap, name: &HeaderName) -> Option<Box<[u8]>> {
+pub(crate) fn normalized(headers: &HeaderMap, name: &HeaderName) -> Option<Box<[u8]>> {
     let mut out: Vec<u8> = Vec::new();
     let mut any = false;
     let fold = name == header::ACCEPT_LANGUAGE || name == header::ACCEPT_ENCODING;
@@ -353,7 +366,7 @@ pub fn normalized(headers: &HeaderMap, name: &HeaderName) -> Option<Box<[u8]>> {
 }
 
 /// The entity tags of an `If-None-Match`; `["*"]` for any.
-pub fn entity_tags(headers: &HeaderMap) -> Vec<String> {
+pub(crate) fn entity_tags(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -365,7 +378,7 @@ pub fn entity_tags(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// Weak comparison of entity tags (RFC 9110 §8.8.3.2): `W/"x"` matches `"x"`.
-pub fn weak_match(a: &str, b: &HeaderValue) -> bool {
+pub(crate) fn weak_match(a: &str, b: &HeaderValue) -> bool {
     let Ok(b) = b.to_str() else { return false };
     a.trim().trim_start_matches("W/") == b.trim().trim_start_matches("W/")
 }
@@ -442,7 +455,7 @@ mod tests {
         let r = RequestDirectives::read(&h(&[("pragma", "no-cache")]));
         assert!(r.no_cache);
         let r = RequestDirectives::read(&h(&[("cache-control", "max-stale, min-fresh=5")]));
-        assert_eq!(r.max_stale, Some(None));
+        assert_eq!(r.max_stale, Some(MaxStale::Any));
         assert_eq!(r.min_fresh, Some(5));
     }
 

@@ -169,10 +169,12 @@ impl Entry {
     }
 
     /// Served stale by a request's `max-stale`.
-    pub(super) fn within_max_stale(&self, max_stale: Option<u64>) -> bool {
-        !self.stale.never_stale
-            && !self.stale.no_cache
-            && max_stale.is_none_or(|s| self.overdue() <= Duration::from_secs(s))
+    pub(super) fn within_max_stale(&self, max_stale: super::directives::MaxStale) -> bool {
+        let within = match max_stale {
+            super::directives::MaxStale::Any => true,
+            super::directives::MaxStale::Seconds(s) => self.overdue() <= Duration::from_secs(s),
+        };
+        !self.stale.never_stale && !self.stale.no_cache && within
     }
 
     /// How long past fresh it is still worth keeping: to be served stale,

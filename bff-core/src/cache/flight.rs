@@ -70,6 +70,6 @@ impl Drop for Lead<'_> {
 }
 
 /// Waits until the leading request is done, or `limit` passes.
-pub async fn wait(mut rx: watch::Receiver<()>, limit: Duration) {
+pub(crate) async fn wait(mut rx: watch::Receiver<()>, limit: Duration) {
     let _ = tokio::time::timeout(limit, async { while rx.changed().await.is_ok() {} }).await;
 }

@@ -14,8 +14,8 @@
 //! of the request headers the answer varies on. Memory is bounded by
 //! bytes, least recently used first out.
 
-pub mod answers;
-pub mod directives;
+pub(crate) mod answers;
+pub(crate) mod directives;
 mod entry;
 mod flight;
 mod parts;
@@ -30,10 +30,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode, header};
 
 use directives::{RequestDirectives, ResponseDirectives, SurrogateDirectives, Vary};
-pub use entry::Entry;
+pub(crate) use entry::Entry;
 use entry::{Parts, Staleness};
-pub use flight::{Lead, Turn, wait};
-pub use parts::{Freshness, PARTS, note_part};
+pub(crate) use flight::{Turn, wait};
+pub(crate) use parts::{Freshness, PARTS, note_part};
 
 use crate::headers::PER_REQUEST;
 
@@ -96,7 +96,7 @@ impl std::fmt::Debug for HttpCache {
 }
 
 /// Counts one use of the cache.
-pub fn record(service: &str, result: &'static str) {
+pub(crate) fn record(service: &str, result: &'static str) {
     metrics::counter!("bff_cache_requests_total", "service" => service.to_owned(), "result" => result)
         .increment(1);
 }
@@ -367,7 +367,7 @@ impl HttpCache {
 /// The targets an unsafe request's success makes stale (RFC 9111 §4.4):
 /// its own, and those its `Location` and `Content-Location` name on the
 /// same service (a path, or an absolute URL with `authority`).
-pub fn invalidated_targets(
+pub(crate) fn invalidated_targets(
     target: &str,
     answer: &HeaderMap,
     authority: Option<&str>,

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// part bounds the whole, a private part makes it private, and a part that
 /// cannot be kept makes the whole uncacheable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Freshness {
+pub(crate) struct Freshness {
     /// Time the least fresh part has left; `None` before any part is seen.
     pub left: Option<Duration>,
     /// A part cannot be kept.
@@ -20,7 +20,7 @@ pub struct Freshness {
 
 impl Freshness {
     /// How long the whole may be kept, if at all.
-    pub fn lifetime(&self) -> Option<Duration> {
+    pub(crate) fn lifetime(&self) -> Option<Duration> {
         self.left
             .filter(|l| !self.uncacheable && *l > Duration::ZERO)
     }
@@ -32,7 +32,7 @@ tokio::task_local! {
 }
 
 /// Records one part of the answer being composed (`None`: not keepable).
-pub fn note_part(left: Option<Duration>, private: bool) {
+pub(crate) fn note_part(left: Option<Duration>, private: bool) {
     let _ = PARTS.try_with(|cell| {
         let mut f = cell.get();
         match left {

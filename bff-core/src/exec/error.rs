@@ -7,7 +7,7 @@ use crate::error::Problem;
 
 /// Why one call failed.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum CallError {
+pub(crate) enum CallError {
     /// The upstream answered with a status that is not a success.
     #[error("upstream answered {0}")]
     Status(StatusCode),
@@ -42,7 +42,7 @@ pub enum CallError {
 
 impl CallError {
     /// Short machine-readable reason, used in the degraded-calls header.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Self::Status(s) => format!("status-{}", s.as_u16()),
             Self::Unreachable => "unreachable".into(),
@@ -62,7 +62,7 @@ impl CallError {
 
     /// The upstream's status as HTTP, which `forward_status` matches; a gRPC
     /// status by the usual gRPC-to-HTTP table.
-    pub fn upstream_status(&self) -> Option<StatusCode> {
+    pub(crate) fn upstream_status(&self) -> Option<StatusCode> {
         match self {
             Self::Status(s) => Some(*s),
             Self::Grpc(s) => Some(s.code.http_status()),
@@ -71,7 +71,7 @@ impl CallError {
     }
 
     /// Whether the service failed (rather than the request or its answer's shape).
-    pub fn is_upstream_failure(&self) -> bool {
+    pub(crate) fn is_upstream_failure(&self) -> bool {
         matches!(
             self,
             Self::Unreachable | Self::Timeout | Self::CircuitOpen(_) | Self::Overloaded
@@ -80,7 +80,7 @@ impl CallError {
     }
 
     /// Whether another try might succeed: the upstream failed, not the request.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Self::Unreachable | Self::Timeout => true,
             Self::Status(s) => s.is_server_error() || *s == http::StatusCode::TOO_MANY_REQUESTS,
@@ -93,7 +93,7 @@ impl CallError {
 
 /// Why an endpoint could not answer as specified.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ExecError {
+pub(crate) enum ExecError {
     /// A required call failed.
     #[error("call `{call}`: {error}")]
     Call {
@@ -122,7 +122,7 @@ pub enum ExecError {
 
 impl ExecError {
     /// The client's view: a problem that names the call and hides internals.
-    pub fn problem(&self) -> Problem {
+    pub(crate) fn problem(&self) -> Problem {
         match self {
             Self::Call { call, error } => {
                 let (status, detail) = match error {

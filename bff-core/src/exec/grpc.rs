@@ -24,7 +24,7 @@ const MAX_TIMEOUT_VALUE: u128 = 99_999_999;
 
 /// A gRPC status code (the `grpc-status` values of the gRPC spec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrpcCode {
+pub(crate) enum GrpcCode {
     Ok,
     Cancelled,
     Unknown,
@@ -46,7 +46,7 @@ pub enum GrpcCode {
 
 /// A failed gRPC call's status, as the server sent it.
 #[derive(Debug, Clone)]
-pub struct GrpcStatus {
+pub(crate) struct GrpcStatus {
     /// `grpc-status`.
     pub code: GrpcCode,
     /// `grpc-message`, percent-decoded.
@@ -76,7 +76,7 @@ impl GrpcCode {
 
     /// The code of a `grpc-status` value; codes the spec does not define
     /// count as `UNKNOWN`, as gRPC clients treat them.
-    pub fn from_header(v: &HeaderValue) -> Self {
+    pub(crate) fn from_header(v: &HeaderValue) -> Self {
         v.to_str()
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
@@ -85,7 +85,7 @@ impl GrpcCode {
     }
 
     /// The name in the gRPC spec, e.g. `NOT_FOUND`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Ok => "OK",
             Self::Cancelled => "CANCELLED",
@@ -109,7 +109,7 @@ impl GrpcCode {
 
     /// The HTTP status a gRPC-to-HTTP gateway answers for the code (the
     /// table of grpc-gateway and Envoy), which `forward_status` matches.
-    pub fn http_status(self) -> StatusCode {
+    pub(crate) fn http_status(self) -> StatusCode {
         match self {
             Self::Ok => StatusCode::OK,
             Self::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_GATEWAY),
@@ -130,7 +130,7 @@ impl GrpcCode {
 
     /// Whether the server, not the request, failed: counts against the
     /// instance's health and lets a last good answer stand in.
-    pub fn is_server_failure(self) -> bool {
+    pub(crate) fn is_server_failure(self) -> bool {
         matches!(
             self,
             Self::Unknown

@@ -6,7 +6,7 @@ mod cached;
 mod call;
 mod error;
 mod grpc;
-pub mod refresh;
+pub(crate) mod refresh;
 mod scope;
 mod tries;
 
@@ -17,9 +17,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use jaq_json::Val;
 use tokio::time::Instant;
 
-pub use error::{CallError, ExecError};
-pub use grpc::{GrpcCode, GrpcStatus};
-pub use scope::RequestData;
+pub(crate) use error::{CallError, ExecError};
+pub(crate) use scope::RequestData;
 use scope::Scope;
 
 use crate::lang::template::TemplateSet;
@@ -27,7 +26,7 @@ use crate::plan::Endpoint;
 
 /// A call that failed but had a fallback.
 #[derive(Debug, Clone)]
-pub struct Degraded {
+pub(crate) struct Degraded {
     /// The call.
     pub call: String,
     /// Why, machine-readable (`timeout`, `status-503`, …).
@@ -36,7 +35,7 @@ pub struct Degraded {
 
 /// A successful run.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The shaped response value.
     pub value: Val,
     /// Optional calls that fell back.
@@ -49,7 +48,7 @@ pub struct Outcome {
 
 /// A failed run: why, and how each call that started went.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// What the endpoint answers.
     pub error: ExecError,
     /// Every call that started, in call order: its name, how long it ran
@@ -71,7 +70,7 @@ type CallFuture<'a> =
     Pin<Box<dyn Future<Output = (usize, Result<Val, CallError>, Duration)> + Send + 'a>>;
 
 /// Runs an endpoint for one request.
-pub async fn run(
+pub(crate) async fn run(
     endpoint: &Endpoint,
     templates: &TemplateSet,
     client: &crate::upstream::Client,

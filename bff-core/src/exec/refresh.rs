@@ -16,7 +16,7 @@ use crate::plan::Service;
 
 /// Whose request the entry answers: how its key is rebuilt.
 #[derive(Debug, Clone)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// A composed call (keyed by all its headers).
     Call,
     /// A pass-through request, with the identity headers the BFF added.
@@ -25,7 +25,7 @@ pub enum Scope {
 
 /// The request to renew an entry with.
 #[derive(Debug)]
-pub struct Renewal {
+pub(crate) struct Renewal {
     /// The service.
     pub service: Arc<Service>,
     /// Its client.
@@ -45,7 +45,7 @@ pub struct Renewal {
 }
 
 /// Renews `old` in the background.
-pub fn spawn(cache: Arc<HttpCache>, old: Arc<Entry>, r: Renewal) {
+pub(crate) fn spawn(cache: Arc<HttpCache>, old: Arc<Entry>, r: Renewal) {
     tokio::spawn(async move {
         let Some(attempt) = r.service.pool.start(None) else {
             return;

@@ -10,7 +10,7 @@ use crate::value::{self, Json};
 
 /// The parts of the client's request a spec can read.
 #[derive(Debug, Clone, Default)]
-pub struct RequestData {
+pub(crate) struct RequestData {
     /// Path parameters by name.
     pub path: Val,
     /// Query parameters (first value of each) by name.

@@ -19,9 +19,9 @@ use serde_json::{Map, Value, json};
 use crate::plan::{Endpoint, Plan, ProxyPlan};
 
 /// Where the description is served.
-pub const JSON_PATH: &str = "/openapi.json";
+pub(crate) const JSON_PATH: &str = "/openapi.json";
 /// Where the reference page is served.
-pub const DOCS_PATH: &str = "/docs";
+pub(crate) const DOCS_PATH: &str = "/docs";
 
 /// Statuses of errors, with what they mean to a client.
 const ERRORS: [(u16, &str); 11] = [
@@ -51,7 +51,7 @@ const ERRORS: [(u16, &str); 11] = [
 ];
 
 /// The description, built once per generation of specs.
-pub struct ApiDescription {
+pub(crate) struct ApiDescription {
     document: Value,
     json: bytes::Bytes,
     /// The base URL curl examples were written with, replaced by the
@@ -77,7 +77,7 @@ impl ApiDescription {
     }
 
     /// The OpenAPI document.
-    pub fn document(&self) -> &Value {
+    pub(crate) fn document(&self) -> &Value {
         &self.document
     }
 }

@@ -37,7 +37,7 @@ impl Limit {
 }
 
 /// Middleware: the whole BFF's limit, held until the response head is ready.
-pub async fn middleware(State(limit): State<Limit>, req: Request, next: Next) -> Response {
+pub(crate) async fn middleware(State(limit): State<Limit>, req: Request, next: Next) -> Response {
     let Some(_permit) = limit.try_admit() else {
         metrics::counter!("bff_shed_total", "scope" => "bff").increment(1);
         return super::unavailable(&format!(

@@ -32,7 +32,7 @@ fn window_name(w: QuotaWindow) -> (&'static str, u64) {
 }
 
 /// Adds the rate-limit fields of a verdict to a response's headers.
-pub fn apply(verdict: &Verdict, headers: &mut HeaderMap) {
+pub(crate) fn apply(verdict: &Verdict, headers: &mut HeaderMap) {
     let Some(o) = verdict.outcome else {
         return;
     };
@@ -66,7 +66,7 @@ pub fn apply(verdict: &Verdict, headers: &mut HeaderMap) {
 }
 
 /// The `429` for a refused request, with every field of [`apply`].
-pub fn refusal(verdict: &Verdict) -> Response {
+pub(crate) fn refusal(verdict: &Verdict) -> Response {
     if verdict.store_down {
         return unavailable(&format!(
             "rate limit `{}` cannot be checked right now",
@@ -97,7 +97,7 @@ pub fn refusal(verdict: &Verdict) -> Response {
 }
 
 /// A `503` with `Retry-After: 1`: shed load, or a store that must answer.
-pub fn unavailable(detail: &str) -> Response {
+pub(crate) fn unavailable(detail: &str) -> Response {
     let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
         .detail(detail)
         .into_response();

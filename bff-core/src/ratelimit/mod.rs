@@ -5,12 +5,12 @@
 //! (`RateLimit`, `RateLimit-Policy`, `X-RateLimit-*`); a refusal is a `429`
 //! problem with `Retry-After`.
 
-pub mod concurrency;
+pub(crate) mod concurrency;
 mod error;
 mod gcra;
 mod headers;
 mod rate;
-pub mod store;
+pub(crate) mod store;
 mod window;
 
 use std::net::IpAddr;
@@ -19,9 +19,9 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use jaq_json::Val;
 
-pub use headers::{apply, refusal, unavailable};
-pub use rate::Rate;
-pub use store::Outcome;
+pub(crate) use headers::{apply, refusal, unavailable};
+pub(crate) use rate::Rate;
+pub(crate) use store::Outcome;
 
 use crate::auth::claim;
 use crate::config::{
@@ -31,7 +31,7 @@ use crate::value;
 use error::{PerIpError, PolicyError};
 use gcra::Gcra;
 use store::{Allowance, Local, Redis};
-pub use window::Clock;
+pub(crate) use window::Clock;
 
 /// What a key is counted by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,7 +281,7 @@ const MAX_KEY_BYTES: usize = 256;
 
 /// Counts a request against an endpoint's or route's policy: `Err` is the
 /// refusal to send, `Ok` the verdict whose headers go on the answer.
-pub async fn admit(
+pub(crate) async fn admit(
     policy: &Policy,
     caller: &Caller<'_>,
 ) -> Result<Verdict, axum::response::Response> {
@@ -309,7 +309,7 @@ pub async fn admit(
 }
 
 /// The client's address, as the listener recorded it.
-pub fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
+pub(crate) fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
     extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip())
@@ -382,7 +382,7 @@ pub(crate) fn per_ip_layer(
 }
 
 /// The body of a usage endpoint: where the caller stands under a policy.
-pub fn usage_body(verdict: &Verdict, identity: &Val) -> serde_json::Value {
+pub(crate) fn usage_body(verdict: &Verdict, identity: &Val) -> serde_json::Value {
     let o = verdict.outcome.unwrap_or(Outcome {
         allowed: true,
         by_quota: false,

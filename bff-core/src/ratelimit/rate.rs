@@ -19,7 +19,7 @@ pub(crate) enum RateError {
 
 /// A rate: `count` requests per `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// Requests.
     pub count: u32,
     /// Per this long.
@@ -54,7 +54,7 @@ impl Rate {
     }
 
     /// Time between two requests at the sustained rate.
-    pub fn interval(self) -> Duration {
+    pub(crate) fn interval(self) -> Duration {
         self.period / self.count
     }
 }

@@ -36,7 +36,7 @@ pub struct Outcome {
     pub quota_reset_us: u64,
 }
 
-pub use crate::redis_store::{Redis, StoreError};
+pub(crate) use crate::redis_store::{Redis, StoreError};
 
 const SHARDS: usize = 16;
 /// Past this many keys in a shard, keys whose bucket is full again and
@@ -54,14 +54,14 @@ struct Entry {
 
 /// Counts in this process.
 #[derive(Debug, Default)]
-pub struct Local {
+pub(crate) struct Local {
     clock: Clock,
     shards: [Mutex<HashMap<String, Entry>>; SHARDS],
 }
 
 impl Local {
     /// A store on the given clock.
-    pub fn new(clock: Clock) -> Self {
+    pub(crate) fn new(clock: Clock) -> Self {
         Self {
             clock,
             shards: Default::default(),
@@ -69,7 +69,7 @@ impl Local {
     }
 
     /// Decides one request; with `dry_run`, only reports the key's state.
-    pub fn decide(&self, key: &str, a: &Allowance, dry_run: bool) -> Outcome {
+    pub(crate) fn decide(&self, key: &str, a: &Allowance, dry_run: bool) -> Outcome {
         let now = self.clock.now_us();
         let mut shard = self.shards[shard_of(key)]
             .lock()

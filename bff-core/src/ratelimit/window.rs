@@ -12,14 +12,14 @@ const DAY: u64 = 86_400;
 
 /// Microseconds since the Unix epoch, advancing with Tokio's clock.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     start_unix_us: u64,
     start: Instant,
 }
 
 impl Clock {
     /// A clock reading the system time once.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -30,7 +30,7 @@ impl Clock {
     }
 
     /// Now, in microseconds since the epoch.
-    pub fn now_us(&self) -> u64 {
+    pub(crate) fn now_us(&self) -> u64 {
         let since = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.start_unix_us.saturating_add(since)
     }

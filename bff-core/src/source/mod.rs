@@ -8,4 +8,4 @@ mod loc;
 
 pub(crate) use diagnostic::key_column;
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use loc::Loc;
+pub(crate) use loc::Loc;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-pub use model::{CallSpec, EndpointSpec, ExampleSpec, OnError, RespondSpec};
+pub(crate) use model::{CallSpec, EndpointSpec, ExampleSpec, RespondSpec};
 
 use crate::config::BffConfig;
 use crate::source::{Diagnostic, Diagnostics, Loc, key_column};
@@ -81,7 +81,7 @@ pub struct SpecSet {
 
 /// Reads and parses a folder. Files that fail to parse are reported and left
 /// out; the caller decides whether anything reported is fatal.
-pub fn read_dir(dir: &Path, diags: &mut Diagnostics) -> Option<SpecSet> {
+pub(crate) fn read_dir(dir: &Path, diags: &mut Diagnostics) -> Option<SpecSet> {
     let config_path = dir.join("bff.yaml");
     let config = read_file::<BffConfig>(&config_path, diags);
     let endpoints_dir = dir.join("endpoints");
@@ -102,7 +102,10 @@ pub fn read_dir(dir: &Path, diags: &mut Diagnostics) -> Option<SpecSet> {
 }
 
 /// Parses one spec file, reporting a syntax or shape error at its location.
-pub fn read_file<T: DeserializeOwned>(path: &Path, diags: &mut Diagnostics) -> Option<SpecFile<T>> {
+pub(crate) fn read_file<T: DeserializeOwned>(
+    path: &Path,
+    diags: &mut Diagnostics,
+) -> Option<SpecFile<T>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -124,7 +127,7 @@ pub fn read_file<T: DeserializeOwned>(path: &Path, diags: &mut Diagnostics) -> O
 }
 
 /// Parses YAML text into a spec type.
-pub fn parse_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
+pub(crate) fn parse_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
     serde_saphyr::from_str::<T>(text).map_err(|e| {
         let message = e.render_with_options(serde_saphyr::render_options! {
             snippets: serde_saphyr::SnippetMode::Off,

@@ -29,7 +29,7 @@ pub struct Client {
 }
 
 /// Why an upstream exchange failed before a response arrived.
-pub type Error = hyper_util::client::legacy::Error;
+pub(crate) type Error = hyper_util::client::legacy::Error;
 
 /// Why a client cannot be built from a service's options.
 #[derive(Debug, thiserror::Error)]

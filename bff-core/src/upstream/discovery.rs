@@ -23,7 +23,7 @@ enum EtcdError {
 }
 
 /// Resolves `host:port` every interval; each address becomes an instance.
-pub async fn dns(pool: Arc<Pool>, config: DiscoveryConfig, name: String) {
+pub(crate) async fn dns(pool: Arc<Pool>, config: DiscoveryConfig, name: String) {
     let Some(target) = config.dns.clone() else {
         return;
     };
@@ -44,7 +44,7 @@ pub async fn dns(pool: Arc<Pool>, config: DiscoveryConfig, name: String) {
 }
 
 /// Lists the etcd prefix, then watches it and lists again on every change.
-pub async fn etcd(pool: Arc<Pool>, config: DiscoveryConfig, name: String) {
+pub(crate) async fn etcd(pool: Arc<Pool>, config: DiscoveryConfig, name: String) {
     let Some(etcd) = config.etcd.clone() else {
         return;
     };
@@ -158,7 +158,7 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 
 /// Checks every instance each interval; `unhealthy_after` failures in a
 /// row take it out of balancing, `healthy_after` passes bring it back.
-pub async fn health(pool: Arc<Pool>, config: HealthCheckConfig, name: String) {
+pub(crate) async fn health(pool: Arc<Pool>, config: HealthCheckConfig, name: String) {
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(config.timeout)

@@ -4,15 +4,15 @@
 //! answers for stale-if-error, discovery of instances (DNS, etcd) and
 //! their active health checks.
 
-pub mod breaker;
+pub(crate) mod breaker;
 mod client;
-pub mod discovery;
+pub(crate) mod discovery;
 mod pool;
-pub mod retry;
-pub mod stale;
+pub(crate) mod retry;
+pub(crate) mod stale;
 
-pub use breaker::Breaker;
+pub(crate) use breaker::Breaker;
 pub(crate) use client::BuildError;
-pub use client::{Client, Error, Options, Protocol};
-pub use pool::*;
-pub use retry::Retry;
+pub(crate) use client::{Client, Error, Options, Protocol};
+pub(crate) use pool::*;
+pub(crate) use retry::Retry;

@@ -109,7 +109,7 @@ impl Retry {
 }
 
 /// An upstream's `Retry-After` in seconds (dates are not honoured).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(http::header::RETRY_AFTER)?
         .to_str()

@@ -37,7 +37,7 @@ pub(crate) enum PurgeError {
 
 /// A kept answer.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
@@ -89,7 +89,7 @@ impl std::fmt::Debug for AnswerCache {
 /// What to purge.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Purge {
+pub(crate) struct Purge {
     /// A request target, e.g. `GET /v1/products/p-1?lang=en` (every caller's entry).
     #[serde(default)]
     pub key: Option<String>,
