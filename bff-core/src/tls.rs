@@ -15,9 +15,9 @@ use crate::config::{ClientCertMode, TlsConfig, expand_env};
 /// Why the listener's TLS configuration cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// A `${VAR}` in a path did not expand; holds why.
-    #[error("{0}")]
-    Env(String),
+    /// A `${VAR}` in a path did not expand.
+    #[error(transparent)]
+    Env(#[from] crate::config::EnvError),
     /// A certificate file cannot be read, or is not PEM.
     #[error("certificates `{}`: {source}", path.display())]
     Certificates {
@@ -62,7 +62,7 @@ pub fn server_config(config: &TlsConfig, dir: &Path) -> Result<Arc<ServerConfig>
     // Named explicitly: should another crate enable a second provider,
     // rustls could no longer pick a process-wide default.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let env = |text: &str| expand_env(text).map_err(|e| TlsError::Env(e.to_string()));
+    let env = |text: &str| expand_env(text).map_err(TlsError::Env);
     let certs = read_certs(&dir.join(env(&config.cert)?))?;
     let key_path = dir.join(env(&config.key)?);
     let key = match PrivateKeyDer::from_pem_file(&key_path) {

@@ -17,9 +17,9 @@ use crate::value;
 /// Why an introspection policy of bff.yaml does not compile.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum IntrospectionError {
-    /// A `${VAR}` did not expand; holds why.
-    #[error("{0}")]
-    Env(String),
+    /// A `${VAR}` did not expand.
+    #[error(transparent)]
+    Env(#[from] crate::config::EnvError),
     /// The authorization server's URL does not parse.
     #[error("introspection url `{url}`: {source}")]
     Url {
@@ -55,7 +55,7 @@ impl std::fmt::Debug for IntrospectionPolicy {
 impl IntrospectionPolicy {
     /// Reads the settings; secrets may come from the environment.
     pub(super) fn compile(config: &IntrospectionConfig) -> Result<Self, IntrospectionError> {
-        let env = |text: &str| expand_env(text).map_err(|e| IntrospectionError::Env(e.to_string()));
+        let env = |text: &str| expand_env(text).map_err(IntrospectionError::Env);
         let url = env(&config.url)?;
         if let Err(source) = reqwest::Url::parse(&url) {
             return Err(IntrospectionError::Url { url, source });

@@ -21,9 +21,9 @@ pub(crate) enum JwtError {
     /// Neither keys nor a key set to fetch them from.
     #[error("a jwt policy needs `keys` or a `jwks_url`")]
     NoKeys,
-    /// A `${VAR}` did not expand; holds why.
-    #[error("{0}")]
-    Env(String),
+    /// A `${VAR}` did not expand.
+    #[error(transparent)]
+    Env(#[from] crate::config::EnvError),
     /// The key set's URL does not parse.
     #[error("jwks_url `{url}`: {source}")]
     JwksUrl {
@@ -124,7 +124,7 @@ impl JwtPolicy {
             .collect::<Result<_, _>>()?;
         let jwks = match &config.jwks_url {
             Some(url) => {
-                let url = expand_env(url).map_err(|e| JwtError::Env(e.to_string()))?;
+                let url = expand_env(url).map_err(JwtError::Env)?;
                 if let Err(source) = reqwest::Url::parse(&url) {
                     return Err(JwtError::JwksUrl { url, source });
                 }
@@ -242,7 +242,7 @@ fn compile_key(k: &JwtKeyConfig, config: &JwtConfig, dir: &Path) -> Result<Key, 
         }
         (None, Some(secret)) => match alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                let secret = expand_env(secret).map_err(|e| JwtError::Env(e.to_string()))?;
+                let secret = expand_env(secret).map_err(JwtError::Env)?;
                 DecodingKey::from_secret(secret.as_bytes())
             }
             _ => return Err(JwtError::NeedsPem(k.alg.clone())),

@@ -38,7 +38,7 @@ pub use cache::CacheConfig;
 pub use compression::CompressionConfig;
 pub use defaults::Defaults;
 pub use discovery::{DiscoveryConfig, EtcdConfig, HealthCheckConfig};
-pub use env::expand_env;
+pub use env::{EnvError, expand_env};
 pub use limits::{Limits, PerIpConfig};
 pub use openapi::OpenApiConfig;
 pub use proxy::{ProxyRoute, WebSocketConfig};

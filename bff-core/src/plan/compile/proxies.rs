@@ -19,9 +19,9 @@ enum WebSocketError {
     /// A zero idle timeout would close every connection at once.
     #[error("websocket: `idle_timeout` must be longer than 0")]
     NoIdleTime,
-    /// A `${VAR}` in `origins` did not expand; holds why.
-    #[error("{0}")]
-    Env(String),
+    /// A `${VAR}` in `origins` did not expand.
+    #[error(transparent)]
+    Env(#[from] crate::config::EnvError),
     /// An entry of `origins` is not a bare origin.
     #[error("websocket: `{0}` is not an origin such as `https://shop.example`")]
     NotAnOrigin(String),
@@ -129,7 +129,7 @@ fn compile_websocket(
     }
     let mut origins = Vec::new();
     for raw in &config.origins {
-        let expanded = expand_env(raw).map_err(|e| WebSocketError::Env(e.to_string()))?;
+        let expanded = expand_env(raw).map_err(WebSocketError::Env)?;
         for origin in expanded.split(',').map(str::trim) {
             if origin.is_empty() {
                 continue;

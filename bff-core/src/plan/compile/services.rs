@@ -17,9 +17,9 @@ use crate::spec::SpecFile;
 /// Why a service's base URL is not usable.
 #[derive(Debug, thiserror::Error)]
 enum UrlError {
-    /// A `${VAR}` did not expand; holds why.
-    #[error("{0}")]
-    Env(String),
+    /// A `${VAR}` did not expand.
+    #[error(transparent)]
+    Env(#[from] crate::config::EnvError),
     /// It parses, but cannot be a base for calls.
     #[error("service `{name}`: URL must be http or https without a query, got `{url}`")]
     NotABase { name: String, url: String },
@@ -178,7 +178,7 @@ pub(super) fn compile_services(
 
 /// A service base URL, `${VAR}` expanded, without its trailing slash.
 fn service_url(name: &str, raw: &str) -> Result<String, UrlError> {
-    let url = expand_env(raw).map_err(|e| UrlError::Env(e.to_string()))?;
+    let url = expand_env(raw).map_err(UrlError::Env)?;
     match reqwest::Url::parse(&url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {
             Ok(url.trim_end_matches('/').to_owned())
