@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Uri};
 use tracing::Instrument;
 
-use crate::error::Problem;
+use crate::error::Refusal;
 
 pub(crate) use crate::headers::REQUEST_ID;
 
@@ -93,9 +93,10 @@ where
                 *req.uri_mut() = uri;
                 futures::future::Either::Right(self.0.call(req))
             }
-            Err(why) => futures::future::Either::Left(std::future::ready(Ok(
-                Problem::bad_request(why).into_response(),
-            ))),
+            Err(why) => futures::future::Either::Left(std::future::ready(Ok(Refusal::BadRequest(
+                why.to_string(),
+            )
+            .into_response()))),
         }
     }
 }

@@ -4,10 +4,9 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 use jaq_json::Val;
 
-use crate::error::Problem;
 use crate::pages::Pages;
 use crate::plan::Endpoint;
 use crate::{negotiate, proto, value};
@@ -79,14 +78,10 @@ fn typed(body: Body, content_type: &'static str) -> Response {
 /// not the client, so 500, with the field in the log and the problem.
 fn misfit(endpoint: &Endpoint, what: &str, error: &str) -> Response {
     tracing::error!(endpoint = %endpoint.id(), error, "answer does not fit its {what}");
-    let mut r = axum::response::IntoResponse::into_response(
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "about:blank")
-            .detail(format!("the answer does not fit its {what}: {error}")),
-    );
-    // Let a client that asked for another format see why this one failed.
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    // A client that asked for another format sees why this one failed.
+    axum::response::IntoResponse::into_response(crate::error::Refusal::Misfit(format!(
+        "the answer does not fit its {what}: {error}"
+    )))
 }
 
 /// Whether the JSON answer of an endpoint depends on `Accept` (so caches must vary on it).

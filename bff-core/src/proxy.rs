@@ -14,9 +14,9 @@ use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::error::Problem;
+use crate::error::Refusal;
 use crate::plan::ProxyPlan;
 use crate::upstream;
 use crate::upstream::Attempt;
@@ -58,15 +58,11 @@ pub(crate) async fn forward(
     req: Request,
 ) -> Response {
     if !forwards(req.method()) {
-        let mut r = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
-            .detail(format!(
-                "pass-through routes do not forward {}",
-                req.method()
-            ))
-            .into_response();
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(ALLOW));
-        return r;
+        return Refusal::MethodNotAllowed {
+            detail: format!("pass-through routes do not forward {}", req.method()),
+            allow: Some(HeaderValue::from_static(ALLOW)),
+        }
+        .into_response();
     }
     let upgrade = route
         .websocket
@@ -154,16 +150,12 @@ fn instance<'a>(
 ) -> Result<(Attempt<'a>, http::Uri), Box<Response>> {
     let pool = &route.service.pool;
     if let Some(breaker) = pool.breaker.as_ref().filter(|b| !b.allow()) {
-        let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
-            .detail(format!(
-                "the circuit of service `{}` is open",
-                route.service.name
-            ))
-            .into_response();
-        let secs = (breaker.retry_in().as_secs_f64().ceil() as u64).max(1);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return Err(Box::new(r));
+        let refused = Refusal::Unavailable {
+            detail: format!("the circuit of service `{}` is open", route.service.name),
+            retry_after: Some((breaker.retry_in().as_secs_f64().ceil() as u64).max(1)),
+            call: None,
+        };
+        return Err(Box::new(refused.into_response()));
     }
     let key = pool
         .hash_header
@@ -177,7 +169,7 @@ fn instance<'a>(
         ))));
     };
     let Ok(uri) = attempt.instance().uri(target) else {
-        let refused = Problem::bad_request("the request path cannot be forwarded");
+        let refused = Refusal::BadRequest("the request path cannot be forwarded".to_owned());
         return Err(Box::new(refused.into_response()));
     };
     Ok((attempt, uri))
@@ -222,12 +214,11 @@ async fn forward_admitted(
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     let too_large = || {
-        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "about:blank")
-            .detail(format!(
-                "the request body exceeds {} bytes",
-                route.max_body.unwrap_or_default()
-            ))
-            .into_response()
+        Refusal::TooLarge(format!(
+            "the request body exceeds {} bytes",
+            route.max_body.unwrap_or_default()
+        ))
+        .into_response()
     };
     let declared = request
         .headers()
@@ -293,19 +284,20 @@ async fn forward_admitted(
 
 /// `502`: the service could not be reached (its address stays private).
 fn unreachable(route: &ProxyPlan) -> Response {
-    Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
-        .detail(format!("service `{}` is unreachable", route.service.name))
-        .into_response()
+    Refusal::BadGateway {
+        detail: format!("service `{}` is unreachable", route.service.name),
+        call: None,
+    }
+    .into_response()
 }
 
 /// `504`: the service did not start answering within the route's timeout.
 fn too_slow(route: &ProxyPlan) -> Response {
-    Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
-        .detail(format!(
-            "service `{}` did not answer in time",
-            route.service.name
-        ))
-        .into_response()
+    Refusal::Timeout {
+        detail: format!("service `{}` did not answer in time", route.service.name),
+        call: None,
+    }
+    .into_response()
 }
 
 /// Sends a request whose body streams from the client. The clock for the

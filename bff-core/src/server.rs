@@ -11,9 +11,8 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, any};
-use http::StatusCode;
 
-use crate::error::Problem;
+use crate::error::Refusal;
 use crate::extension::{Configure, Extension, Factory, NoExtension};
 use crate::pipeline::Context;
 use crate::plan::{self, Plan};
@@ -147,7 +146,7 @@ impl Gateway {
             router = router.route(&path, axum::routing::get(handler));
         }
         let router = crate::openapi::routes(router, &self.shared.plan, &*self.shared.extension)
-            .fallback(|| async { Problem::not_found() });
+            .fallback(|| async { Refusal::NotFound });
         // The stages every routed request passes, in request order (the
         // first layer of a ServiceBuilder is the outermost): the limit per
         // client address, the BFF's concurrency limit, compression of the
@@ -353,7 +352,9 @@ fn strip_identity_look_alikes(headers: &mut http::HeaderMap, names: &[http::Head
     }
 }
 
-async fn method_not_allowed() -> Problem {
-    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "about:blank")
-        .detail("this endpoint does not accept this method")
+async fn method_not_allowed() -> Refusal {
+    Refusal::MethodNotAllowed {
+        detail: "this endpoint does not accept this method".to_owned(),
+        allow: None,
+    }
 }

@@ -10,9 +10,9 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, header};
 
-use crate::error::Problem;
+use crate::error::Refusal;
 use crate::reload::Live;
 
 /// The realm of both challenges; browsers show it in their login dialog.
@@ -23,9 +23,9 @@ const REALM: &str = "bff admin";
 pub(super) async fn guard(State(live): State<Live>, req: Request, next: Next) -> Response {
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD);
     match token(&live) {
-        None if changes => Problem::new(StatusCode::FORBIDDEN, "about:blank")
-            .detail("set admin.token to use this route")
-            .into_response(),
+        None if changes => {
+            Refusal::Forbidden("set admin.token to use this route".to_owned()).into_response()
+        }
         None => next.run(req).await,
         Some(token) if presents(req.headers(), &token) => next.run(req).await,
         Some(_) => challenge(req.headers()),
@@ -75,13 +75,12 @@ fn challenge(headers: &HeaderMap) -> Response {
     } else {
         "Bearer"
     };
-    let mut r = Problem::new(StatusCode::UNAUTHORIZED, "about:blank")
-        .detail("the admin token is missing or wrong")
-        .into_response();
-    if let Ok(v) = HeaderValue::try_from(format!("{scheme} realm=\"{REALM}\", charset=\"UTF-8\"")) {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    Refusal::Unauthenticated {
+        detail: "the admin token is missing or wrong".to_owned(),
+        challenge: HeaderValue::try_from(format!("{scheme} realm=\"{REALM}\", charset=\"UTF-8\""))
+            .ok(),
     }
-    r
+    .into_response()
 }
 
 /// A browser loading a page: `Sec-Fetch-Mode: navigate`, or, from older

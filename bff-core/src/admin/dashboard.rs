@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
-use http::{StatusCode, header};
+use http::header;
 use serde::Serialize;
 
 use super::instances::{ServiceState, services};
@@ -65,7 +65,7 @@ pub(super) async fn page(State(live): State<Live>) -> Response {
         Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "dashboard not rendered");
-            crate::Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "about:blank").into_response()
+            crate::error::Refusal::Internal.into_response()
         }
     }
 }

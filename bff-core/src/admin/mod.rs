@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use http::{StatusCode, header};
 use serde_json::json;
 
-use crate::error::Problem;
+use crate::error::Refusal;
 use crate::reload::Live;
 
 /// `/healthz` (the process serves) and `/readyz` (it can serve every
@@ -47,7 +47,7 @@ pub(crate) fn router(live: Live) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(guarded)
-        .fallback(|| async { Problem::not_found() })
+        .fallback(|| async { Refusal::NotFound })
         .with_state(live)
 }
 
@@ -61,19 +61,25 @@ async fn reload_status(State(live): State<Live>) -> Response {
     fresh_json(&live.status())
 }
 
+/// A `400` for a purge body that does not say what to purge.
+fn bad_request(detail: impl Into<String>) -> Refusal {
+    Refusal::BadRequest(detail.into())
+}
+
 /// `POST /reload` with the admin token: loads the folder again; `200` with
 /// the generation now serving, or `422` listing the located errors (the
 /// last good specs keep serving).
 async fn reload(State(live): State<Live>) -> Response {
     match live.reload("admin").await {
         Ok(generation) => axum::Json(json!({ "generation": generation })).into_response(),
-        Err(errors) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "about:blank")
-            .detail(format!(
+        Err(errors) => Refusal::Unprocessable {
+            detail: format!(
                 "the specs have {} error(s); the last good specs keep serving",
                 errors.len()
-            ))
-            .errors(errors)
-            .into_response(),
+            ),
+            errors,
+        }
+        .into_response(),
     }
 }
 
@@ -84,23 +90,21 @@ async fn reload(State(live): State<Live>) -> Response {
 async fn purge(State(live): State<Live>, body: axum::body::Bytes) -> Response {
     let what: crate::cache::answers::Purge = match serde_json::from_slice(&body) {
         Ok(w) => w,
-        Err(e) => return Problem::bad_request(format!("purge body: {e}")).into_response(),
+        Err(e) => return bad_request(format!("purge body: {e}")).into_response(),
     };
     let current = live.current();
     let plan = current.gateway.plan();
     let composed = what.key.is_some() || what.endpoint.is_some() || what.tag.is_some();
     if !composed && what.service.is_none() {
-        return Problem::bad_request("name a `key`, an `endpoint`, a `tag` or a `service`")
-            .into_response();
+        return bad_request("name a `key`, an `endpoint`, a `tag` or a `service`").into_response();
     }
     if what.prefix.is_some() && what.service.is_none() {
-        return Problem::bad_request("`prefix` needs a `service`").into_response();
+        return bad_request("`prefix` needs a `service`").into_response();
     }
     let mut dropped = 0;
     if let Some(service) = &what.service {
         if !plan.services.contains_key(service) {
-            return Problem::bad_request(format!("no service `{service}` in bff.yaml"))
-                .into_response();
+            return bad_request(format!("no service `{service}` in bff.yaml")).into_response();
         }
         dropped = plan.upstream_cache.purge(service, what.prefix.as_deref());
     }
@@ -113,7 +117,7 @@ async fn purge(State(live): State<Live>, body: axum::body::Bytes) -> Response {
             }
             r
         }
-        Err(e) => Problem::bad_request(e.to_string()).into_response(),
+        Err(e) => bad_request(e.to_string()).into_response(),
     }
 }
 

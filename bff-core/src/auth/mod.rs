@@ -13,7 +13,7 @@ mod require;
 
 use std::path::Path;
 
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, header};
 use jaq_json::Val;
 
 pub(crate) use identity::{IdentityHeaders, claim};
@@ -22,7 +22,7 @@ pub(crate) use jwt::JwtPolicy;
 pub(crate) use require::Requirement;
 
 use crate::config::AuthPolicyConfig;
-use crate::error::Problem;
+use crate::error::Refusal;
 
 /// Why an auth policy of bff.yaml does not compile.
 #[derive(Debug, thiserror::Error)]
@@ -232,12 +232,12 @@ impl Rejection {
         use axum::response::IntoResponse;
         let why = match self {
             Self::Unavailable => {
-                let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
-                    .detail("authentication keys are not loaded yet; retry shortly")
-                    .into_response();
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-                return r;
+                return Refusal::Unavailable {
+                    detail: "authentication keys are not loaded yet; retry shortly".to_owned(),
+                    retry_after: Some(2),
+                    call: None,
+                }
+                .into_response();
             }
             Self::Missing => None,
             Self::Invalid(why) => Some(why),
@@ -270,13 +270,11 @@ impl Rejection {
                 "Certificate error=\"invalid_certificate\"".to_owned(),
             ),
         };
-        let mut r = Problem::new(StatusCode::UNAUTHORIZED, "about:blank")
-            .detail(detail)
-            .into_response();
-        if let Ok(v) = HeaderValue::try_from(header_value) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        Refusal::Unauthenticated {
+            detail,
+            challenge: HeaderValue::try_from(header_value).ok(),
         }
-        r
+        .into_response()
     }
 }
 

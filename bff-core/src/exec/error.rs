@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::grpc::{GrpcCode, GrpcStatus};
-use crate::error::Problem;
+use crate::error::Refusal;
 
 /// Why one call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -121,8 +121,8 @@ pub(crate) enum ExecError {
 }
 
 impl ExecError {
-    /// The client's view: a problem that names the call and hides internals.
-    pub(crate) fn problem(&self) -> Problem {
+    /// The client's view: a refusal that names the call and hides internals.
+    pub(crate) fn refusal(&self) -> Refusal {
         match self {
             Self::Call { call, error } => {
                 let (status, detail) = match error {
@@ -179,9 +179,16 @@ impl ExecError {
                         ),
                     ),
                 };
-                Problem::new(status, "about:blank")
-                    .detail(detail)
-                    .call(call)
+                let call = Some(call.clone());
+                match status {
+                    StatusCode::GATEWAY_TIMEOUT => Refusal::Timeout { detail, call },
+                    StatusCode::SERVICE_UNAVAILABLE => Refusal::Unavailable {
+                        detail,
+                        retry_after: None,
+                        call,
+                    },
+                    _ => Refusal::BadGateway { detail, call },
+                }
             }
             Self::Forward {
                 call,
@@ -194,13 +201,17 @@ impl ExecError {
                     }
                     _ => format!("call `{call}` answered {}", status.as_u16()),
                 };
-                Problem::new(*status, "about:blank")
-                    .detail(detail)
-                    .call(call)
+                Refusal::Forwarded {
+                    status: *status,
+                    detail,
+                    call: call.clone(),
+                }
             }
-            Self::Shape(_) => Problem::internal(),
-            Self::Deadline => Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
-                .detail("the endpoint's deadline passed"),
+            Self::Shape(_) => Refusal::Internal,
+            Self::Deadline => Refusal::Timeout {
+                detail: "the endpoint's deadline passed".to_owned(),
+                call: None,
+            },
         }
     }
 }

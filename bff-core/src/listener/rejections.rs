@@ -6,6 +6,7 @@
 //! problem with the security headers in its place, then lets the
 //! connection close as hyper intended.
 
+use crate::error::Refusal;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -52,28 +53,15 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     if !only_hypers || !lower.windows(17).any(|w| w == b"content-length: 0") {
         return None;
     }
-    let (code, title, detail) = match status {
-        "431" => (
-            431,
-            "Request Header Fields Too Large",
-            "the request head is larger than this BFF accepts",
-        ),
-        "400" => (
-            400,
-            "Bad Request",
-            "the request could not be parsed as HTTP",
-        ),
-        "408" => (
-            408,
-            "Request Timeout",
-            "the request head did not arrive in time",
-        ),
+    let refusal = match status {
+        "431" => Refusal::HeadTooLarge,
+        "400" => Refusal::Unparsable,
+        "408" => Refusal::HeadTimeout,
         _ => return None,
     };
-    let body = serde_json::json!({
-        "type": "about:blank", "title": title, "status": code, "detail": detail,
-    })
-    .to_string();
+    let problem = refusal.problem();
+    let (code, title) = (problem.status, &problem.title);
+    let body = serde_json::to_string(&problem).unwrap_or_default();
     Some(
         format!(
             "HTTP/1.1 {code} {title}\r\ncontent-type: {}\r\ncontent-length: {}\r\n\

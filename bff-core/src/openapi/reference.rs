@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use axum::response::{Html, IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 use super::ApiDescription;
@@ -31,7 +31,7 @@ pub(super) fn page(description: &ApiDescription, headers: &HeaderMap) -> Respons
         Ok(html) => ([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "API reference not rendered");
-            crate::Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "about:blank").into_response()
+            crate::error::Refusal::Internal.into_response()
         }
     }
 }

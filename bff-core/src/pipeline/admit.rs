@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use jaq_json::Val;
 
-use crate::error::Problem;
+use crate::error::Refusal;
 
 /// What an endpoint or route asks of a request before it runs.
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +71,7 @@ pub(crate) async fn admit(
             .identity(parts, &mut identity)
             .map_err(IntoResponse::into_response)?;
         if let Some(Err(why)) = gate.require.map(|r| r.check(&identity)) {
-            return Err(Problem::forbidden(why.to_string()).into_response());
+            return Err(Refusal::Forbidden(why.to_string()).into_response());
         }
         policy.forward.apply(&identity, &mut admitted.forward);
         admitted.keep_authorization = policy.forward_authorization;

@@ -64,7 +64,7 @@ pub(super) async fn compose(
             if crate::metrics::enabled() {
                 record_failed_calls(endpoint, &failure);
             }
-            let mut r = failure.error.problem().into_response();
+            let mut r = failure.error.refusal().into_response();
             r.extensions_mut().insert(failed_calls(&failure));
             if r.status() == StatusCode::SERVICE_UNAVAILABLE {
                 // An open circuit says when it lets a probe through;

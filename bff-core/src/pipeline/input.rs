@@ -5,10 +5,10 @@
 
 use axum::body::Body;
 use axum::extract::RawPathParams;
-use http::{StatusCode, header};
+use http::header;
 use jaq_json::Val;
 
-use crate::error::Problem;
+use crate::error::Refusal;
 use crate::exec::RequestData;
 use crate::plan::Endpoint;
 use crate::value;
@@ -31,11 +31,11 @@ pub(super) async fn read_request(
     endpoint: &Endpoint,
     parts: &mut http::request::Parts,
     body: Body,
-) -> Result<RequestData, Problem> {
+) -> Result<RequestData, Refusal> {
     use axum::extract::FromRequestParts;
     let params = RawPathParams::from_request_parts(parts, &())
         .await
-        .map_err(|_| Problem::bad_request("the path parameters are not valid UTF-8"))?;
+        .map_err(|_| Refusal::BadRequest("the path parameters are not valid UTF-8".to_owned()))?;
     let path = value::object(params.iter().map(|(k, v)| (k, value::string(v))));
     let mut query_pairs: Vec<(String, String)> = Vec::new();
     if let Some(q) = parts.uri.query() {
@@ -72,11 +72,11 @@ async fn read_body(
     endpoint: &Endpoint,
     parts: &http::request::Parts,
     body: Body,
-) -> Result<Val, Problem> {
+) -> Result<Val, Refusal> {
     let bytes = axum::body::to_bytes(body, endpoint.body_limit)
         .await
         .map_err(|_| {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "about:blank").detail(format!(
+            Refusal::TooLarge(format!(
                 "the request body exceeds {} bytes",
                 endpoint.body_limit
             ))
@@ -102,15 +102,15 @@ async fn read_body(
     if is_xml {
         return crate::xml_body::to_json(&bytes)
             .map(|v| value::from_json(&v))
-            .map_err(|e| Problem::bad_request(format!("the request body is not valid XML: {e}")));
+            .map_err(|e| Refusal::BadRequest(format!("the request body is not valid XML: {e}")));
     }
     if !is_json {
         return Err(
-            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "about:blank").detail(
-                "the request body must be JSON (Content-Type: application/json) or XML (application/xml)",
+            Refusal::UnsupportedMediaType(
+                "the request body must be JSON (Content-Type: application/json) or XML (application/xml)".to_owned(),
             ),
         );
     }
     value::parse(&bytes)
-        .map_err(|e| Problem::bad_request(format!("the request body is not valid JSON: {e}")))
+        .map_err(|e| Refusal::BadRequest(format!("the request body is not valid JSON: {e}")))
 }

@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 
 use crate::cache::directives::SURROGATE_CAPABILITY;
 use crate::cache::{self, Ask, Entry, HttpCache, Lookup, Turn};
-use crate::error::Problem;
+use crate::error::Refusal;
 use crate::plan::ProxyPlan;
 use crate::upstream;
 
@@ -60,9 +60,11 @@ impl Request<'_> {
                 }
                 Lookup::Stale(e) => return self.fetch(Some(e)).await,
                 Lookup::Miss if self.ask.directives.only_if_cached => {
-                    return Problem::new(StatusCode::GATEWAY_TIMEOUT, "about:blank")
-                        .detail("nothing is stored for this request (`only-if-cached`)")
-                        .into_response();
+                    return Refusal::Timeout {
+                        detail: "nothing is stored for this request (`only-if-cached`)".to_owned(),
+                        call: None,
+                    }
+                    .into_response();
                 }
                 Lookup::Miss if !waited => match self.cache.turn(self.ask) {
                     Turn::Wait(rx) => {
@@ -177,9 +179,11 @@ impl Request<'_> {
                 head.headers.remove("surrogate-control");
                 Response::from_parts(head, body)
             }
-            Err(()) => Problem::new(StatusCode::BAD_GATEWAY, "about:blank")
-                .detail(format!("service `{}` broke off its answer", self.service()))
-                .into_response(),
+            Err(()) => Refusal::BadGateway {
+                detail: format!("service `{}` broke off its answer", self.service()),
+                call: None,
+            }
+            .into_response(),
         }
     }
 

@@ -61,8 +61,8 @@ pub(super) fn refuse_origin(ws: &WebSocketPlan, headers: &HeaderMap) -> Option<R
         .to_str()
         .is_ok_and(|o| ws.origins.iter().any(|a| a.eq_ignore_ascii_case(o)));
     (!listed).then(|| {
-        crate::error::Problem::forbidden(
-            "pages of this origin may not open WebSocket connections here",
+        crate::error::Refusal::Forbidden(
+            "pages of this origin may not open WebSocket connections here".to_owned(),
         )
         .into_response()
     })

@@ -6,11 +6,11 @@
 //! `429` problem with `Retry-After`.
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, header};
 
 use super::Verdict;
 use crate::config::QuotaWindow;
-use crate::error::Problem;
+use crate::error::Refusal;
 
 /// Whole seconds, rounded up: a client waiting this long is never early.
 fn secs_up(us: u64) -> u64 {
@@ -87,21 +87,21 @@ pub(crate) fn refusal(verdict: &Verdict) -> Response {
             verdict.gcra.1.as_millis() / u128::from(verdict.gcra.0.max(1))
         ),
     };
-    let mut r = Problem::new(StatusCode::TOO_MANY_REQUESTS, "about:blank")
-        .detail(detail)
-        .into_response();
+    let mut r = Refusal::TooManyRequests {
+        detail,
+        retry_after: retry,
+    }
+    .into_response();
     apply(verdict, r.headers_mut());
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry));
     r
 }
 
 /// A `503` with `Retry-After: 1`: shed load, or a store that must answer.
 pub(crate) fn unavailable(detail: &str) -> Response {
-    let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "about:blank")
-        .detail(detail)
-        .into_response();
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    r
+    Refusal::Unavailable {
+        detail: detail.to_owned(),
+        retry_after: Some(1),
+        call: None,
+    }
+    .into_response()
 }

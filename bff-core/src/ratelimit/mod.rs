@@ -363,20 +363,16 @@ pub(crate) fn per_ip_layer(
         use axum::response::IntoResponse;
         match e {
             tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-                let mut r =
-                    crate::error::Problem::new(http::StatusCode::TOO_MANY_REQUESTS, "about:blank")
-                        .detail(format!(
-                            "too many requests from this address; retry in {} s",
-                            wait_time.max(1)
-                        ))
-                        .into_response();
-                r.headers_mut().insert(
-                    http::header::RETRY_AFTER,
-                    http::HeaderValue::from(wait_time.max(1)),
-                );
-                r
+                crate::error::Refusal::TooManyRequests {
+                    detail: format!(
+                        "too many requests from this address; retry in {} s",
+                        wait_time.max(1)
+                    ),
+                    retry_after: wait_time.max(1),
+                }
+                .into_response()
             }
-            _ => crate::error::Problem::internal().into_response(),
+            _ => crate::error::Refusal::Internal.into_response(),
         }
     }))
 }
