@@ -50,6 +50,9 @@ impl Extension for Tenants {
         }
         let mut json = json;
         json["tenant"] = json!(format!("{}{sub}", config.prefix));
+        if sub == "alice" {
+            json["tier"] = json!("gold");
+        }
         *identity = bff_core::value::parse(json.to_string().as_bytes()).unwrap();
         Ok(())
     }
@@ -81,7 +84,11 @@ async fn upstream() -> String {
         };
         (
             [("cache-control", "max-age=60")],
-            axum::Json(json!({ "tenant": h("x-tenant"), "kind": h("x-kind") })),
+            axum::Json(json!({
+                "tenant": h("x-tenant"),
+                "kind": h("x-kind"),
+                "forwarded": h("x-tenant-claim"),
+            })),
         )
     };
     serve(
@@ -95,14 +102,19 @@ async fn upstream() -> String {
 fn specs(up: &str, extensions: &str) -> SpecDir {
     SpecDir::new(&format!(
         "services:\n  s: {{ url: \"{up}\", cache: {{}} }}\n\
-         auth:\n  user:\n    jwt:\n      keys: [ {{ alg: HS256, secret: \"{SECRET}\" }} ]\n\
+         auth:\n  user:\n    jwt:\n      keys: [ {{ alg: HS256, secret: \"{SECRET}\" }} ]\n    forward: {{ x-tenant-claim: tenant }}\n\
          proxy:\n  - {{ prefix: /api, service: s, auth: user }}\n\
          {extensions}"
     ))
     .endpoint(
         "me",
         "endpoint: GET /v1/me\nauth: user\ncalls:\n  who: { service: s, get: /who }\n\
-         respond:\n  jq: '{tenant: .who.tenant, kind: .who.kind, claim: .auth.tenant}'\n",
+         respond:\n  jq: '{tenant: .who.tenant, kind: .who.kind, claim: .auth.tenant, forwarded: .who.forwarded}'\n",
+    )
+    .endpoint(
+        "gold",
+        "endpoint: GET /v1/gold\nauth: user\nrequire: { tiers: [gold] }\n\
+         calls:\n  who: { service: s, get: /who }\n",
     )
 }
 
@@ -132,8 +144,16 @@ async fn the_identity_and_call_hooks_see_every_request_and_keep_callers_apart_in
                 "{sub} got another tenant's answer: {body}"
             );
             assert_eq!(body["kind"], "composed");
+            assert_eq!(
+                body["forwarded"],
+                want.as_str(),
+                "forward sees the claim: {body}"
+            );
         }
     }
+    // `require` sees the claims the hook added: only alice got a tier.
+    assert_eq!(get_as(&format!("{base}/v1/gold"), "alice").await.0, 200);
+    assert_eq!(get_as(&format!("{base}/v1/gold"), "bob").await.0, 403);
     // Pass-through: the same hooks, the same separation in the cache.
     for _ in 0..2 {
         for sub in ["alice", "bob"] {
@@ -165,9 +185,9 @@ async fn settings_the_extension_refuses_are_a_located_load_error() {
     let up = upstream().await;
     // A missing field, a misspelt key, a wrong type: each at its line.
     for (extensions, line, says) in [
-        ("extensions:\n  blocked: [x]\n", 10, "prefix"),
-        ("extensions:\n  prefix: a\n  blockd: [x]\n", 11, "blockd"),
-        ("extensions:\n  prefix: a\n  blocked: 3\n", 11, "sequence"),
+        ("extensions:\n  blocked: [x]\n", 11, "prefix"),
+        ("extensions:\n  prefix: a\n  blockd: [x]\n", 12, "blockd"),
+        ("extensions:\n  prefix: a\n  blocked: 3\n", 12, "sequence"),
     ] {
         let dir = specs(&up, extensions);
         let plan = bff_core::plan::load(dir.path()).unwrap_or_else(|d| panic!("{d}"));
@@ -188,7 +208,7 @@ async fn settings_the_extension_refuses_are_a_located_load_error() {
         .expect("NoExtension took settings")
         .to_string();
     assert!(
-        text.contains("bff.yaml:10:") && text.contains("anything"),
+        text.contains("bff.yaml:11:") && text.contains("anything"),
         "{text}"
     );
 }
@@ -246,7 +266,7 @@ async fn bff_web_takes_its_cors_origins_from_bff_yaml_before_its_default() {
         .expect("a path in an origin was accepted")
         .to_string();
     assert!(
-        text.contains("bff.yaml:11:") && text.contains("no path"),
+        text.contains("bff.yaml:12:") && text.contains("no path"),
         "{text}"
     );
 }
@@ -272,7 +292,7 @@ async fn bff_web_refuses_bad_settings_at_start_and_on_reload_keeps_the_last_good
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(
-        stderr.contains("bff.yaml:13:") && stderr.contains("credentials"),
+        stderr.contains("bff.yaml:14:") && stderr.contains("credentials"),
         "{stderr}"
     );
 
@@ -305,7 +325,7 @@ async fn bff_web_refuses_bad_settings_at_start_and_on_reload_keeps_the_last_good
         problem["errors"][0]
             .as_str()
             .unwrap()
-            .contains("bff.yaml:13:"),
+            .contains("bff.yaml:14:"),
         "{problem}"
     );
     assert!(
