@@ -47,7 +47,11 @@ pub(crate) struct Renewal {
 /// Renews `old` in the background.
 pub(crate) fn spawn(cache: Arc<HttpCache>, old: Arc<Entry>, r: Renewal) {
     tokio::spawn(async move {
-        let Some(attempt) = r.service.pool.start(None) else {
+        // Through the service's door like any request: not while its
+        // circuit is open or it is at its limit.
+        let Ok((_pass, attempt)) =
+            crate::upstream::open(&r.service.pool, r.service.limit.as_ref(), None)
+        else {
             return;
         };
         let Ok(uri) = attempt.instance().uri(&r.target) else {

@@ -57,17 +57,13 @@ pub(super) async fn fetch(
     capture: Option<&Capture>,
 ) -> Result<Val, CallError> {
     let pool = &call.service.pool;
-    if pool.breaker.as_ref().is_some_and(|b| !b.allow()) {
-        return Err(CallError::CircuitOpen(call.service.name.clone()));
-    }
-    let _permit = match call.service.limit.as_ref().map(|l| l.try_admit()) {
-        Some(None) => {
-            metrics::counter!("bff_shed_total", "scope" => "service").increment(1);
-            return Err(CallError::Overloaded);
-        }
-        Some(permit) => permit,
-        None => None,
-    };
+    let _pass =
+        upstream::enter(pool, call.service.limit.as_ref()).map_err(|closed| match closed {
+            upstream::Closed::CircuitOpen { .. } => {
+                CallError::CircuitOpen(call.service.name.clone())
+            }
+            upstream::Closed::Overloaded | upstream::Closed::NoInstance => CallError::Overloaded,
+        })?;
     // Only requests that may be sent twice are retried or hedged; for gRPC,
     // methods whose contract declares them free of side effects or idempotent.
     let safe = match &call.grpc {

@@ -19,7 +19,7 @@ pub struct Service {
     pub timeout: Option<Duration>,
     /// Most requests in flight to the service at once; past it, calls fail
     /// at once as overloaded.
-    pub limit: Option<crate::ratelimit::concurrency::Limit>,
+    pub limit: Option<crate::upstream::Limit>,
     /// Instances, balancing, breaker and retries.
     pub pool: Arc<crate::upstream::Pool>,
     /// Where instances come from at run time, if they change.

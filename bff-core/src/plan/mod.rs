@@ -60,7 +60,7 @@ pub struct Plan {
     /// Usage endpoints of rate-limit policies.
     pub usage: Vec<rate_limits::UsageRoute>,
     /// The whole BFF's concurrency limit.
-    pub shed: Option<crate::ratelimit::concurrency::Limit>,
+    pub shed: Option<crate::upstream::Limit>,
     /// Messages and services of the `.proto` files in `proto/`.
     pub protos: prost_reflect::DescriptorPool,
     /// Page templates of `templates/`.

@@ -146,7 +146,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             .spec
             .limits
             .max_concurrency
-            .map(crate::ratelimit::concurrency::Limit::new),
+            .map(crate::upstream::Limit::new),
         protos: protos.pool,
         pages: Arc::new(pages),
     })

@@ -155,9 +155,7 @@ pub(super) fn compile_services(
             Arc::new(Service {
                 name: name.clone(),
                 timeout: svc.timeout,
-                limit: svc
-                    .max_concurrency
-                    .map(crate::ratelimit::concurrency::Limit::new),
+                limit: svc.max_concurrency.map(crate::upstream::Limit::new),
                 pool,
                 discovery: svc.discovery.clone(),
                 health_check: svc.health_check.clone(),
