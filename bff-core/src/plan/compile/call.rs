@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use super::endpoint::is_identifier;
 use super::locate::template_diagnostic;
 use super::services::lookup_service;
-use super::{Builders, Folder};
+use super::{FolderParts, LangBuilders};
 use crate::plan::template::{Escape, Template};
 use crate::plan::{Call, ForEach, GrpcMethod, REQUEST_ROOTS};
 use crate::source::{Diagnostics, Loc};
@@ -30,9 +30,9 @@ pub(super) struct CallCx<'a, 'c> {
     /// The names of all calls of the endpoint, by index.
     pub(super) names: &'c [&'a str],
     /// What the folder as a whole holds (services, `proto/`).
-    pub(super) folder: Folder<'c>,
+    pub(super) folder: FolderParts<'c>,
     /// Templates and expressions of the whole folder, built at the end.
-    pub(super) b: &'c mut Builders<'a>,
+    pub(super) b: &'c mut LangBuilders<'a>,
     /// Problems found so far, in the whole folder.
     pub(super) diags: &'c mut Diagnostics,
     /// Roots the call's templates read, in the order read; empty at first.

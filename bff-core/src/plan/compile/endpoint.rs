@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use super::call::CallCx;
 use super::locate::at_reference;
 use super::policies::lookup_policy;
-use super::{Builders, Folder};
+use super::{FolderParts, LangBuilders};
 use crate::plan::{Call, Endpoint, graph};
 use crate::source::{Diagnostics, Loc};
 use crate::spec::{EndpointSpec, SpecFile};
@@ -31,11 +31,11 @@ enum EndpointLineError {
 /// The endpoint of one file; `None` when anything in it is wrong (reported).
 pub(super) fn compile_endpoint<'a>(
     file: &'a SpecFile<EndpointSpec>,
-    folder: Folder<'_>,
-    b: &mut Builders<'a>,
+    folder: FolderParts<'_>,
+    b: &mut LangBuilders<'a>,
     diags: &mut Diagnostics,
 ) -> Option<Endpoint> {
-    let Folder {
+    let FolderParts {
         config,
         policies,
         rate_limits,

@@ -2,7 +2,7 @@
 //! message and the page template `respond` names, checked against what
 //! `proto/` and `templates/` hold.
 
-use super::Folder;
+use super::FolderParts;
 use super::locate::{line_col, locate};
 use crate::source::Diagnostics;
 use crate::spec::{EndpointSpec, SpecFile};
@@ -12,7 +12,7 @@ use crate::spec::{EndpointSpec, SpecFile};
 pub(super) fn compile_formats(
     file: &SpecFile<EndpointSpec>,
     respond: &crate::spec::RespondSpec,
-    formats: Folder<'_>,
+    formats: FolderParts<'_>,
     diags: &mut Diagnostics,
 ) -> (Option<prost_reflect::MessageDescriptor>, Option<String>) {
     let message = respond.message.as_ref().and_then(|name| {

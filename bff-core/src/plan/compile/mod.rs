@@ -3,8 +3,8 @@
 //! templates and expressions that parse, graphs without cycles.
 //!
 //! This file runs the stages in order and holds what they share: the
-//! folder's compiled parts ([`Folder`]) and the templates and expressions
-//! collected across endpoints ([`Builders`]). Each stage has its own file.
+//! folder's compiled parts ([`FolderParts`]) and the templates and expressions
+//! collected across endpoints ([`LangBuilders`]). Each stage has its own file.
 
 mod call;
 mod deps;
@@ -93,13 +93,13 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     };
     let proxies = proxies::compile_proxies(config_file, &services, &policies, &rate_limits, diags);
 
-    let mut b = Builders::default();
+    let mut b = LangBuilders::default();
     let mut endpoints = Vec::new();
     let mut routes = routes::Routes::default();
     for p in &proxies {
         routes.proxy(&p.prefix);
     }
-    let folder = Folder {
+    let folder = FolderParts {
         config: &config_file.spec,
         services: &services,
         policies: &policies,
@@ -157,7 +157,7 @@ type Policies = IndexMap<String, Arc<Policy>>;
 
 /// What the folder as a whole gives each endpoint.
 #[derive(Clone, Copy)]
-struct Folder<'a> {
+struct FolderParts<'a> {
     config: &'a BffConfig,
     services: &'a IndexMap<String, Arc<Service>>,
     policies: &'a Policies,
@@ -170,14 +170,14 @@ struct Folder<'a> {
 
 /// What compiling collects across endpoints, to build once at the end.
 #[derive(Default)]
-struct Builders<'a> {
+struct LangBuilders<'a> {
     templates: TemplateBuilder,
     exprs: ExprBuilder,
     /// Where each expression was written, by the order it was added in.
     expr_sites: Vec<(&'a SpecFile<EndpointSpec>, &'a Loc<String>)>,
 }
 
-impl<'a> Builders<'a> {
+impl<'a> LangBuilders<'a> {
     /// Queues a jq expression; syntax errors are reported at once.
     fn expr(
         &mut self,
