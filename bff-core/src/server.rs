@@ -72,6 +72,12 @@ impl Gateway {
 
     /// The router with every endpoint and route, wrapped by the extension.
     pub fn router(&self) -> Router {
+        Router::new().fallback_service(self.service())
+    }
+
+    /// What [`Gateway::router`] routes to: the edge stage in front of the
+    /// extension's router, as a plain service for the listener to call.
+    pub(crate) fn service(&self) -> crate::edge::Edge<Router> {
         let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
         for (i, ep) in self.shared.plan.endpoints.iter().enumerate() {
             let shared = self.shared.clone();
@@ -181,23 +187,20 @@ impl Gateway {
             Some(layer) => router.layer(layer),
             None => router,
         };
-        let router = router.layer(stages);
+        // Handlers become routes now, once, rather than for every request
+        // (as `axum::serve` would do; the listener calls the router itself).
+        let router = router.layer(stages).with_state(());
         // The path is normalised (or refused) before routing, inside the
         // extension's layers: a refusal, like a limit's 429 or 503, is an
         // answer like any other, with the CORS headers a page needs to read it.
         let router = Router::new().fallback_service(crate::edge::NormalPath(router));
-        let router = self.shared.extension.router(router);
+        let router = self.shared.extension.router(router).with_state(());
         // The edge stage (request id, security headers) sees every request
-        // first, so it wraps a router whose only route is the real one.
+        // first.
         let edge = crate::edge::EdgeConfig {
             access_log: self.shared.plan.config.telemetry.access_log,
         };
-        Router::new()
-            .fallback_service(router)
-            .layer(axum::middleware::from_fn_with_state(
-                edge,
-                crate::edge::edge,
-            ))
+        crate::edge::Edge::new(router, edge)
     }
 
     /// Starts what keeps the gateway's state fresh (JWKS refreshes,
