@@ -110,8 +110,10 @@ pub(crate) async fn forward(
         identity: &admitted.identity,
     };
     hooks.call(&call, &mut identity);
+    // A WebSocket relay is rare and its future large: boxed, it does not
+    // make every request's future as large.
     let mut response = match upgrade {
-        Some(ws) => websocket::forward(route, ws, req, identity, keep).await,
+        Some(ws) => Box::pin(websocket::forward(route, ws, req, identity, keep)).await,
         None => forward_admitted(route, client, req, identity, keep).await,
     };
     admitted.mark(&mut response);
@@ -208,7 +210,8 @@ async fn forward_admitted(
             ask: &ask,
             scope,
         };
-        return request.answer().await;
+        // Boxed, like a WebSocket relay: only cached services take this way.
+        return Box::pin(request.answer()).await;
     }
     let headers = upstream_headers(&mut parts, identity, keep_authorization);
     let (attempt, uri) = match instance(route, &target, &headers) {

@@ -89,7 +89,9 @@ impl Gateway {
                     let endpoint = &shared.plan.endpoints[i];
                     let seen = Traced::new(&req);
                     let id = endpoint.id();
-                    let work = crate::pipeline::handle_endpoint(&shared, endpoint, req);
+                    // Boxed once here: the future is kilobytes large, and
+                    // each future it would be moved into copies it whole.
+                    let work = Box::pin(crate::pipeline::handle_endpoint(&shared, endpoint, req));
                     let (response, cx) = match seen.span(&id, &endpoint.path) {
                         Some(cx) => (crate::telemetry::within(cx.clone(), work).await, Some(cx)),
                         None => (work.await, None),
@@ -112,8 +114,13 @@ impl Gateway {
                 async move {
                     let route = &shared.plan.proxies[i];
                     let seen = Traced::new(&req);
-                    let forward =
-                        crate::proxy::forward(route, &shared.client, &*shared.extension, req);
+                    // Boxed once here, like an endpoint's work.
+                    let forward = Box::pin(crate::proxy::forward(
+                        route,
+                        &shared.client,
+                        &*shared.extension,
+                        req,
+                    ));
                     let (response, cx) = match seen.span(route.label(), route.label()) {
                         Some(cx) => (
                             crate::telemetry::within(cx.clone(), forward).await,
