@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Uri};
+use http::{HeaderName, HeaderValue, Uri, header};
 use tracing::Instrument;
 
 use crate::error::Problem;
@@ -17,10 +17,10 @@ use crate::error::Problem;
 pub use crate::headers::REQUEST_ID;
 
 /// Headers every response carries unless something set them already.
-const SECURITY_HEADERS: [(&str, &str); 3] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
 ];
 
 /// What the edge of one generation of specs is set to do.
