@@ -4,10 +4,12 @@
 //! extension's layers just before routing, the normalised path (or a 400
 //! for paths that try to smuggle something past the router).
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Uri};
+use http::{HeaderName, HeaderValue, Uri, header};
 use tracing::Instrument;
 
 use crate::error::Refusal;
@@ -15,10 +17,10 @@ use crate::error::Refusal;
 pub(crate) use crate::headers::REQUEST_ID;
 
 /// Headers every response carries unless something set them already.
-const SECURITY_HEADERS: [(&str, &str); 3] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
 ];
 
 /// What the edge of one generation of specs is set to do.
@@ -28,37 +30,90 @@ pub(crate) struct EdgeConfig {
     pub access_log: bool,
 }
 
-/// The edge middleware; see the module docs.
-pub(crate) async fn edge(
-    State(config): State<EdgeConfig>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let id = match req.headers().get(&REQUEST_ID) {
-        Some(v) if is_valid_id(v) => v.clone(),
-        _ => {
-            let mut buf = [0; uuid::fmt::Hyphenated::LENGTH];
-            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-            HeaderValue::from_str(text).expect("a UUID is a valid header value")
-        }
-    };
-    req.headers_mut().insert(REQUEST_ID, id.clone());
-    let text = id.to_str().unwrap_or_default();
-    let arrival = crate::observe::Arrival::new(&mut req, text, config.access_log);
-    // Whatever is logged while the request is handled names it. The span
-    // has the highest level so that every filter that lets an event
-    // through lets its span through too.
-    let span = tracing::error_span!("request", request_id = %text);
-    let mut response = next.run(req).instrument(span).await;
-    let headers = response.headers_mut();
-    headers.insert(REQUEST_ID, id);
-    for (name, value) in SECURITY_HEADERS {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
+/// The edge stage; see the module docs. A plain service rather than a
+/// middleware function: every request passes it, so its future is a named
+/// type (no boxed future, no extra router around it).
+#[derive(Clone)]
+pub(crate) struct Edge<S> {
+    inner: S,
+    config: EdgeConfig,
+}
+
+impl<S> Edge<S> {
+    /// The edge stage in front of `inner`.
+    pub(crate) fn new(inner: S, config: EdgeConfig) -> Self {
+        Self { inner, config }
     }
-    arrival.finish(&response);
-    response
+}
+
+// The inner future is `Unpin` (a router's is), so the edge future needs no
+// pin projection.
+impl<S> tower::Service<Request> for Edge<S>
+where
+    S: tower::Service<Request, Response = Response>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let id = match req.headers().get(&REQUEST_ID) {
+            Some(v) if is_valid_id(v) => v.clone(),
+            _ => {
+                let mut buf = [0; uuid::fmt::Hyphenated::LENGTH];
+                let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+                HeaderValue::from_str(text).expect("a UUID is a valid header value")
+            }
+        };
+        req.headers_mut().insert(REQUEST_ID, id.clone());
+        let text = id.to_str().unwrap_or_default();
+        let arrival = crate::observe::Arrival::new(&mut req, text, self.config.access_log);
+        // Whatever is logged while the request is handled names it. The span
+        // has the highest level so that every filter that lets an event
+        // through lets its span through too.
+        let span = tracing::error_span!("request", request_id = %text);
+        let inner = span.in_scope(|| self.inner.call(req));
+        EdgeFuture {
+            inner: inner.instrument(span),
+            answer: Some((id, arrival)),
+        }
+    }
+}
+
+/// The answer of a request passing [`Edge`].
+pub(crate) struct EdgeFuture<F> {
+    inner: tracing::instrument::Instrumented<F>,
+    /// The request's id and arrival, until its answer leaves.
+    answer: Option<(HeaderValue, crate::observe::Arrival)>,
+}
+
+impl<F, E> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
+        let (id, arrival) = self
+            .answer
+            .take()
+            .expect("an edge future is not polled once answered");
+        let headers = response.headers_mut();
+        headers.insert(REQUEST_ID, id);
+        for (name, value) in SECURITY_HEADERS {
+            headers
+                .entry(name)
+                .or_insert(HeaderValue::from_static(value));
+        }
+        arrival.finish(&response);
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The path stage, just before routing (inside the client extension's
@@ -79,10 +134,7 @@ where
         S::Future,
     >;
 
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)
     }
 

@@ -33,6 +33,11 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// The `X-Forwarded-*` headers, named once rather than parsed per request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Methods a route answers itself rather than forwarding: a `TRACE`
 /// echo would show the client the identity headers and addresses the BFF
 /// adds for upstreams only (RFC 9110 §9.3.8 bars sending such data in
@@ -106,9 +111,11 @@ pub(crate) async fn forward(
         identity: &admitted.identity,
     };
     hooks.call(&call, &mut identity);
+    // A WebSocket relay is rare and its future large: boxed, it does not
+    // make every request's future as large.
     let mut response = match upgrade {
-        Some(ws) => websocket::forward(route, ws, req, identity, keep).await,
-        None => forward_admitted(route, client, req, identity, keep).await,
+        Some(ws) => Box::pin(websocket::forward(route, ws, req, identity, keep)).await,
+        None => forward_admitted(route, client, req, target, identity, keep).await,
     };
     admitted.mark(&mut response);
     response
@@ -175,15 +182,16 @@ fn instance<'a>(
     Ok((attempt, uri))
 }
 
+/// Sends an admitted request to `target`, the route's upstream path for it.
 async fn forward_admitted(
     route: &ProxyPlan,
     client: &upstream::Client,
     req: Request,
+    target: String,
     identity: HeaderMap,
     keep_authorization: bool,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    let target = route.upstream_path(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()));
     // GETs to a cached service go through its cache.
     if let Some((cache, ttl)) = &route.service.cache
         && parts.method == http::Method::GET
@@ -200,7 +208,8 @@ async fn forward_admitted(
             ask: &ask,
             scope,
         };
-        return request.answer().await;
+        // Boxed, like a WebSocket relay: only cached services take this way.
+        return Box::pin(request.answer()).await;
     }
     let headers = upstream_headers(&mut parts, identity, keep_authorization);
     let (attempt, uri) = match instance(route, &target, &headers) {
@@ -348,14 +357,23 @@ fn limit(body: Body, max: u64, over: Arc<AtomicBool>) -> Body {
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+    // Every request and answer passes here, and most carry at most a
+    // `Connection` header: the names present are found in one pass over
+    // them, rather than each name of the list removed in turn.
+    let named = |name: &HeaderName| {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|n| name.as_str().eq_ignore_ascii_case(n.trim()))
+    };
+    let present: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| HOP_BY_HOP.contains(k) || named(k))
+        .cloned()
         .collect();
-    for h in HOP_BY_HOP.iter().chain(&named) {
+    for h in &present {
         headers.remove(h);
     }
 }
@@ -369,29 +387,52 @@ fn add_forwarded(
     if let Some(ip) = peer {
         // Several `X-Forwarded-For` lines are one list (RFC 9110 §5.3).
         let prior: Vec<&str> = headers
-            .get_all("x-forwarded-for")
+            .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
         let value = if prior.is_empty() {
-            ip.to_string()
+            address_text(ip)
         } else {
             format!("{}, {ip}", prior.join(", "))
         };
         if let Ok(v) = HeaderValue::try_from(value) {
-            headers.insert("x-forwarded-for", v);
+            headers.insert(X_FORWARDED_FOR, v);
         }
     }
     // Over TLS the gateway knows the scheme; over plain HTTP a value from
     // a TLS-terminating balancer in front is kept.
     if tls {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-    } else if !headers.contains_key("x-forwarded-proto") {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    } else if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     if let Some(host) = host {
-        headers.entry("x-forwarded-host").or_insert(host);
+        headers.entry(X_FORWARDED_HOST).or_insert(host);
     }
+}
+
+/// An address as `X-Forwarded-For` carries it. An IPv4 one is written digit
+/// by digit: every forwarded request needs one, and `to_string` costs
+/// several times as much.
+fn address_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -415,6 +456,22 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn addresses_are_written_as_to_string_writes_them() {
+        for ip in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.100.9",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(address_text(ip), ip.to_string());
+        }
     }
 
     #[test]

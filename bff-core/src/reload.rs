@@ -4,17 +4,23 @@
 //! with. A folder with errors is refused with its located errors in the log,
 //! a metric and the admin state, and the last good specs keep serving.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use axum::Router;
+use axum::body::{Body, HttpBody};
 use axum::extract::Request;
+use axum::response::Response;
 use serde::Serialize;
 use tokio::task::AbortHandle;
 use tower::ServiceExt;
+use tower::util::Oneshot;
 
+use crate::edge::Edge;
 use crate::server::Gateway;
 
 /// One loaded set of specs with its router and background tasks.
@@ -25,7 +31,7 @@ pub(crate) struct Generation {
     pub gateway: Gateway,
     /// When these specs were loaded.
     pub loaded_at: SystemTime,
-    router: Router,
+    service: Edge<Router>,
     tasks: Vec<AbortHandle>,
 }
 
@@ -115,13 +121,10 @@ impl Live {
             .unwrap_or_default()
     }
 
-    /// A router that sends each request to the generation current when it arrives.
-    pub(crate) fn router(&self) -> Router {
-        let live = self.clone();
-        Router::new().fallback_service(tower::service_fn(move |req: Request| {
-            let router = live.inner.current.load().router.clone();
-            router.oneshot(req)
-        }))
+    /// A service that sends each request to the generation current when it
+    /// arrives.
+    pub(crate) fn service(&self) -> Current {
+        Current { live: self.clone() }
     }
 
     /// Loads the folder again and swaps it in if it is free of errors.
@@ -252,6 +255,33 @@ impl Live {
     }
 }
 
+/// The service of [`Live::service`]: each request goes to the generation
+/// current when it arrives, and keeps its router (and so its plan) until
+/// answered.
+#[derive(Clone)]
+pub(crate) struct Current {
+    live: Live,
+}
+
+impl<B> tower::Service<http::Request<B>> for Current
+where
+    B: HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Oneshot<Edge<Router>, Request>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let service = self.live.inner.current.load().service.clone();
+        service.oneshot(req.map(Body::new))
+    }
+}
+
 /// Sends `watch` for every change under `dir`; reading files (as a reload
 /// does) is not a change.
 fn start_watcher(
@@ -279,7 +309,7 @@ fn generation(number: u64, gateway: Gateway) -> Generation {
     let tasks = gateway.start_background();
     Generation {
         number,
-        router: gateway.router(),
+        service: gateway.service(),
         gateway,
         loaded_at: SystemTime::now(),
         tasks,

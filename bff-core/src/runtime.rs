@@ -36,12 +36,12 @@ impl Gateway {
         }
         let limits = &self.plan().config.limits;
         let tls = self.plan().tls.clone();
-        let router = live.router();
+        let service = live.service();
         let shutdown = async move {
             shutdown_signal().await;
             live.start_draining();
         };
-        let served = crate::listener::serve(listener, router, limits, tls, shutdown).await;
+        let served = crate::listener::serve(listener, service, limits, tls, shutdown).await;
         crate::telemetry::flush();
         served
     }

@@ -71,6 +71,12 @@ impl Gateway {
 
     /// The router with every endpoint and route, wrapped by the extension.
     pub fn router(&self) -> Router {
+        Router::new().fallback_service(self.service())
+    }
+
+    /// What [`Gateway::router`] routes to: the edge stage in front of the
+    /// extension's router, as a plain service for the listener to call.
+    pub(crate) fn service(&self) -> crate::edge::Edge<Router> {
         let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
         for (i, ep) in self.shared.plan.endpoints.iter().enumerate() {
             let shared = self.shared.clone();
@@ -82,7 +88,9 @@ impl Gateway {
                     let endpoint = &shared.plan.endpoints[i];
                     let seen = Traced::new(&req);
                     let id = endpoint.id();
-                    let work = crate::pipeline::handle_endpoint(&shared, endpoint, req);
+                    // Boxed once here: the future is kilobytes large, and
+                    // each future it would be moved into copies it whole.
+                    let work = Box::pin(crate::pipeline::handle_endpoint(&shared, endpoint, req));
                     let (response, cx) = match seen.span(&id, &endpoint.path) {
                         Some(cx) => (crate::telemetry::within(cx.clone(), work).await, Some(cx)),
                         None => (work.await, None),
@@ -105,8 +113,13 @@ impl Gateway {
                 async move {
                     let route = &shared.plan.proxies[i];
                     let seen = Traced::new(&req);
-                    let forward =
-                        crate::proxy::forward(route, &shared.client, &*shared.extension, req);
+                    // Boxed once here, like an endpoint's work.
+                    let forward = Box::pin(crate::proxy::forward(
+                        route,
+                        &shared.client,
+                        &*shared.extension,
+                        req,
+                    ));
                     let (response, cx) = match seen.span(route.label(), route.label()) {
                         Some(cx) => (
                             crate::telemetry::within(cx.clone(), forward).await,
@@ -180,23 +193,20 @@ impl Gateway {
             Some(layer) => router.layer(layer),
             None => router,
         };
-        let router = router.layer(stages);
+        // Handlers become routes now, once, rather than for every request
+        // (as `axum::serve` would do; the listener calls the router itself).
+        let router = router.layer(stages).with_state(());
         // The path is normalised (or refused) before routing, inside the
         // extension's layers: a refusal, like a limit's 429 or 503, is an
         // answer like any other, with the CORS headers a page needs to read it.
         let router = Router::new().fallback_service(crate::edge::NormalPath(router));
-        let router = self.shared.extension.router(router);
+        let router = self.shared.extension.router(router).with_state(());
         // The edge stage (request id, security headers) sees every request
-        // first, so it wraps a router whose only route is the real one.
+        // first.
         let edge = crate::edge::EdgeConfig {
             access_log: self.shared.plan.config.telemetry.access_log,
         };
-        Router::new()
-            .fallback_service(router)
-            .layer(axum::middleware::from_fn_with_state(
-                edge,
-                crate::edge::edge,
-            ))
+        crate::edge::Edge::new(router, edge)
     }
 
     /// Starts what keeps the gateway's state fresh (JWKS refreshes,

@@ -1,6 +1,7 @@
 //! Web client extensions: CORS for single-page apps served from other
 //! origins, the allowed origins set in `bff.yaml` (`extensions.cors`).
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -142,7 +143,7 @@ impl Extension for WebExtension {
             // Preflight answers do not depend on the requested method or
             // headers (the allowed lists are fixed), only on the origin.
             .vary([header::ORIGIN]);
-        router.layer(OriginOnly(cors))
+        router.layer(OriginOnly(Arc::new(cors)))
     }
 }
 
@@ -150,23 +151,25 @@ impl Extension for WebExtension {
 /// (same-origin pages, apps, servers) get answers without CORS headers or
 /// an added `Vary: Origin`, so caches keep one copy for all of them.
 #[derive(Debug, Clone)]
-struct OriginOnly(CorsLayer);
+struct OriginOnly(Arc<CorsLayer>);
 
-impl<S: Clone> Layer<S> for OriginOnly {
+impl<S> Layer<S> for OriginOnly {
     type Service = OriginOnlyService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         OriginOnlyService {
-            cors: self.0.layer(inner.clone()),
-            plain: inner,
+            cors: self.0.clone(),
+            inner,
         }
     }
 }
 
+/// The router clones this service for every request, so the CORS settings
+/// are shared, and made into a CORS service only for requests that need one.
 #[derive(Debug, Clone)]
 struct OriginOnlyService<S> {
-    cors: Cors<S>,
-    plain: S,
+    cors: Arc<CorsLayer>,
+    inner: S,
 }
 
 impl<S> Service<Request> for OriginOnlyService<S>
@@ -180,17 +183,18 @@ where
     type Future = futures::future::Either<<Cors<S> as Service<Request>>::Future, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match self.cors.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.plain.poll_ready(cx),
-            other => other,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
         if req.headers().contains_key(header::ORIGIN) {
-            futures::future::Either::Left(self.cors.call(req))
+            // The CORS service takes the inner service that is ready (it
+            // has no readiness of its own) and leaves a clone in its place.
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            futures::future::Either::Left(self.cors.layer(ready).call(req))
         } else {
-            futures::future::Either::Right(self.plain.call(req))
+            futures::future::Either::Right(self.inner.call(req))
         }
     }
 }

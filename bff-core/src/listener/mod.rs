@@ -3,12 +3,13 @@
 //! tying the gateway up (header read timeout, header size and count), and a
 //! graceful shutdown that lets in-flight requests finish.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -16,6 +17,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tower::Service;
 
 mod rejections;
 
@@ -25,16 +27,22 @@ use crate::tls::{ClientCert, TlsConnection};
 /// Longest wait for in-flight requests once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `router` until `shutdown` resolves, then drains connections.
-/// With `tls`, every connection is a TLS one; the handshake must finish
-/// within the header read timeout.
-pub async fn serve(
+/// Serves `router` (an [`axum::Router`], or a service answering like one)
+/// until `shutdown` resolves, then drains connections. With `tls`, every
+/// connection is a TLS one; the handshake must finish within the header
+/// read timeout.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     limits: &Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
+    S: Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let handshake_timeout = limits.header_read_timeout;
     let mut builder = Builder::new(TokioExecutor::new());
@@ -106,14 +114,17 @@ pub async fn serve(
 }
 
 /// Serves one accepted connection until it closes or shutdown drains it.
-async fn connection<I>(
+async fn connection<S, I>(
     builder: Arc<Builder<TokioExecutor>>,
     watcher: Watcher,
-    router: Router,
+    router: S,
     io: I,
     peer: SocketAddr,
     tls: Option<TlsConnection>,
 ) where
+    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
+    S: Clone + Send + 'static,
+    S::Future: Send + 'static,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = tower::util::MapRequest::new(router, move |mut req: http::Request<Incoming>| {
