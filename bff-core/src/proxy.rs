@@ -89,17 +89,6 @@ pub(crate) async fn forward(
         Err(refused) => return refused,
     };
     let req = Request::from_parts(parts, body);
-    let _permit = match route.service.limit.as_ref().map(|l| l.try_admit()) {
-        Some(None) => {
-            metrics::counter!("bff_shed_total", "scope" => "service").increment(1);
-            return crate::ratelimit::unavailable(&format!(
-                "service `{}` is at its limit of requests in flight; retry shortly",
-                route.service.name
-            ));
-        }
-        Some(Some(p)) => Some(p),
-        None => None,
-    };
     let keep = admitted.keep_authorization;
     let mut identity = std::mem::take(&mut admitted.forward);
     let target = route.upstream_path(req.uri().path_and_query().map_or("/", |pq| pq.as_str()));
@@ -148,38 +137,43 @@ fn upstream_headers(
     headers
 }
 
-/// What every forwarded request needs: the circuit closed, an instance,
-/// and its URI for `target`; or the answer that refuses the request.
+/// A request through the service's door (circuit closed, a place under
+/// its limit, an instance) and its URI for `target`, or the answer that
+/// refuses it. The pass is held for as long as the request is in flight.
 fn instance<'a>(
     route: &'a ProxyPlan,
     target: &str,
     headers: &HeaderMap,
-) -> Result<(Attempt<'a>, http::Uri), Box<Response>> {
+) -> Result<(upstream::Pass, Attempt<'a>, http::Uri), Box<Response>> {
     let pool = &route.service.pool;
-    if let Some(breaker) = pool.breaker.as_ref().filter(|b| !b.allow()) {
-        let refused = Refusal::Unavailable {
-            detail: format!("the circuit of service `{}` is open", route.service.name),
-            retry_after: Some((breaker.retry_in().as_secs_f64().ceil() as u64).max(1)),
-            call: None,
-        };
-        return Err(Box::new(refused.into_response()));
-    }
     let key = pool
         .hash_header
         .as_ref()
         .and_then(|h| headers.get(h))
         .map(|v| v.as_bytes().to_vec());
-    let Some(attempt) = pool.start(key.as_deref()) else {
-        return Err(Box::new(crate::ratelimit::unavailable(&format!(
-            "no instance of service `{}` is known yet",
-            route.service.name
-        ))));
-    };
+    let name = &route.service.name;
+    let (pass, attempt) = upstream::open(pool, route.service.limit.as_ref(), key.as_deref())
+        .map_err(|closed| {
+            Box::new(match closed {
+                upstream::Closed::CircuitOpen { retry_in } => Refusal::Unavailable {
+                    detail: format!("the circuit of service `{name}` is open"),
+                    retry_after: Some((retry_in.as_secs_f64().ceil() as u64).max(1)),
+                    call: None,
+                }
+                .into_response(),
+                upstream::Closed::Overloaded => crate::ratelimit::unavailable(&format!(
+                    "service `{name}` is at its limit of requests in flight; retry shortly"
+                )),
+                upstream::Closed::NoInstance => crate::ratelimit::unavailable(&format!(
+                    "no instance of service `{name}` is known yet"
+                )),
+            })
+        })?;
     let Ok(uri) = attempt.instance().uri(target) else {
         let refused = Refusal::BadRequest("the request path cannot be forwarded".to_owned());
         return Err(Box::new(refused.into_response()));
     };
-    Ok((attempt, uri))
+    Ok((pass, attempt, uri))
 }
 
 /// Sends an admitted request to `target`, the route's upstream path for it.
@@ -212,7 +206,7 @@ async fn forward_admitted(
         return Box::pin(request.answer()).await;
     }
     let headers = upstream_headers(&mut parts, identity, keep_authorization);
-    let (attempt, uri) = match instance(route, &target, &headers) {
+    let (_pass, attempt, uri) = match instance(route, &target, &headers) {
         Ok(o) => o,
         Err(refused) => return *refused,
     };

@@ -103,7 +103,7 @@ impl Request<'_> {
             }
             None => why,
         };
-        let (attempt, uri) = match super::instance(route, self.ask.target, &headers) {
+        let (_pass, attempt, uri) = match super::instance(route, self.ask.target, &headers) {
             Ok(o) => o,
             Err(refused) => return stand_in(*refused),
         };

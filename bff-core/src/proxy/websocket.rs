@@ -84,7 +84,7 @@ pub(super) async fn forward(
     };
     let target = route.upstream_path(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()));
     let mut headers = upstream_headers(&mut parts, identity, keep_authorization);
-    let (attempt, uri) = match instance(route, &target, &headers) {
+    let (_pass, attempt, uri) = match instance(route, &target, &headers) {
         Ok(o) => o,
         Err(refused) => return *refused,
     };

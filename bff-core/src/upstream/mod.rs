@@ -17,7 +17,7 @@ pub(crate) mod stale;
 pub(crate) use breaker::Breaker;
 pub(crate) use client::BuildError;
 pub(crate) use client::{Client, Error, Options, Protocol};
-pub(crate) use door::{Closed, enter, open};
+pub(crate) use door::{Closed, Pass, enter, open};
 pub(crate) use limit::Limit;
 pub(crate) use pool::*;
 pub(crate) use retry::Retry;
