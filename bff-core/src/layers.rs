@@ -43,10 +43,12 @@ const LAYERS: &[&[&str]] = &[
     &["exec"],
     // Answers: encodings, validators.
     &["conditional", "formats"],
+    // Forwarding pass-through requests: streamed, cached, relayed.
+    &["proxy"],
     // The pipeline of a request: admission, then a composed endpoint's way.
     &["pipeline"],
     // The request path: observation, pass-through routes, the edge stage.
-    &["observe", "proxy", "edge"],
+    &["observe", "edge"],
     &["openapi"],
     // The gateway and its listener, and tools that load specs.
     &["server", "listener", "healthcheck", "schema"],

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::error::Refusal;
-use crate::plan::ProxyPlan;
+use crate::plan::{ProxyPlan, WebSocketPlan};
 use crate::upstream;
 use crate::upstream::Attempt;
 
@@ -55,59 +55,61 @@ pub(crate) fn forwards(method: &http::Method) -> bool {
     !NOT_FORWARDED.contains(method)
 }
 
-/// Forwards one request along a pass-through route.
-pub(crate) async fn forward(
-    route: &ProxyPlan,
-    client: &upstream::Client,
-    hooks: &dyn crate::extension::Hooks,
-    req: Request,
-) -> Response {
+/// What refuses a pass-through request before anything else: a method
+/// routes never forward, or a WebSocket upgrade from a page of an origin
+/// the route does not allow. `Ok` holds the route's WebSocket settings
+/// when the request is an upgrade it relays.
+pub(crate) fn refuse<'a>(
+    route: &'a ProxyPlan,
+    req: &Request,
+) -> Result<Option<&'a WebSocketPlan>, Box<Response>> {
     if !forwards(req.method()) {
-        return Refusal::MethodNotAllowed {
-            detail: format!("pass-through routes do not forward {}", req.method()),
-            allow: Some(HeaderValue::from_static(ALLOW)),
-        }
-        .into_response();
+        return Err(Box::new(
+            Refusal::MethodNotAllowed {
+                detail: format!("pass-through routes do not forward {}", req.method()),
+                allow: Some(HeaderValue::from_static(ALLOW)),
+            }
+            .into_response(),
+        ));
     }
     let upgrade = route
         .websocket
         .as_ref()
-        .filter(|_| websocket::is_upgrade(&req));
+        .filter(|_| websocket::is_upgrade(req));
     if let Some(refused) = upgrade.and_then(|ws| websocket::refuse_origin(ws, req.headers())) {
-        return refused;
+        return Err(Box::new(refused));
     }
-    let (parts, body) = req.into_parts();
-    let gate = crate::pipeline::Gate {
-        auth: route.auth.as_ref(),
-        require: route.require.as_ref(),
-        rate_limit: route.rate_limit.as_ref(),
-        name: &route.prefix,
-        hooks,
-    };
-    let mut admitted = match crate::pipeline::admit(gate, &parts).await {
-        Ok(a) => a,
-        Err(refused) => return refused,
-    };
-    let req = Request::from_parts(parts, body);
-    let keep = admitted.keep_authorization;
-    let mut identity = std::mem::take(&mut admitted.forward);
-    let target = route.upstream_path(req.uri().path_and_query().map_or("/", |pq| pq.as_str()));
-    let call = crate::extension::CallRequest {
-        service: &route.service.name,
-        call: None,
-        method: req.method(),
-        path: &target,
-        identity: &admitted.identity,
-    };
-    hooks.call(&call, &mut identity);
+    Ok(upgrade)
+}
+
+/// An admitted request, forwarded to `target` (the route's upstream path
+/// for it) with the identity headers admission gave it: relayed when it is
+/// a WebSocket upgrade, through the service's cache for cached GETs,
+/// streamed both ways otherwise.
+pub(crate) async fn forward(
+    route: &ProxyPlan,
+    client: &upstream::Client,
+    req: Request,
+    upgrade: Option<&WebSocketPlan>,
+    target: String,
+    identity: HeaderMap,
+    keep_authorization: bool,
+) -> Response {
     // A WebSocket relay is rare and its future large: boxed, it does not
     // make every request's future as large.
-    let mut response = match upgrade {
-        Some(ws) => Box::pin(websocket::forward(route, ws, req, identity, keep)).await,
-        None => forward_admitted(route, client, req, target, identity, keep).await,
-    };
-    admitted.mark(&mut response);
-    response
+    match upgrade {
+        Some(ws) => {
+            Box::pin(websocket::forward(
+                route,
+                ws,
+                req,
+                identity,
+                keep_authorization,
+            ))
+            .await
+        }
+        None => forward_admitted(route, client, req, target, identity, keep_authorization).await,
+    }
 }
 
 /// The client's headers as the upstream may see them: hop-by-hop ones

@@ -114,12 +114,7 @@ impl Gateway {
                     let route = &shared.plan.proxies[i];
                     let seen = Traced::new(&req);
                     // Boxed once here, like an endpoint's work.
-                    let forward = Box::pin(crate::proxy::forward(
-                        route,
-                        &shared.client,
-                        &*shared.extension,
-                        req,
-                    ));
+                    let forward = Box::pin(crate::pipeline::handle_proxy(&shared, route, req));
                     let (response, cx) = match seen.span(route.label(), route.label()) {
                         Some(cx) => (
                             crate::telemetry::within(cx.clone(), forward).await,

@@ -2,13 +2,15 @@
 //! same for every front), then for a composed endpoint
 //! [`handle_endpoint`]: the input read and checked, the endpoint's answer
 //! cache, the call graph run, the result shaped and encoded, the headers
-//! that describe it. Pass-through routes ([`crate::proxy`]) and usage
+//! that describe it; for a pass-through route [`handle_proxy`], which
+//! forwards through [`crate::proxy`]. Pass-through routes and usage
 //! endpoints share the admission.
 
 mod admit;
 mod compose;
 mod endpoint;
 mod input;
+mod proxy;
 mod report;
 mod usage;
 
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 pub(crate) use admit::{Gate, admit};
 pub(crate) use endpoint::handle_endpoint;
+pub(crate) use proxy::handle_proxy;
 pub(crate) use usage::handle_usage;
 
 use crate::extension::Hooks;
