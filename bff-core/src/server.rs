@@ -19,6 +19,8 @@ use crate::plan::{self, Plan};
 use crate::ratelimit::concurrency::Limit;
 use crate::source::Diagnostics;
 
+mod compression;
+
 /// A BFF: its compiled specs, its upstream client and its extension.
 #[derive(Clone)]
 pub struct Gateway {
@@ -184,7 +186,7 @@ impl Gateway {
             .option_layer(shed)
             .option_layer(strip);
         // Compression only changes answers, so it sits innermost.
-        let router = match compression(&plan.config.compression) {
+        let router = match compression::layer(&plan.config.compression) {
             Some(layer) => router.layer(layer),
             None => router,
         };
@@ -317,27 +319,6 @@ impl Traced {
             answered.set(what, cx.and_then(crate::telemetry::trace_id));
         }
     }
-}
-
-/// Compression for clients that accept it, above a size; images, gRPC,
-/// event streams and answers already encoded are left alone.
-fn compression(
-    config: &crate::config::CompressionConfig,
-) -> Option<
-    tower_http::compression::CompressionLayer<
-        impl tower_http::compression::predicate::Predicate + use<>,
-    >,
-> {
-    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
-    let when = SizeAbove::new(config.min_bytes)
-        .and(NotForContentType::GRPC)
-        .and(NotForContentType::IMAGES)
-        .and(NotForContentType::SSE)
-        .and(NotForContentType::const_new("application/x-protobuf"))
-        .and(NotForContentType::const_new("application/zip"));
-    config
-        .enabled
-        .then(|| tower_http::compression::CompressionLayer::new().compress_when(when))
 }
 
 /// Removes every header that is, or reads like, an identity header: the
