@@ -50,6 +50,34 @@ fn path(dir: &SpecDir) -> &str {
     dir.path().to_str().unwrap()
 }
 
+/// `schema` prints the binary's own `bff.yaml` schema: bff-web's describes
+/// its `extensions.cors`, one without settings describes `extensions` as
+/// an object without properties.
+#[test]
+fn schema_prints_the_binarys_bff_yaml_schema_with_its_extension_settings() {
+    let out = process::run("bff-web", &["schema"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let committed =
+        std::fs::read_to_string(bff_tests::workspace_root().join("schema/bff-web.schema.json"))
+            .unwrap();
+    assert_eq!(text(&out.stdout), committed);
+    let web: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        web["properties"]["extensions"]["properties"]["cors"].is_object(),
+        "{web}"
+    );
+    let out = process::run("bff-mobile", &["schema"]);
+    let mobile: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let extensions = &mobile["properties"]["extensions"];
+    assert_eq!(extensions["additionalProperties"], false, "{extensions}");
+    assert!(
+        extensions["properties"]
+            .as_object()
+            .is_none_or(|p| p.is_empty()),
+        "{extensions}"
+    );
+}
+
 #[test]
 fn validate_accepts_a_good_folder() {
     let dir = good_folder();
