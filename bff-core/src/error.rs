@@ -173,6 +173,11 @@ impl Refusal {
         let with = |status: StatusCode, detail: &str| {
             Problem::new(status, "about:blank").detail(detail.to_owned())
         };
+        // A composition's refusal names the call behind it, when one is.
+        let naming = |p: Problem, call: &Option<String>| Problem {
+            call: call.clone(),
+            ..p
+        };
         match self {
             Self::NotFound => Problem::not_found(),
             Self::MethodNotAllowed { detail, .. } => with(StatusCode::METHOD_NOT_ALLOWED, detail),
@@ -186,28 +191,13 @@ impl Refusal {
             }
             Self::TooManyRequests { detail, .. } => with(StatusCode::TOO_MANY_REQUESTS, detail),
             Self::Unavailable { detail, call, .. } => {
-                let p = with(StatusCode::SERVICE_UNAVAILABLE, detail);
-                if let Some(c) = call {
-                    p.call(c.clone())
-                } else {
-                    p
-                }
+                naming(with(StatusCode::SERVICE_UNAVAILABLE, detail), call)
             }
             Self::BadGateway { detail, call } => {
-                let p = with(StatusCode::BAD_GATEWAY, detail);
-                if let Some(c) = call {
-                    p.call(c.clone())
-                } else {
-                    p
-                }
+                naming(with(StatusCode::BAD_GATEWAY, detail), call)
             }
             Self::Timeout { detail, call } => {
-                let p = with(StatusCode::GATEWAY_TIMEOUT, detail);
-                if let Some(c) = call {
-                    p.call(c.clone())
-                } else {
-                    p
-                }
+                naming(with(StatusCode::GATEWAY_TIMEOUT, detail), call)
             }
             Self::Forwarded {
                 status,

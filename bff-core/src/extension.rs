@@ -200,7 +200,9 @@ struct ExtensionsKey<C> {
 }
 
 /// Parses the extension's settings from the plan's `bff.yaml`, errors
-/// located in that file.
+/// located in that file. The text is parsed again, rather than the
+/// `extensions` value kept in `BffConfig` converted, because only the
+/// text knows where each setting was written.
 pub(crate) fn read_config<C: DeserializeOwned + Default>(plan: &Plan) -> Result<C, Diagnostics> {
     let path = plan.dir.join("bff.yaml");
     crate::spec::parse_text::<ExtensionsKey<C>>(&path, &plan.config_text)
