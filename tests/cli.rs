@@ -78,6 +78,24 @@ fn schema_prints_the_binarys_bff_yaml_schema_with_its_extension_settings() {
     );
 }
 
+/// `extensions:` belongs to the binary: bff-mobile and bff-partner take no
+/// settings there, so any key is a located error.
+#[test]
+fn binaries_without_settings_refuse_any_extensions_key() {
+    let dir = SpecDir::new(&format!("{BFF}extensions:\n  cors: {{ origins: [] }}\n"));
+    for bin in ["bff-mobile", "bff-partner"] {
+        let out = process::run(bin, &["validate", "--specs", path(&dir)]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{bin}: {stderr}");
+        assert!(
+            stderr.contains("bff.yaml:5:") && stderr.contains("cors"),
+            "{bin}: {stderr}"
+        );
+    }
+    let out = process::run("bff-web", &["validate", "--specs", path(&dir)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn validate_accepts_a_good_folder() {
     let dir = good_folder();
