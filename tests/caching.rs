@@ -1178,7 +1178,8 @@ async fn a_new_generation_of_specs_starts_with_empty_caches() {
     let dir = SpecDir::new(&format!(
         "services:\n  s: {{ url: \"{up}\", cache: {{}} }}\n"
     ));
-    let first = bff_core::plan::load(dir.path()).unwrap();
+    let first = bff_core::Gateway::load(dir.path()).unwrap();
+    let first = bff_core::testing::call_cache(&first);
     let none = HeaderMap::new();
     let cc: HeaderMap = [(
         axum::http::header::CACHE_CONTROL,
@@ -1186,9 +1187,9 @@ async fn a_new_generation_of_specs_starts_with_empty_caches() {
     )]
     .into_iter()
     .collect();
-    let ask = first.upstream_cache.ask_call("s", "/x", &none);
+    let ask = first.ask_call("s", "/x", &none);
     let body = bytes::Bytes::from_static(b"{}");
-    let kept = first.upstream_cache.admit(
+    let kept = first.admit(
         &ask,
         axum::http::StatusCode::OK,
         &cc,
@@ -1198,10 +1199,11 @@ async fn a_new_generation_of_specs_starts_with_empty_caches() {
     );
     assert!(kept.is_some());
     // A reload loads the folder again, as here.
-    let second = bff_core::plan::load(dir.path()).unwrap();
-    let ask = second.upstream_cache.ask_call("s", "/x", &none);
+    let second = bff_core::Gateway::load(dir.path()).unwrap();
+    let second = bff_core::testing::call_cache(&second);
+    let ask = second.ask_call("s", "/x", &none);
     assert!(matches!(
-        second.upstream_cache.lookup(&ask),
+        second.lookup(&ask),
         bff_core::testing::Lookup::Miss
     ));
 }

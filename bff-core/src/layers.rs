@@ -37,6 +37,8 @@ const LAYERS: &[&[&str]] = &[
     &["ratelimit"],
     // Specs compiled into what runs.
     &["plan"],
+    // One generation of specs running: services, caches, limits, TLS.
+    &["running"],
     // The client extension's hooks, with its settings from bff.yaml.
     &["extension"],
     // Running an endpoint's call graph.

@@ -41,6 +41,7 @@ mod proxy;
 mod ratelimit;
 mod redis_store;
 mod reload;
+mod running;
 mod runtime;
 pub mod schema;
 mod server;
@@ -66,4 +67,9 @@ pub mod testing {
     pub use crate::listener::serve;
     pub use crate::proto::{ProtoError, decode_json, message};
     pub use crate::tls::{TlsError, server_config};
+
+    /// The HTTP cache of upstream answers of a gateway's specs.
+    pub fn call_cache(gateway: &crate::Gateway) -> &HttpCache {
+        &gateway.running().call_cache
+    }
 }

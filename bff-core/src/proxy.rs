@@ -18,6 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::error::Refusal;
 use crate::plan::{ProxyPlan, WebSocketPlan};
+use crate::running::Running;
 use crate::upstream;
 use crate::upstream::Attempt;
 
@@ -88,19 +89,21 @@ pub(crate) fn refuse<'a>(
 /// streamed both ways otherwise.
 pub(crate) async fn forward(
     route: &ProxyPlan,
-    client: &upstream::Client,
+    running: &Running,
     req: Request,
     upgrade: Option<&WebSocketPlan>,
     target: String,
     identity: HeaderMap,
     keep_authorization: bool,
 ) -> Response {
+    let up = running.upstream(&route.service);
     // A WebSocket relay is rare and its future large: boxed, it does not
     // make every request's future as large.
     match upgrade {
         Some(ws) => {
             Box::pin(websocket::forward(
                 route,
+                up,
                 ws,
                 req,
                 identity,
@@ -108,7 +111,11 @@ pub(crate) async fn forward(
             ))
             .await
         }
-        None => forward_admitted(route, client, req, target, identity, keep_authorization).await,
+        None => {
+            let cache = route.service.cache.map(|c| (&running.call_cache, c.ttl));
+            let to = To { route, up, cache };
+            forward_admitted(to, req, target, identity, keep_authorization).await
+        }
     }
 }
 
@@ -139,57 +146,77 @@ fn upstream_headers(
     headers
 }
 
-/// A request through the service's door (circuit closed, a place under
-/// its limit, an instance) and its URI for `target`, or the answer that
-/// refuses it. The pass is held for as long as the request is in flight.
-fn instance<'a>(
+/// Where a request goes: the route, its service running, and the
+/// service's cache with its `ttl`, when it has one.
+#[derive(Clone, Copy)]
+struct To<'a> {
     route: &'a ProxyPlan,
-    target: &str,
+    up: &'a Arc<upstream::Upstream>,
+    cache: Option<(
+        &'a Arc<crate::cache::HttpCache>,
+        Option<std::time::Duration>,
+    )>,
+}
+
+/// A request through the service's door (circuit closed, a place under
+/// its limit, an instance), or the answer that refuses it. The pass is
+/// held for as long as the request is in flight.
+fn door<'a>(
+    to: To<'a>,
     headers: &HeaderMap,
-) -> Result<(upstream::Pass, Attempt<'a>, http::Uri), Box<Response>> {
-    let pool = &route.service.pool;
-    let key = pool
+) -> Result<(upstream::Pass, Attempt<'a>), Box<Response>> {
+    let key = to
+        .up
+        .pool
         .hash_header
         .as_ref()
         .and_then(|h| headers.get(h))
-        .map(|v| v.as_bytes().to_vec());
-    let name = &route.service.name;
-    let (pass, attempt) = upstream::open(pool, route.service.limit.as_ref(), key.as_deref())
-        .map_err(|closed| {
-            Box::new(match closed {
-                upstream::Closed::CircuitOpen { retry_in } => Refusal::Unavailable {
-                    detail: format!("the circuit of service `{name}` is open"),
-                    retry_after: Some((retry_in.as_secs_f64().ceil() as u64).max(1)),
-                    call: None,
-                }
-                .into_response(),
-                upstream::Closed::Overloaded => crate::ratelimit::unavailable(&format!(
-                    "service `{name}` is at its limit of requests in flight; retry shortly"
-                )),
-                upstream::Closed::NoInstance => crate::ratelimit::unavailable(&format!(
-                    "no instance of service `{name}` is known yet"
-                )),
-            })
-        })?;
-    let Ok(uri) = attempt.instance().uri(target) else {
-        let refused = Refusal::BadRequest("the request path cannot be forwarded".to_owned());
-        return Err(Box::new(refused.into_response()));
-    };
-    Ok((pass, attempt, uri))
+        .map(HeaderValue::as_bytes);
+    let name = &to.route.service.name;
+    to.up.open(key).map_err(|closed| {
+        Box::new(match closed {
+            upstream::Closed::CircuitOpen { retry_in } => Refusal::Unavailable {
+                detail: format!("the circuit of service `{name}` is open"),
+                retry_after: Some((retry_in.as_secs_f64().ceil() as u64).max(1)),
+                call: None,
+            }
+            .into_response(),
+            upstream::Closed::Overloaded => crate::ratelimit::unavailable(&format!(
+                "service `{name}` is at its limit of requests in flight; retry shortly"
+            )),
+            upstream::Closed::NoInstance => crate::ratelimit::unavailable(&format!(
+                "no instance of service `{name}` is known yet"
+            )),
+        })
+    })
+}
+
+/// The answer to a request that got none: too large, unreachable, too slow.
+fn failed(route: &ProxyPlan, error: &upstream::SendError) -> Response {
+    match error {
+        upstream::SendError::BadTarget(_) => {
+            Refusal::BadRequest("the request path cannot be forwarded".to_owned()).into_response()
+        }
+        upstream::SendError::Failed(e) => {
+            tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
+            unreachable(route)
+        }
+        upstream::SendError::TimedOut => too_slow(route),
+    }
 }
 
 /// Sends an admitted request to `target`, the route's upstream path for it.
 async fn forward_admitted(
-    route: &ProxyPlan,
-    client: &upstream::Client,
+    to: To<'_>,
     req: Request,
     target: String,
     identity: HeaderMap,
     keep_authorization: bool,
 ) -> Response {
+    let route = to.route;
     let (mut parts, body) = req.into_parts();
     // GETs to a cached service go through its cache.
-    if let Some((cache, ttl)) = &route.service.cache
+    if let Some((cache, ttl)) = to.cache
         && parts.method == http::Method::GET
         && body.is_end_stream()
     {
@@ -197,10 +224,9 @@ async fn forward_admitted(
         let headers = upstream_headers(&mut parts, identity, keep_authorization);
         let ask = cache.ask_proxy(&route.service.name, &target, &headers, &scope);
         let request = cached::Request {
-            route,
-            client,
+            to,
             cache,
-            ttl: *ttl,
+            ttl,
             ask: &ask,
             scope,
         };
@@ -208,16 +234,19 @@ async fn forward_admitted(
         return Box::pin(request.answer()).await;
     }
     let headers = upstream_headers(&mut parts, identity, keep_authorization);
-    let (_pass, attempt, uri) = match instance(route, &target, &headers) {
+    let (_pass, attempt) = match door(to, &headers) {
         Ok(o) => o,
         Err(refused) => return *refused,
     };
-
-    let upstream_authority = uri.authority().map(|a| a.as_str().to_owned());
-    let mut request = http::Request::new(Body::empty());
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = uri;
-    *request.headers_mut() = headers;
+    let safe = matches!(
+        parts.method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
+    );
+    // What an unsafe request's answer may name as its own (RFC 9111 §4.4).
+    let upstream_authority = (to.cache.is_some() && !safe)
+        .then(|| attempt.instance().uri("/").ok())
+        .flatten()
+        .and_then(|u| u.authority().map(|a| a.as_str().to_owned()));
     let too_large = || {
         Refusal::TooLarge(format!(
             "the request body exceeds {} bytes",
@@ -225,8 +254,7 @@ async fn forward_admitted(
         ))
         .into_response()
     };
-    let declared = request
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -235,45 +263,46 @@ async fn forward_admitted(
     {
         return too_large();
     }
-    // A body without a declared length is counted as it streams; past the
-    // limit the upload is cut, and the client told why.
+    let mut request = http::Request::new(());
+    *request.method_mut() = parts.method.clone();
+    *request.headers_mut() = headers;
+    let (head, ()) = request.into_parts();
+    // Most GETs: no body to stream, so none is sent (not even an empty
+    // chunked one) and the clock starts at once. A body without a
+    // declared length is counted as it streams; past the limit the upload
+    // is cut, and the client told why.
     let over = Arc::new(AtomicBool::new(false));
-    let body = match route.max_body {
-        Some(max) if !body.is_end_stream() => limit(body, max, over.clone()),
-        _ => body,
+    let payload = match route.max_body {
+        _ if body.is_end_stream() => upstream::Payload::Whole(None),
+        Some(max) => upstream::Payload::Streamed(limit(body, max, over.clone())),
+        None => upstream::Payload::Streamed(body),
     };
-    let answer = if body.is_end_stream() {
-        // Most GETs: no body to stream, so none is sent (not even an empty
-        // chunked one) and the clock starts at once.
-        tokio::time::timeout(route.timeout, route.service.client(client).send(request)).await
-    } else {
-        send_streaming(route.service.client(client), request, body, route.timeout).await
-    };
-    let resp = match answer {
-        Ok(Ok(resp)) => {
+    let sent = to.up.send(
+        &attempt,
+        upstream::Via::Http,
+        head,
+        &target,
+        payload,
+        Some(route.timeout),
+    );
+    let resp = match sent.await {
+        Ok(resp) => {
             attempt.finish(!resp.status().is_server_error());
             resp
         }
-        Ok(Err(_)) if over.load(Ordering::Relaxed) => return too_large(),
-        Ok(Err(e)) => {
-            attempt.finish(false);
-            tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
-            return unreachable(route);
-        }
-        Err(_) => {
-            attempt.finish(false);
-            return too_slow(route);
+        Err(upstream::SendError::Failed(_)) if over.load(Ordering::Relaxed) => return too_large(),
+        Err(e) => {
+            if !matches!(e, upstream::SendError::BadTarget(_)) {
+                attempt.finish(false);
+            }
+            return failed(route, &e);
         }
     };
     let (mut head, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
-    if let Some((cache, _)) = &route.service.cache {
+    if let Some((cache, _)) = to.cache {
         // A successful unsafe request makes what is stored for its target
         // (and the targets its answer names) stale (RFC 9111 §4.4).
-        let safe = matches!(
-            parts.method,
-            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
-        );
         if !safe && (head.status.is_success() || head.status.is_redirection()) {
             let targets = crate::cache::invalidated_targets(
                 &target,
@@ -303,38 +332,6 @@ fn too_slow(route: &ProxyPlan) -> Response {
         call: None,
     }
     .into_response()
-}
-
-/// Sends a request whose body streams from the client. The clock for the
-/// upstream's answer starts once the body has been sent: a long upload is
-/// not a slow upstream.
-async fn send_streaming(
-    client: &upstream::Client,
-    mut request: http::Request<Body>,
-    body: Body,
-    timeout: std::time::Duration,
-) -> Result<
-    Result<http::Response<hyper::body::Incoming>, upstream::Error>,
-    tokio::time::error::Elapsed,
-> {
-    let (body_sent, mut body_done) = tokio::sync::oneshot::channel::<()>();
-    let mut body_sent = Some(body_sent);
-    let body = body
-        .into_data_stream()
-        .chain(futures::stream::poll_fn(move |_| {
-            if let Some(tx) = body_sent.take() {
-                let _ = tx.send(());
-            }
-            std::task::Poll::Ready(None)
-        }));
-    *request.body_mut() = Body::from_stream(body);
-    let upstream = client.send(request);
-    tokio::pin!(upstream);
-    tokio::select! {
-        answer = &mut upstream => Ok(answer),
-        // Sent, or dropped unsent because the request failed early.
-        _ = &mut body_done => tokio::time::timeout(timeout, &mut upstream).await,
-    }
 }
 
 /// The body, ending in an error once more than `max` bytes went through.

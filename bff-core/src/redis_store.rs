@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Redis did not answer, or not in time.
 #[derive(Debug)]
-pub struct StoreError(pub String);
+pub(crate) struct StoreError(pub String);
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,7 +27,7 @@ pub(crate) struct UrlError {
 }
 
 /// A Redis server, shared by every replica.
-pub struct Redis {
+pub(crate) struct Redis {
     client: redis::Client,
     timeout: Duration,
     conn: OnceLock<redis::aio::ConnectionManager>,
@@ -56,7 +56,7 @@ impl Redis {
     }
 
     /// Longest wait for one answer.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 

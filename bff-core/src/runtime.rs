@@ -35,7 +35,7 @@ impl Gateway {
             tokio::spawn(async move { axum::serve(admin, router).await });
         }
         let limits = &self.plan().config.limits;
-        let tls = self.plan().tls.clone();
+        let tls = self.running().tls.clone();
         let service = live.service();
         let shutdown = async move {
             shutdown_signal().await;

@@ -49,10 +49,11 @@ impl Gateway {
         factory: Arc<dyn Configure>,
     ) -> Result<Self, Diagnostics> {
         let extension = factory.configure(&plan)?;
+        let running = crate::running::Running::start(&plan, client)?;
         Ok(Self {
             shared: Arc::new(Context {
                 plan,
-                client,
+                running,
                 extension,
             }),
             factory,
@@ -63,12 +64,21 @@ impl Gateway {
     /// connections and extension; `Err` holds the located errors in the
     /// extension's settings.
     pub(crate) fn successor(&self, plan: Plan) -> Result<Self, Diagnostics> {
-        Self::from_parts(plan, self.shared.client.clone(), self.factory.clone())
+        Self::from_parts(
+            plan,
+            self.shared.running.client.clone(),
+            self.factory.clone(),
+        )
     }
 
     /// The compiled specs.
     pub fn plan(&self) -> &Plan {
         &self.shared.plan
+    }
+
+    /// The state of the specs running: services, caches, limits, TLS.
+    pub(crate) fn running(&self) -> &crate::running::Running {
+        &self.shared.running
     }
 
     /// The router with every endpoint and route, wrapped by the extension.
@@ -168,7 +178,7 @@ impl Gateway {
             crate::ratelimit::per_ip_layer(p)
                 .unwrap_or_else(|e| unreachable!("limits.per_ip was checked at load time: {e}"))
         });
-        let shed = plan.shed.clone().map(|limit| {
+        let shed = self.shared.running.shed.clone().map(|limit| {
             axum::middleware::from_fn_with_state::<_, _, (State<Limit>, Request)>(
                 limit,
                 crate::ratelimit::concurrency::middleware,
@@ -217,8 +227,9 @@ impl Gateway {
         }
         use crate::upstream::discovery;
         for (name, service) in &self.shared.plan.services {
+            let pool = &self.shared.running.upstream(service).pool;
             if let Some(d) = &service.discovery {
-                let (pool, d, name) = (service.pool.clone(), d.clone(), name.clone());
+                let (pool, d, name) = (pool.clone(), d.clone(), name.clone());
                 let task = if d.etcd.is_some() {
                     tokio::spawn(discovery::etcd(pool, d, name))
                 } else {
@@ -227,7 +238,7 @@ impl Gateway {
                 tasks.push(task.abort_handle());
             }
             if let Some(h) = &service.health_check {
-                let (pool, h, name) = (service.pool.clone(), h.clone(), name.clone());
+                let (pool, h, name) = (pool.clone(), h.clone(), name.clone());
                 tasks.push(tokio::spawn(discovery::health(pool, h, name)).abort_handle());
             }
         }

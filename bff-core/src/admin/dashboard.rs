@@ -116,7 +116,7 @@ fn gather(live: &Live) -> Data {
         notes,
         window_s: dashboard_counts::WINDOW,
         endpoints,
-        services: services(plan),
+        services: services(&current.gateway),
     }
 }
 

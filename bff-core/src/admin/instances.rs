@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::plan::{Plan, Service};
+use crate::plan::Service;
 use crate::reload::Live;
+use crate::upstream::Pool;
 use crate::upstream::breaker::State as Circuit;
 
 /// One service, for `/instances` and the dashboard.
@@ -43,17 +44,20 @@ pub(super) async fn list(State(live): State<Live>) -> Response {
     let current = live.current();
     super::fresh_json(&serde_json::json!({
         "generation": current.number,
-        "services": services(current.gateway.plan()),
+        "services": services(&current.gateway),
     }))
 }
 
-/// Every service of the plan, in bff.yaml's order.
-pub(super) fn services(plan: &Plan) -> Vec<ServiceState> {
-    plan.services.values().map(|s| service(s)).collect()
+/// Every service of the gateway, in bff.yaml's order.
+pub(super) fn services(gateway: &crate::Gateway) -> Vec<ServiceState> {
+    let running = gateway.running();
+    let services = gateway.plan().services.values();
+    services
+        .map(|s| service(s, &running.upstream(s).pool))
+        .collect()
 }
 
-fn service(s: &Service) -> ServiceState {
-    let pool = &s.pool;
+fn service(s: &Service, pool: &Pool) -> ServiceState {
     let (circuit, retry_in) = match pool.breaker.as_ref().map(|b| (b.state(), b)) {
         None => ("none", None),
         Some((Circuit::Closed, _)) => ("closed", None),

@@ -106,9 +106,13 @@ async fn purge(State(live): State<Live>, body: axum::body::Bytes) -> Response {
         if !plan.services.contains_key(service) {
             return bad_request(format!("no service `{service}` in bff.yaml")).into_response();
         }
-        dropped = plan.upstream_cache.purge(service, what.prefix.as_deref());
+        dropped = current
+            .gateway
+            .running()
+            .call_cache
+            .purge(service, what.prefix.as_deref());
     }
-    match plan.answers.purge(&what).await {
+    match current.gateway.running().answers.purge(&what).await {
         Ok(()) => {
             let mut r = StatusCode::NO_CONTENT.into_response();
             if what.service.is_some() {

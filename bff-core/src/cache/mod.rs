@@ -33,7 +33,7 @@ use directives::{RequestDirectives, ResponseDirectives, SurrogateDirectives, Var
 pub(crate) use entry::Entry;
 use entry::{Parts, Staleness};
 pub(crate) use flight::{Turn, wait};
-pub(crate) use parts::{Freshness, PARTS, note_part};
+pub(crate) use parts::{Freshness, Part};
 
 use crate::headers::PER_REQUEST;
 

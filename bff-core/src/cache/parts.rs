@@ -1,7 +1,7 @@
 //! The freshness of a composed answer, gathered from its parts while the
-//! call graph runs: the least fresh part bounds the whole, a part made for
-//! one caller makes it private, a part that cannot be kept makes the
-//! whole uncacheable.
+//! call graph runs (each upstream answer comes back with its [`Part`]):
+//! the least fresh part bounds the whole, a part made for one caller makes
+//! it private, a part that cannot be kept makes the whole uncacheable.
 
 use std::time::Duration;
 
@@ -26,20 +26,41 @@ impl Freshness {
     }
 }
 
-tokio::task_local! {
-    /// The freshness of the parts of the answer being composed.
-    pub static PARTS: std::cell::Cell<Freshness>;
+impl Freshness {
+    /// Counts one more part.
+    pub(crate) fn add(&mut self, part: Part) {
+        match part.left {
+            Some(l) => self.left = Some(self.left.map_or(l, |m| m.min(l))),
+            None => self.uncacheable = true,
+        }
+        self.private |= part.private;
+    }
+
+    /// Counts the parts of another call.
+    pub(crate) fn merge(&mut self, other: Self) {
+        if let Some(l) = other.left {
+            self.left = Some(self.left.map_or(l, |m| m.min(l)));
+        }
+        self.uncacheable |= other.uncacheable;
+        self.private |= other.private;
+    }
 }
 
-/// Records one part of the answer being composed (`None`: not keepable).
-pub(crate) fn note_part(left: Option<Duration>, private: bool) {
-    let _ = PARTS.try_with(|cell| {
-        let mut f = cell.get();
-        match left {
-            Some(l) => f.left = Some(f.left.map_or(l, |m| m.min(l))),
-            None => f.uncacheable = true,
+/// What one upstream answer says about the composed answer it is part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Part {
+    /// Time it stays fresh; `None`: it cannot be kept.
+    pub left: Option<Duration>,
+    /// It was made for one caller.
+    pub private: bool,
+}
+
+impl Part {
+    /// A part that cannot be kept.
+    pub(crate) fn unkept(private: bool) -> Self {
+        Self {
+            left: None,
+            private,
         }
-        f.private |= private;
-        cell.set(f);
-    });
+    }
 }

@@ -14,9 +14,9 @@ use tokio::time::Instant;
 use super::call::{Capture, Rendered, decode, fetch};
 use super::error::CallError;
 use crate::cache::directives::{ResponseDirectives, SURROGATE_CAPABILITY};
-use crate::cache::{self, Ask, Entry, HttpCache, Lookup, Turn};
+use crate::cache::{self, Ask, Entry, HttpCache, Lookup, Part, Turn};
 use crate::plan::Call;
-use crate::upstream;
+use crate::running::Running;
 
 /// Whether an answer to this request is for its caller only: the answer
 /// says `private`, or the request carried credentials or a verified
@@ -26,54 +26,54 @@ fn private_part(personal: bool, answer: &HeaderMap) -> bool {
     cc.private || (personal && !cc.shareable())
 }
 
-/// Notes an entry as a part of the answer being composed.
-fn note_entry(e: &Entry, personal: bool) {
+/// An answer and what it says about the composed answer it is part of.
+pub(super) type Fetched = (Result<Val, CallError>, Part);
+
+/// A kept entry as a part of the answer being composed.
+fn entry_part(e: &Entry, personal: bool) -> Part {
     let left = e.left();
-    cache::note_part(
-        (left > Duration::ZERO).then_some(left),
-        private_part(personal, &e.headers),
-    );
+    Part {
+        left: (left > Duration::ZERO).then_some(left),
+        private: private_part(personal, &e.headers),
+    }
 }
 
-/// A call to a service without a cache (or not a GET): fetched, and noted
-/// as a part that cannot be kept. An unsafe request that succeeds drops
+/// A call to a service without a cache (or not a GET): fetched, a part
+/// that cannot be kept. An unsafe request that succeeds drops
 /// what a cached service had stored for its target.
 pub(super) async fn uncached(
     call: &Call,
     r: Rendered,
-    client: &upstream::Client,
+    running: &Running,
     deadline: Instant,
-) -> Result<Val, CallError> {
+) -> Fetched {
     let capture = Capture::default();
-    let result = fetch(call, &r, client, deadline, Some(&capture)).await;
-    let personal = call
-        .service
-        .cache
-        .as_ref()
-        .map_or_else(|| r.has_credentials(), |(c, _)| c.personal(&r.headers));
+    let result = fetch(call, &r, running, deadline, Some(&capture)).await;
+    let cache = call.service.cache.is_some().then_some(&running.call_cache);
+    let personal = cache.map_or_else(|| r.has_credentials(), |c| c.personal(&r.headers));
     let answer = capture.take();
     let private = answer
         .as_ref()
         .is_some_and(|(_, h, _)| private_part(personal, h));
-    cache::note_part(None, private || (personal && answer.is_none()));
-    if let (Some((c, _)), Ok(_), Some((_, headers, _))) = (&call.service.cache, &result, &answer)
+    let part = Part::unkept(private || (personal && answer.is_none()));
+    if let (Some(c), Ok(_), Some((_, headers, _))) = (cache, &result, &answer)
         && !matches!(call.method, http::Method::GET | http::Method::HEAD)
     {
         let targets = cache::invalidated_targets(&r.path, headers, None);
         c.invalidate(&call.service.name, targets.iter().map(String::as_str));
     }
-    result
+    (result, part)
 }
 
 /// A GET to a cached service.
 pub(super) async fn fetch_cached(
     call: &Call,
     mut r: Rendered,
-    client: &upstream::Client,
+    running: &Running,
     deadline: Instant,
-    cache: &Arc<HttpCache>,
     ttl: Option<Duration>,
-) -> Result<Val, CallError> {
+) -> Fetched {
+    let cache = &running.call_cache;
     r.headers.insert(
         "surrogate-capability",
         HeaderValue::from_static(SURROGATE_CAPABILITY),
@@ -91,21 +91,22 @@ pub(super) async fn fetch_cached(
         match cache.lookup(&ask) {
             Lookup::Fresh(e) => {
                 cache::record(&call.service.name, "hit");
-                note_entry(&e, personal);
-                return decode(&e.body).map_err(|_| CallError::Malformed);
+                let part = entry_part(&e, personal);
+                return (decode(&e.body).map_err(|_| CallError::Malformed), part);
             }
             Lookup::Stale(e) if e.within_swr() => {
                 // stale-while-revalidate: the kept answer now, one
                 // detached request renews it.
                 cache::record(&call.service.name, "stale-while-revalidate");
-                cache::note_part(None, private_part(personal, &e.headers));
+                let part = Part::unkept(private_part(personal, &e.headers));
                 if e.claim_refresh() {
-                    refresh_in_background(call, r.clone(), client, cache.clone(), ttl, e.clone());
+                    refresh_in_background(call, r.clone(), running, cache.clone(), ttl, e.clone());
                 }
-                return decode(&e.body).map_err(|_| CallError::Malformed);
+                return (decode(&e.body).map_err(|_| CallError::Malformed), part);
             }
             Lookup::Stale(e) => {
-                return Box::pin(ask_service(call, &r, client, deadline, &through, Some(&e))).await;
+                return Box::pin(ask_service(call, &r, running, deadline, &through, Some(&e)))
+                    .await;
             }
             Lookup::Miss if !waited => match cache.turn(&ask) {
                 Turn::Wait(rx) => {
@@ -116,13 +117,13 @@ pub(super) async fn fetch_cached(
                 }
                 Turn::Lead(lead) => {
                     let result =
-                        Box::pin(ask_service(call, &r, client, deadline, &through, None)).await;
+                        Box::pin(ask_service(call, &r, running, deadline, &through, None)).await;
                     drop(lead);
                     return result;
                 }
             },
             Lookup::Miss => {
-                return Box::pin(ask_service(call, &r, client, deadline, &through, None)).await;
+                return Box::pin(ask_service(call, &r, running, deadline, &through, None)).await;
             }
         }
     }
@@ -139,19 +140,23 @@ struct Through<'a> {
 }
 
 impl Through<'_> {
-    /// Stores a new answer if it may be kept, and notes it as a part.
-    fn keep(&self, answer: Option<(StatusCode, HeaderMap, bytes::Bytes)>, requested: SystemTime) {
+    /// Stores a new answer if it may be kept; what it is as a part.
+    fn keep(
+        &self,
+        answer: Option<(StatusCode, HeaderMap, bytes::Bytes)>,
+        requested: SystemTime,
+    ) -> Part {
         match answer {
             Some((status, headers, body)) => {
                 match self
                     .cache
                     .admit(self.ask, status, &headers, body, requested, self.ttl)
                 {
-                    Some(e) => note_entry(&e, self.personal),
-                    None => cache::note_part(None, private_part(self.personal, &headers)),
+                    Some(e) => entry_part(&e, self.personal),
+                    None => Part::unkept(private_part(self.personal, &headers)),
                 }
             }
-            None => cache::note_part(None, self.personal),
+            None => Part::unkept(self.personal),
         }
     }
 }
@@ -162,11 +167,11 @@ impl Through<'_> {
 async fn ask_service(
     call: &Call,
     r: &Rendered,
-    client: &upstream::Client,
+    running: &Running,
     deadline: Instant,
     through: &Through<'_>,
     old: Option<&Arc<Entry>>,
-) -> Result<Val, CallError> {
+) -> Fetched {
     let mut conditional;
     let mut sent = r;
     if let Some(old) = old.filter(|o| o.has_validators()) {
@@ -180,7 +185,7 @@ async fn ask_service(
     let capture = Capture::default();
     let service = &call.service.name;
     match (
-        fetch(call, sent, client, deadline, Some(&capture)).await,
+        fetch(call, sent, running, deadline, Some(&capture)).await,
         old,
     ) {
         (Err(CallError::Status(s)), Some(old))
@@ -192,27 +197,29 @@ async fn ask_service(
                 through
                     .cache
                     .revalidated(through.ask, old, &headers, requested, through.ttl);
-            note_entry(&renewed, through.personal);
-            decode(&renewed.body).map_err(|_| CallError::Malformed)
+            let part = entry_part(&renewed, through.personal);
+            (
+                decode(&renewed.body).map_err(|_| CallError::Malformed),
+                part,
+            )
         }
         (Ok(v), _) => {
             cache::record(service, "miss");
-            through.keep(capture.take(), requested);
-            Ok(v)
+            (Ok(v), through.keep(capture.take(), requested))
         }
         (Err(e), Some(old)) if e.is_upstream_failure() && old.may_stand_in() => {
             cache::record(service, "stale");
-            cache::note_part(None, private_part(through.personal, &old.headers));
-            decode(&old.body)
+            let part = Part::unkept(private_part(through.personal, &old.headers));
+            let stale = decode(&old.body)
                 .map_err(|_| CallError::Malformed)
-                .and_then(|v| Err(CallError::Stale(v)))
+                .and_then(|v| Err(CallError::Stale(v)));
+            (stale, part)
         }
         (Err(e), _) => {
             if old.is_none() {
                 cache::record(service, "miss");
             }
-            cache::note_part(None, through.personal);
-            Err(e)
+            (Err(e), Part::unkept(through.personal))
         }
     }
 }
@@ -222,14 +229,14 @@ async fn ask_service(
 fn refresh_in_background(
     call: &Call,
     r: Rendered,
-    client: &upstream::Client,
+    running: &Running,
     cache: Arc<HttpCache>,
     ttl: Option<Duration>,
     old: Arc<Entry>,
 ) {
     let renewal = super::refresh::Renewal {
-        client: call.service.client(client).clone(),
-        service: call.service.clone(),
+        upstream: running.upstream(&call.service).clone(),
+        max_response_bytes: call.service.max_response_bytes,
         target: r.path,
         headers: r.headers,
         body: r.body,

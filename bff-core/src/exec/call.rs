@@ -4,18 +4,21 @@
 
 use std::collections::HashSet;
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, stream};
 use http::{HeaderMap, HeaderValue, header};
 use jaq_json::Val;
 use tokio::time::Instant;
 
+use super::cached::Fetched;
 use super::error::CallError;
 use super::grpc;
 use super::scope::Scope;
 pub(super) use super::tries::{Capture, decode, fetch};
+use crate::cache::Freshness;
 use crate::lang::template::{TemplateSet, URL_VALUE};
 use crate::plan::{BodyPlan, BodyTemplate, Call};
-use crate::{upstream, value};
+use crate::running::Running;
+use crate::value;
 
 /// A rendered upstream request.
 #[derive(Clone)]
@@ -245,20 +248,28 @@ fn render_body(
     })
 }
 
-/// Sends what `prepare` rendered and combines the results.
+/// Sends what `prepare` rendered and combines the results, with what
+/// their answers say about the composed answer's freshness.
 pub(super) async fn send(
     call: &Call,
     prepared: Prepared,
-    client: &upstream::Client,
+    running: &Running,
     deadline: Instant,
-) -> Result<Val, CallError> {
-    match prepared {
+) -> (Result<Val, CallError>, Freshness) {
+    let mut freshness = Freshness::default();
+    let result = match prepared {
         Prepared::Skipped => Ok(Val::Null),
-        Prepared::One(r) => match &call.service.stale {
-            None => fetch_one(call, r, client, deadline).await,
+        Prepared::One(r) => match &running.upstream(&call.service).stale {
+            None => {
+                let (result, part) = fetch_one(call, r, running, deadline).await;
+                freshness.add(part);
+                result
+            }
             Some(stale) => {
                 let key = stale.key(&call.method, &r.path, &r.headers, r.body.as_deref());
-                match fetch_one(call, r, client, deadline).await {
+                let (result, part) = fetch_one(call, r, running, deadline).await;
+                freshness.add(part);
+                match result {
                     Ok(v) => {
                         stale.put(key, value::to_json(&v).into());
                         Ok(v)
@@ -275,21 +286,25 @@ pub(super) async fn send(
             }
         },
         Prepared::Batches(reqs, concurrency) => {
-            let mut all = Vec::new();
-            for v in fetch_all(call, reqs, concurrency, client, deadline).await? {
-                match v {
-                    Val::Arr(a) => all.extend(a.iter().cloned()),
-                    Val::Null => {}
-                    other => all.push(other),
+            let results = fetch_all(call, reqs, concurrency, running, deadline, &mut freshness);
+            results.await.map(|results| {
+                let mut all = Vec::new();
+                for v in results {
+                    match v {
+                        Val::Arr(a) => all.extend(a.iter().cloned()),
+                        Val::Null => {}
+                        other => all.push(other),
+                    }
                 }
-            }
-            Ok(all.into_iter().collect())
+                all.into_iter().collect()
+            })
         }
         Prepared::Items(reqs, concurrency) => {
-            let results = fetch_all(call, reqs, concurrency, client, deadline).await?;
-            Ok(results.into_iter().collect())
+            let results = fetch_all(call, reqs, concurrency, running, deadline, &mut freshness);
+            results.await.map(|results| results.into_iter().collect())
         }
-    }
+    };
+    (result, freshness)
 }
 
 /// Sends requests with at most `concurrency` in flight; results keep the
@@ -298,28 +313,28 @@ async fn fetch_all(
     call: &Call,
     reqs: Vec<Rendered>,
     concurrency: usize,
-    client: &upstream::Client,
+    running: &Running,
     deadline: Instant,
+    freshness: &mut Freshness,
 ) -> Result<Vec<Val>, CallError> {
-    stream::iter(reqs)
-        .map(|r| fetch_one(call, r, client, deadline))
-        .buffered(concurrency)
-        .try_collect()
-        .await
+    let mut answers = stream::iter(reqs)
+        .map(|r| fetch_one(call, r, running, deadline))
+        .buffered(concurrency);
+    let mut out = Vec::new();
+    while let Some((result, part)) = answers.next().await {
+        freshness.add(part);
+        out.push(result?);
+    }
+    Ok(out)
 }
 
 /// One request, through the service's cache when it has one.
-async fn fetch_one(
-    call: &Call,
-    r: Rendered,
-    client: &upstream::Client,
-    deadline: Instant,
-) -> Result<Val, CallError> {
+async fn fetch_one(call: &Call, r: Rendered, running: &Running, deadline: Instant) -> Fetched {
     match &call.service.cache {
-        Some((cache, ttl)) if call.method == http::Method::GET && call.grpc.is_none() => {
-            super::cached::fetch_cached(call, r, client, deadline, cache, *ttl).await
+        Some(c) if call.method == http::Method::GET && call.grpc.is_none() => {
+            super::cached::fetch_cached(call, r, running, deadline, c.ttl).await
         }
-        _ => super::cached::uncached(call, r, client, deadline).await,
+        _ => super::cached::uncached(call, r, running, deadline).await,
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod refresh;
 mod scope;
 mod tries;
 
+use crate::running::Running;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -66,30 +67,30 @@ fn running_indices<'a>(
     (0..began.len()).filter(|&i| began[i].is_some() && ended[i].is_none())
 }
 
-type CallFuture<'a> =
-    Pin<Box<dyn Future<Output = (usize, Result<Val, CallError>, Duration)> + Send + 'a>>;
+/// A call's index, result, freshness of its answers, and time taken.
+type CallFuture<'a> = Pin<
+    Box<
+        dyn Future<
+                Output = (
+                    usize,
+                    Result<Val, CallError>,
+                    crate::cache::Freshness,
+                    Duration,
+                ),
+            > + Send
+            + 'a,
+    >,
+>;
 
 /// Runs an endpoint for one request.
 pub(crate) async fn run(
     endpoint: &Endpoint,
     templates: &TemplateSet,
-    client: &crate::upstream::Client,
-    request: RequestData,
-) -> Result<Outcome, Failure> {
-    let parts = std::cell::Cell::new(crate::cache::Freshness::default());
-    crate::cache::PARTS
-        .scope(parts, run_inner(endpoint, templates, client, request))
-        .await
-}
-
-async fn run_inner(
-    endpoint: &Endpoint,
-    templates: &TemplateSet,
-    client: &crate::upstream::Client,
+    running: &Running,
     request: RequestData,
 ) -> Result<Outcome, Failure> {
     let deadline = Instant::now() + endpoint.deadline;
-    run_graph(endpoint, templates, client, request, deadline).await
+    run_graph(endpoint, templates, running, request, deadline).await
 }
 
 /// Which failure an endpoint answers with when several calls fail: a
@@ -109,7 +110,7 @@ fn rank(forwarded: bool, index: usize, arrival: usize) -> (bool, usize) {
 async fn run_graph(
     endpoint: &Endpoint,
     templates: &TemplateSet,
-    client: &crate::upstream::Client,
+    running: &Running,
     request: RequestData,
     deadline: Instant,
 ) -> Result<Outcome, Failure> {
@@ -124,7 +125,9 @@ async fn run_graph(
     // The failure the endpoint answers with so far, by `rank`.
     let mut failed: Option<((bool, usize), ExecError)> = None;
     let mut failures = 0;
-    let mut running: FuturesUnordered<CallFuture<'_>> = FuturesUnordered::new();
+    // How fresh the answer is, from what the calls' answers said.
+    let mut freshness = crate::cache::Freshness::default();
+    let mut in_flight: FuturesUnordered<CallFuture<'_>> = FuturesUnordered::new();
 
     let start = |i: usize, scope: &Scope| -> CallFuture<'_> {
         let call = &calls[i];
@@ -140,27 +143,27 @@ async fn run_graph(
                 });
                 match span.flatten() {
                     Some(cx) => Box::pin(async move {
-                        let r = crate::telemetry::within(
+                        let (r, fresh) = crate::telemetry::within(
                             cx.clone(),
-                            call::send(call, prepared, client, deadline),
+                            call::send(call, prepared, running, deadline),
                         )
                         .await;
                         let error = r.as_ref().err().map(CallError::reason);
                         crate::telemetry::finish(&cx, None, error.as_deref());
-                        (i, r, began.elapsed())
+                        (i, r, fresh, began.elapsed())
                     }),
                     None => Box::pin(async move {
-                        let r = call::send(call, prepared, client, deadline).await;
-                        (i, r, began.elapsed())
+                        let (r, fresh) = call::send(call, prepared, running, deadline).await;
+                        (i, r, fresh, began.elapsed())
                     }),
                 }
             }
-            Err(e) => Box::pin(async move { (i, Err(e), began.elapsed()) }),
+            Err(e) => Box::pin(async move { (i, Err(e), Default::default(), began.elapsed()) }),
         }
     };
     for (i, _) in calls.iter().enumerate().filter(|(_, c)| c.deps.is_empty()) {
         began[i] = Some(Instant::now());
-        running.push(start(i, &scope));
+        in_flight.push(start(i, &scope));
     }
     let report =
         |began: &[Option<Instant>], ended: &[Option<String>], timings: &[Duration], open: &str| {
@@ -193,7 +196,7 @@ async fn run_graph(
         let next = tokio::select! {
             // What has finished counts before the deadline that passed with it.
             biased;
-            next = running.next() => next,
+            next = in_flight.next() => next,
             () = tokio::time::sleep_until(deadline) => {
                 return Err(Failure {
                     error: failed.map_or(ExecError::Deadline, |(_, e)| e),
@@ -202,7 +205,10 @@ async fn run_graph(
                 });
             }
         };
-        let Some((i, result, took)) = next else { break };
+        let Some((i, result, fresh, took)) = next else {
+            break;
+        };
+        freshness.merge(fresh);
         let call = &calls[i];
         timings[i] = took;
         ended[i] = Some(match &result {
@@ -275,11 +281,11 @@ async fn run_graph(
             waiting[d] -= 1;
             if waiting[d] == 0 {
                 began[d] = Some(Instant::now());
-                running.push(start(d, &scope));
+                in_flight.push(start(d, &scope));
             }
         }
     }
-    drop(running);
+    drop(in_flight);
     if let Some((_, error)) = failed {
         return Err(Failure {
             error,
@@ -312,8 +318,6 @@ async fn run_graph(
         value,
         degraded,
         timings,
-        freshness: crate::cache::PARTS
-            .try_with(std::cell::Cell::get)
-            .unwrap_or_default(),
+        freshness,
     })
 }

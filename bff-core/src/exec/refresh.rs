@@ -6,13 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::cache::{Entry, HttpCache};
-use crate::plan::Service;
+use crate::upstream::{Payload, Upstream, Via};
 
 /// Whose request the entry answers: how its key is rebuilt.
 #[derive(Debug, Clone)]
@@ -26,10 +25,10 @@ pub(crate) enum Scope {
 /// The request to renew an entry with.
 #[derive(Debug)]
 pub(crate) struct Renewal {
-    /// The service.
-    pub service: Arc<Service>,
-    /// Its client.
-    pub client: crate::upstream::Client,
+    /// The service, running.
+    pub upstream: Arc<Upstream>,
+    /// Largest answer read.
+    pub max_response_bytes: usize,
     /// Path and query.
     pub target: String,
     /// The request's headers, as first sent (without validators).
@@ -49,25 +48,23 @@ pub(crate) fn spawn(cache: Arc<HttpCache>, old: Arc<Entry>, r: Renewal) {
     tokio::spawn(async move {
         // Through the service's door like any request: not while its
         // circuit is open or it is at its limit.
-        let Ok((_pass, attempt)) =
-            crate::upstream::open(&r.service.pool, r.service.limit.as_ref(), None)
-        else {
-            return;
-        };
-        let Ok(uri) = attempt.instance().uri(&r.target) else {
+        let up = &r.upstream;
+        let Ok((_pass, attempt)) = up.open(None) else {
             return;
         };
         let mut headers = r.headers.clone();
         for (name, value) in old.validators() {
             headers.insert(name, value);
         }
-        let mut req = http::Request::new(r.body.clone().map_or_else(Body::empty, Body::from));
-        *req.uri_mut() = uri;
+        let mut req = http::Request::new(());
         *req.headers_mut() = headers;
+        let (head, ()) = req.into_parts();
         let requested = SystemTime::now();
-        let limit = r.service.max_response_bytes;
+        let limit = r.max_response_bytes;
         let exchange = async {
-            let resp = r.client.send(req).await.ok()?;
+            let body = Payload::Whole(r.body.clone());
+            let sent = up.send(&attempt, Via::Http, head, &r.target, body, None);
+            let resp = sent.await.ok()?;
             let status = resp.status();
             if status.is_server_error() {
                 return None;
@@ -87,7 +84,7 @@ pub(crate) fn spawn(cache: Arc<HttpCache>, old: Arc<Entry>, r: Renewal) {
         let Some((status, headers, body)) = answer else {
             return;
         };
-        let name = r.service.name.as_str();
+        let name = up.name.as_str();
         let ask = match &r.scope {
             Scope::Call => cache.ask_call(name, &r.target, &r.headers),
             Scope::Proxy(identity) => cache.ask_proxy(name, &r.target, &r.headers, identity),

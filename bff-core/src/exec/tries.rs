@@ -3,6 +3,7 @@
 //! a retry or a hedge), retries within their budget, hedging, and one try
 //! bounded by the call's timeout and the deadline; the answer decoded.
 
+use crate::running::Running;
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
 use jaq_json::Val;
@@ -52,18 +53,16 @@ pub(super) fn decode(body: &[u8]) -> Result<Val, value::ParseError> {
 pub(super) async fn fetch(
     call: &Call,
     r: &Rendered,
-    client: &upstream::Client,
+    running: &Running,
     deadline: Instant,
     capture: Option<&Capture>,
 ) -> Result<Val, CallError> {
-    let pool = &call.service.pool;
-    let _pass =
-        upstream::enter(pool, call.service.limit.as_ref()).map_err(|closed| match closed {
-            upstream::Closed::CircuitOpen { .. } => {
-                CallError::CircuitOpen(call.service.name.clone())
-            }
-            upstream::Closed::Overloaded | upstream::Closed::NoInstance => CallError::Overloaded,
-        })?;
+    let up = running.upstream(&call.service);
+    let pool = &up.pool;
+    let _pass = up.enter().map_err(|closed| match closed {
+        upstream::Closed::CircuitOpen { .. } => CallError::CircuitOpen(call.service.name.clone()),
+        upstream::Closed::Overloaded | upstream::Closed::NoInstance => CallError::Overloaded,
+    })?;
     // Only requests that may be sent twice are retried or hedged; for gRPC,
     // methods whose contract declares them free of side effects or idempotent.
     let safe = match &call.grpc {
@@ -97,7 +96,7 @@ pub(super) async fn fetch(
                 headers: &r.headers,
                 body: body.clone(),
             };
-            try_once(call, outgoing, client, attempt, deadline, capture)
+            try_once(call, outgoing, up, attempt, deadline, capture)
         };
         let first = try_on(attempt);
         let (result, retry_after) = match hedge {
@@ -182,44 +181,50 @@ async fn try_once(
         headers,
         body,
     }: Outgoing<'_>,
-    client: &upstream::Client,
+    up: &upstream::Upstream,
     attempt: crate::upstream::Attempt<'_>,
     deadline: Instant,
     capture: Option<&Capture>,
 ) -> (Result<Val, CallError>, Option<std::time::Duration>) {
     let until = deadline.min(Instant::now() + call.timeout);
-    let Ok(uri) = attempt.instance().uri(path) else {
-        return (
-            Err(CallError::Input(format!("`{path}` is not a valid path"))),
-            None,
-        );
-    };
     let mut req = http::Request::new(());
     *req.method_mut() = call.method.clone();
-    *req.uri_mut() = uri;
     *req.headers_mut() = headers.clone();
     let headers = req.headers_mut();
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-    let client = match &call.grpc {
+    let via = match &call.grpc {
         Some(_) => {
             let left = until.saturating_duration_since(Instant::now());
             headers.insert("grpc-timeout", grpc::timeout_header(left));
-            call.service.grpc_client(client)
+            upstream::Via::Grpc
         }
         None => {
             headers
                 .entry(header::ACCEPT)
                 .or_insert(HeaderValue::from_static("application/json"));
-            call.service.client(client)
+            upstream::Via::Http
         }
     };
     let limit = call.service.max_response_bytes;
     let mut retry_after = None;
     let exchange = async {
         let (head, ()) = req.into_parts();
-        let resp = client.send_replayable(head, body).await.map_err(|e| {
-            tracing::warn!(call = %call.name, error = %e, "upstream request failed");
-            CallError::Unreachable
+        // Bounded below, with the reading of the body.
+        let sent = up.send(
+            &attempt,
+            via,
+            head,
+            path,
+            upstream::Payload::Whole(body),
+            None,
+        );
+        let resp = sent.await.map_err(|e| match e {
+            upstream::SendError::BadTarget(_) => CallError::Input(e.to_string()),
+            upstream::SendError::TimedOut => CallError::Timeout,
+            upstream::SendError::Failed(_) => {
+                tracing::warn!(call = %call.name, error = %e, "upstream request failed");
+                CallError::Unreachable
+            }
         })?;
         if let Some(g) = &call.grpc {
             // Boxed: kept inline, its state would grow every HTTP call's future.

@@ -400,7 +400,7 @@ fn endpoint(plan: &Plan, e: &Endpoint, base: &str) -> Value {
     if e.calls.iter().any(|c| !c.is_optional()) {
         add_error(&mut op, 502);
     }
-    if !e.calls.is_empty() || plan.shed.is_some() || e.auth.is_some() {
+    if !e.calls.is_empty() || plan.max_concurrency.is_some() || e.auth.is_some() {
         add_error(&mut op, 503);
     }
     if !e.calls.is_empty() {

@@ -32,7 +32,7 @@ pub(super) async fn compose(
     request.auth = auth;
     request.forward = forward;
     request.hooks = Some(cx.extension.clone());
-    match exec::run(endpoint, &cx.plan.templates, &cx.client, request).await {
+    match exec::run(endpoint, &cx.plan.templates, &cx.running, request).await {
         Ok(outcome) => {
             if crate::metrics::enabled() {
                 record_calls(endpoint, &outcome);
@@ -77,7 +77,7 @@ pub(super) async fn compose(
                         .plan
                         .services
                         .get(service)
-                        .and_then(|s| s.pool.breaker.as_ref())
+                        .and_then(|s| cx.running.upstream(s).pool.breaker.as_ref())
                         .map_or(1, |b| b.retry_in().as_secs_f64().ceil().max(1.0) as u64),
                     _ => 1,
                 };

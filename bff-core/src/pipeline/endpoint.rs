@@ -39,7 +39,7 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
         .map(|(ttl, tags)| {
             let target = format!("GET {}", super::input::sorted_target(&parts.uri));
             let key = cx
-                .plan
+                .running
                 .answers
                 .key(&id, &target, &parts.headers, subject.as_deref());
             (key, target, *ttl, tags)
@@ -52,7 +52,7 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
     let mut response = match cached {
         Some((key, target, ttl, tags)) => {
             let meta = (id.as_str(), target.as_str(), tags.as_slice(), ttl, private);
-            cx.plan.answers.get_or_fill(key, meta, composed).await
+            cx.running.answers.get_or_fill(key, meta, composed).await
         }
         None => composed.await,
     };

@@ -24,13 +24,13 @@ pub(crate) use usage::handle_usage;
 use crate::extension::Hooks;
 use crate::plan::Plan;
 
-/// What every stage of the pipeline reads: the compiled specs, the
-/// upstream client and the client extension of one generation of specs.
+/// What every stage of the pipeline reads: the compiled specs, their
+/// running state and the client extension of one generation of specs.
 pub(crate) struct Context {
     /// The compiled specs.
     pub plan: Plan,
-    /// The client upstream requests go through.
-    pub client: crate::upstream::Client,
+    /// The state of the specs running: services, caches, limits.
+    pub running: crate::running::Running,
     /// The BFF binary's client extension, with this generation's settings.
     pub extension: Arc<dyn Hooks>,
 }

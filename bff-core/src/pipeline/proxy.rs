@@ -42,7 +42,7 @@ pub(crate) async fn handle_proxy(cx: &Context, route: &ProxyPlan, req: Request) 
     cx.extension.call(&call, &mut identity);
     let keep = admitted.keep_authorization;
     let mut response =
-        crate::proxy::forward(route, &cx.client, req, upgrade, target, identity, keep).await;
+        crate::proxy::forward(route, &cx.running, req, upgrade, target, identity, keep).await;
     admitted.mark(&mut response);
     response
 }

@@ -10,54 +10,33 @@ use super::expr::Expr;
 use super::template::Template;
 use crate::value::Value;
 
-/// An upstream service of the BFF.
+/// An upstream service of the BFF, as bff.yaml declares it.
 #[derive(Debug)]
 pub struct Service {
+    /// Its place among the plan's services, where the gateway keeps the
+    /// service running.
+    pub index: usize,
     /// Name in bff.yaml.
     pub name: String,
     /// Per-call timeout unless the call sets its own.
     pub timeout: Option<Duration>,
-    /// Most requests in flight to the service at once; past it, calls fail
-    /// at once as overloaded.
-    pub limit: Option<crate::upstream::Limit>,
-    /// Instances, balancing, breaker and retries.
-    pub pool: Arc<crate::upstream::Pool>,
     /// Where instances come from at run time, if they change.
     pub discovery: Option<crate::config::DiscoveryConfig>,
     /// Active health checks of the instances.
     pub health_check: Option<crate::config::HealthCheckConfig>,
     /// Largest upstream body a call reads.
     pub max_response_bytes: usize,
-    /// The cache of this service's answers, and its TTL override.
-    pub cache: Option<(Arc<crate::cache::HttpCache>, Option<Duration>)>,
-    /// Last good answers, for stale-if-error.
-    pub stale: Option<crate::upstream::stale::Stale>,
-    /// The service's own client (HTTP/2, CA, connect timeout), if it needs one.
-    pub client: Option<crate::upstream::Client>,
-    /// How connections to the service are made, for clients built later
-    /// (WebSocket routes need one of HTTP/1.1 only).
-    pub options: crate::upstream::Options,
-    /// An HTTP/2 client for the service's gRPC calls, when its own client
-    /// does not speak HTTP/2.
-    pub grpc_client: Option<crate::upstream::Client>,
+    /// Whether its answers are kept in the HTTP cache, and its TTL override.
+    pub cache: Option<ServiceCache>,
+    /// Instances, balancing, breaker, retries, limit, clients.
+    pub(crate) upstream: crate::upstream::Settings,
 }
 
-impl Service {
-    /// The client for this service: its own, or the gateway's.
-    pub fn client<'a>(
-        &'a self,
-        shared: &'a crate::upstream::Client,
-    ) -> &'a crate::upstream::Client {
-        self.client.as_ref().unwrap_or(shared)
-    }
-
-    /// The client for this service's gRPC calls, which need HTTP/2.
-    pub fn grpc_client<'a>(
-        &'a self,
-        shared: &'a crate::upstream::Client,
-    ) -> &'a crate::upstream::Client {
-        self.grpc_client.as_ref().unwrap_or(self.client(shared))
-    }
+/// A service's use of the HTTP cache.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceCache {
+    /// Freshness given to answers that state none.
+    pub ttl: Option<Duration>,
 }
 
 /// A call, ready to run.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 
 pub use crate::lang::{expr, template};
-pub use call::{BodyPlan, BodyTemplate, Call, ForEach, GrpcMethod, Service};
+pub use call::{BodyPlan, BodyTemplate, Call, ForEach, GrpcMethod, Service, ServiceCache};
 pub use compile::{compile, load};
 use expr::Expr;
 use template::TemplateSet;
@@ -47,20 +47,20 @@ pub struct Plan {
     pub policies: indexmap::IndexMap<String, Arc<crate::auth::Policy>>,
     /// Headers that carry identities to upstreams; clients may never send them.
     pub identity_headers: Vec<http::HeaderName>,
-    /// TLS termination, when `tls:` is configured.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Kept composed answers.
-    pub answers: Arc<crate::cache::answers::AnswerCache>,
-    /// Kept upstream answers, of every service with `cache:`.
-    pub upstream_cache: Arc<crate::cache::HttpCache>,
+    /// TLS termination, when `tls:` is configured (checked when the
+    /// folder loads; the gateway builds the listener's from it).
+    pub tls: Option<crate::config::TlsConfig>,
+    /// The Redis store composed answers are shared through, when
+    /// `cache.store: redis`.
+    pub(crate) answer_store: Option<Arc<crate::redis_store::Redis>>,
     /// Upstream services by name.
     pub services: indexmap::IndexMap<String, Arc<Service>>,
     /// Rate-limit policies by name.
     pub rate_limits: rate_limits::RateLimits,
     /// Usage endpoints of rate-limit policies.
     pub usage: Vec<rate_limits::UsageRoute>,
-    /// The whole BFF's concurrency limit.
-    pub shed: Option<crate::upstream::Limit>,
+    /// The whole BFF's limit of requests in flight.
+    pub max_concurrency: Option<usize>,
     /// Messages and services of the `.proto` files in `proto/`.
     pub protos: prost_reflect::DescriptorPool,
     /// Page templates of `templates/`.
@@ -249,8 +249,6 @@ pub struct WebSocketPlan {
     pub idle_timeout: Duration,
     /// Origins allowed to connect, serialised as browsers send them; any when empty.
     pub origins: Vec<String>,
-    /// A client of HTTP/1.1 only: an upgrade cannot ride on HTTP/2.
-    pub client: crate::upstream::Client,
 }
 
 impl ProxyPlan {

@@ -19,7 +19,6 @@ use http_body_util::BodyExt;
 use crate::cache::directives::SURROGATE_CAPABILITY;
 use crate::cache::{self, Ask, Entry, HttpCache, Lookup, Turn};
 use crate::error::Refusal;
-use crate::plan::ProxyPlan;
 use crate::upstream;
 
 /// Largest pass-through answer read whole to be cached; larger ones stream.
@@ -27,8 +26,7 @@ pub(super) const MAX_CACHED_BODY: usize = 1024 * 1024;
 
 /// One GET on its way through the cache.
 pub(super) struct Request<'a> {
-    pub route: &'a ProxyPlan,
-    pub client: &'a upstream::Client,
+    pub to: super::To<'a>,
     pub cache: &'a Arc<HttpCache>,
     pub ttl: Option<Duration>,
     /// The request as sent upstream (its headers include the identity).
@@ -39,7 +37,7 @@ pub(super) struct Request<'a> {
 
 impl Request<'_> {
     fn service(&self) -> &str {
-        &self.route.service.name
+        &self.to.route.service.name
     }
 
     /// The answer: from the cache or the service.
@@ -70,7 +68,7 @@ impl Request<'_> {
                     Turn::Wait(rx) => {
                         // The same request is under way: whatever it stores
                         // serves this one too.
-                        cache::wait(rx, self.route.timeout).await;
+                        cache::wait(rx, self.to.route.timeout).await;
                         waited = true;
                     }
                     Turn::Lead(lead) => {
@@ -86,7 +84,7 @@ impl Request<'_> {
 
     /// Asks the service: conditionally when `old` has validators.
     async fn fetch(&self, old: Option<Arc<Entry>>) -> Response {
-        let route = self.route;
+        let route = self.to.route;
         let mut headers = self.ask.headers.clone();
         with_capability(&mut headers);
         if let Some(old) = old.as_ref().filter(|o| o.has_validators()) {
@@ -103,28 +101,32 @@ impl Request<'_> {
             }
             None => why,
         };
-        let (_pass, attempt, uri) = match super::instance(route, self.ask.target, &headers) {
+        let (_pass, attempt) = match super::door(self.to, &headers) {
             Ok(o) => o,
             Err(refused) => return stand_in(*refused),
         };
-        let mut request = http::Request::new(Body::empty());
-        *request.uri_mut() = uri;
+        let mut request = http::Request::new(());
         *request.headers_mut() = headers;
+        let (head, ()) = request.into_parts();
         let requested = SystemTime::now();
-        let sent = route.service.client(self.client).send(request);
-        let resp = match tokio::time::timeout(route.timeout, sent).await {
-            Ok(Ok(resp)) => {
+        let (via, whole) = (upstream::Via::Http, upstream::Payload::Whole(None));
+        let sent = self.to.up.send(
+            &attempt,
+            via,
+            head,
+            self.ask.target,
+            whole,
+            Some(route.timeout),
+        );
+        let resp = match sent.await {
+            Ok(resp) => {
                 attempt.finish(!resp.status().is_server_error());
                 resp
             }
-            Ok(Err(e)) => {
+            Err(e @ upstream::SendError::BadTarget(_)) => return super::failed(route, &e),
+            Err(e) => {
                 attempt.finish(false);
-                tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
-                return stand_in(super::unreachable(route));
-            }
-            Err(_) => {
-                attempt.finish(false);
-                return stand_in(super::too_slow(route));
+                return stand_in(super::failed(route, &e));
             }
         };
         let status = resp.status();
@@ -193,13 +195,13 @@ impl Request<'_> {
         headers.remove(header::IF_NONE_MATCH);
         headers.remove(header::IF_MODIFIED_SINCE);
         let renewal = crate::exec::refresh::Renewal {
-            service: self.route.service.clone(),
-            client: self.route.service.client(self.client).clone(),
+            upstream: self.to.up.clone(),
+            max_response_bytes: self.to.route.service.max_response_bytes,
             target: self.ask.target.to_owned(),
             headers,
             body: None,
             scope: crate::exec::refresh::Scope::Proxy(self.scope.clone()),
-            timeout: self.route.timeout,
+            timeout: self.to.route.timeout,
             ttl: self.ttl,
         };
         crate::exec::refresh::spawn(self.cache.clone(), old, renewal);

@@ -7,6 +7,7 @@
 //! timeout. Frames are never parsed: what one side sends, the other gets.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,8 +21,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use super::{instance, strip_hop_by_hop, upstream_headers};
+use super::{strip_hop_by_hop, upstream_headers};
 use crate::plan::{ProxyPlan, WebSocketPlan};
+use crate::upstream::{Payload, SendError, Upstream, Via};
 
 /// Whether the request asks to become a WebSocket (RFC 6455 §4.1) on a
 /// connection that can be taken over. HTTP/2 has no `Upgrade`; other
@@ -73,6 +75,7 @@ pub(super) fn refuse_origin(ws: &WebSocketPlan, headers: &HeaderMap) -> Option<R
 /// background and the client gets the `101`.
 pub(super) async fn forward(
     route: &ProxyPlan,
+    up: &Arc<Upstream>,
     ws: &WebSocketPlan,
     req: Request,
     identity: HeaderMap,
@@ -84,27 +87,30 @@ pub(super) async fn forward(
     };
     let target = route.upstream_path(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()));
     let mut headers = upstream_headers(&mut parts, identity, keep_authorization);
-    let (_pass, attempt, uri) = match instance(route, &target, &headers) {
+    let to = super::To {
+        route,
+        up,
+        cache: None,
+    };
+    let (_pass, attempt) = match super::door(to, &headers) {
         Ok(o) => o,
         Err(refused) => return *refused,
     };
     upgrade_headers(&mut headers);
-    let mut request = http::Request::new(Body::empty());
-    *request.uri_mut() = uri;
+    let mut request = http::Request::new(());
     *request.headers_mut() = headers;
-    let mut answer = match tokio::time::timeout(route.timeout, ws.client.send(request)).await {
-        Ok(Ok(answer)) => {
+    let (head, ()) = request.into_parts();
+    let (via, none) = (Via::Http1, Payload::Whole(None));
+    let sent = up.send(&attempt, via, head, &target, none, Some(route.timeout));
+    let mut answer = match sent.await {
+        Ok(answer) => {
             attempt.finish(!answer.status().is_server_error());
             answer
         }
-        Ok(Err(e)) => {
+        Err(e @ SendError::BadTarget(_)) => return super::failed(route, &e),
+        Err(e) => {
             attempt.finish(false);
-            tracing::warn!(prefix = %route.prefix, error = %e, "WebSocket upstream failed");
-            return super::unreachable(route);
-        }
-        Err(_) => {
-            attempt.finish(false);
-            return super::too_slow(route);
+            return super::failed(route, &e);
         }
     };
     if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -322,7 +328,6 @@ mod tests {
         WebSocketPlan {
             idle_timeout: Duration::from_secs(60),
             origins: origins.iter().map(|o| (*o).to_owned()).collect(),
-            client: crate::upstream::Client::new(),
         }
     }
 

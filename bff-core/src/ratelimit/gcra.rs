@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// A rate and a burst, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gcra {
+pub(crate) struct Gcra {
     /// Time between requests at the sustained rate.
     pub interval: u64,
     /// How far ahead of now the TAT may run: `burst × interval`.
@@ -18,7 +18,7 @@ pub struct Gcra {
 
 /// One decision of [`Gcra::decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// Whether the request may pass.
     pub allowed: bool,
     /// The key's TAT after this request (unchanged when refused).
@@ -31,7 +31,7 @@ pub struct Step {
 
 impl Gcra {
     /// `burst` requests at once, refilled at one per `interval`.
-    pub fn new(interval: Duration, burst: u32) -> Self {
+    pub(crate) fn new(interval: Duration, burst: u32) -> Self {
         let interval = u64::try_from(interval.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -44,7 +44,7 @@ impl Gcra {
     }
 
     /// Whether a request at `now` passes, given the key's stored TAT.
-    pub fn decide(self, tat: Option<u64>, now: u64) -> Step {
+    pub(crate) fn decide(self, tat: Option<u64>, now: u64) -> Step {
         let tat = tat.unwrap_or(now).max(now);
         let new_tat = tat.saturating_add(self.interval);
         let allow_at = new_tat.saturating_sub(self.tolerance);
@@ -66,13 +66,13 @@ impl Gcra {
     }
 
     /// Requests that could pass right now, given how far the TAT is ahead.
-    pub fn remaining(self, reset: u64) -> u32 {
+    pub(crate) fn remaining(self, reset: u64) -> u32 {
         let left = self.tolerance.saturating_sub(reset) / self.interval;
         u32::try_from(left).unwrap_or(u32::MAX)
     }
 
     /// Time to refill the whole bucket: the window of `RateLimit-Policy`.
-    pub fn window(self) -> Duration {
+    pub(crate) fn window(self) -> Duration {
         Duration::from_micros(self.tolerance)
     }
 }

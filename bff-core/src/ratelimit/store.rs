@@ -12,7 +12,7 @@ use crate::config::QuotaWindow;
 
 /// What one key may do: a rate with a burst, and maybe a quota.
 #[derive(Debug, Clone, Copy)]
-pub struct Allowance {
+pub(crate) struct Allowance {
     /// The rate and burst.
     pub gcra: Gcra,
     /// Requests per calendar window.
@@ -212,7 +212,7 @@ static SCRIPT: std::sync::LazyLock<redis::Script> =
 
 impl Redis {
     /// Decides one request, or fails within the timeout.
-    pub async fn decide(
+    pub(crate) async fn decide(
         &self,
         key: &str,
         a: &Allowance,

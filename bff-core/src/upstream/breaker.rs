@@ -14,7 +14,7 @@ const BUCKETS: u32 = 10;
 
 /// What the breaker lets through now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// Calls pass.
     Closed,
     /// Calls fail at once.
@@ -33,7 +33,7 @@ struct Inner {
 
 /// A circuit breaker.
 #[derive(Debug)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     config: BreakerConfig,
     inner: Mutex<Inner>,
     service: String,
@@ -41,7 +41,7 @@ pub struct Breaker {
 
 impl Breaker {
     /// A closed breaker for the named service.
-    pub fn new(config: BreakerConfig, service: &str) -> Self {
+    pub(crate) fn new(config: BreakerConfig, service: &str) -> Self {
         Self {
             service: service.to_owned(),
             config,
@@ -60,7 +60,7 @@ impl Breaker {
     }
 
     /// The state now (an open breaker past `open_for` reads half-open).
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         let inner = self.lock();
         match inner.state {
             State::Open if inner.opened_at.elapsed() >= self.config.open_for => State::HalfOpen,
@@ -70,7 +70,7 @@ impl Breaker {
 
     /// Whether a call may go out; an open breaker past `open_for` lets
     /// exactly one probe through.
-    pub fn allow(&self) -> bool {
+    pub(crate) fn allow(&self) -> bool {
         let mut inner = self.lock();
         match inner.state {
             State::Closed => true,
@@ -88,7 +88,7 @@ impl Breaker {
     }
 
     /// Records a call's outcome.
-    pub fn record(&self, ok: bool) {
+    pub(crate) fn record(&self, ok: bool) {
         let mut inner = self.lock();
         match inner.state {
             State::HalfOpen => {
@@ -139,7 +139,7 @@ impl Breaker {
     }
 
     /// How long until an open breaker lets a probe through.
-    pub fn retry_in(&self) -> Duration {
+    pub(crate) fn retry_in(&self) -> Duration {
         let inner = self.lock();
         self.config
             .open_for

@@ -21,7 +21,7 @@ use rustls::pki_types::pem::PemObject;
 
 /// A pooled HTTP(S) client.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     inner: HyperClient<HttpsConnector<HttpConnector>, Body>,
     /// The same, without a pool: for sending an idempotent request again
     /// after a kept-alive connection was closed under it.
@@ -56,7 +56,7 @@ pub(crate) enum BuildError {
 
 /// How a service's connections are made.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Which HTTP versions connections speak.
     pub protocol: Protocol,
     /// PEM file of the CAs that sign the service's certificates, instead of
@@ -68,7 +68,7 @@ pub struct Options {
 
 /// The HTTP versions of a client's connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// HTTP/1.1 over `http://`, HTTP/2 or HTTP/1.1 by ALPN over `https://`.
     #[default]
     Negotiated,
@@ -81,7 +81,7 @@ pub enum Protocol {
 
 impl Client {
     /// The default client: HTTP/1.1 (HTTP/2 where TLS offers it), system roots.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with(&Options::default()).expect("the default client needs no files")
     }
 
@@ -116,7 +116,7 @@ impl Client {
     /// Sends a request and waits for the response head. An idempotent
     /// request without a body is sent once more, on a new connection, when
     /// the connection it went out on closed before an answer came.
-    pub async fn send(&self, req: Request<Body>) -> Result<http::Response<Incoming>, Error> {
+    pub(crate) async fn send(&self, req: Request<Body>) -> Result<http::Response<Incoming>, Error> {
         use axum::body::HttpBody as _;
         if req.body().is_end_stream() {
             let (head, _) = req.into_parts();
@@ -132,7 +132,7 @@ impl Client {
     /// kept-alive connection closed under it before any answer came (the
     /// service closed it as idle while the request was on its way, RFC 9112
     /// §9.3.1). Counted in `bff_upstream_resent_total`.
-    pub async fn send_replayable(
+    pub(crate) async fn send_replayable(
         &self,
         mut head: http::request::Parts,
         body: Option<bytes::Bytes>,

@@ -8,14 +8,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A concurrency limit; cloning shares it.
 #[derive(Debug, Clone)]
-pub struct Limit {
+pub(crate) struct Limit {
     permits: Arc<Semaphore>,
     max: usize,
 }
 
 impl Limit {
     /// At most `max` at once.
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max)),
             max,
@@ -23,12 +23,12 @@ impl Limit {
     }
 
     /// A permit held for as long as the work runs, or `None` when full.
-    pub fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
         self.permits.clone().try_acquire_owned().ok()
     }
 
     /// The limit.
-    pub fn max(&self) -> usize {
+    pub(crate) fn max(&self) -> usize {
         self.max
     }
 }

@@ -1,9 +1,11 @@
-//! One upstream call's machinery, end to end: the door every request to a
-//! service passes ([`door`]: circuit, limit of requests in flight,
-//! instance), the pooled HTTP clients ([`client`]), a service's instances
-//! and the choice among them ([`pool`]), the circuit breaker, retries
-//! within a budget, the last good answers for stale-if-error, discovery of
-//! instances (DNS, etcd) and their active health checks.
+//! One upstream call's machinery, end to end: a service's settings and the
+//! service running ([`service`]), the door every request to it passes
+//! ([`door`]: circuit, limit of requests in flight, instance), one request
+//! to one instance ([`send`], the same for composed calls, pass-through
+//! routes and renewals), the pooled HTTP clients ([`client`]), the
+//! instances and the choice among them ([`pool`]), the circuit breaker,
+//! retries within a budget, the last good answers for stale-if-error,
+//! discovery of instances (DNS, etcd) and their active health checks.
 
 pub(crate) mod breaker;
 mod client;
@@ -12,12 +14,17 @@ mod door;
 mod limit;
 mod pool;
 pub(crate) mod retry;
+mod send;
+mod service;
 pub(crate) mod stale;
 
 pub(crate) use breaker::Breaker;
 pub(crate) use client::BuildError;
 pub(crate) use client::{Client, Error, Options, Protocol};
-pub(crate) use door::{Closed, Pass, enter, open};
+pub(crate) use door::{Closed, Pass};
 pub(crate) use limit::Limit;
 pub(crate) use pool::*;
 pub(crate) use retry::Retry;
+pub(crate) use send::{Payload, SendError, Via};
+pub(crate) use service::Settings;
+pub(crate) use service::Upstream;

@@ -17,7 +17,7 @@ use crate::config::{BalanceKind, HedgeConfig, OutlierConfig};
 
 /// One instance of a service, with what balancing and ejection need.
 #[derive(Debug)]
-pub struct Instance {
+pub(crate) struct Instance {
     /// Base URL without a trailing slash.
     pub base_url: String,
     /// Relative share for weighted balancing.
@@ -51,7 +51,7 @@ impl Instance {
     }
 
     /// The URI of `path_and_query` (already percent-encoded) on this instance.
-    pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::uri::InvalidUri> {
+    pub(crate) fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::uri::InvalidUri> {
         let mut s = String::with_capacity(self.base_url.len() + path_and_query.len());
         s.push_str(&self.base_url);
         s.push_str(path_and_query);
@@ -59,17 +59,17 @@ impl Instance {
     }
 
     /// Whether the last active health check passed.
-    pub fn is_healthy(&self) -> bool {
+    pub(crate) fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
 
     /// Requests to this instance in flight now.
-    pub fn outstanding(&self) -> usize {
+    pub(crate) fn outstanding(&self) -> usize {
         self.outstanding.load(Ordering::Relaxed)
     }
 
     /// Latency of recent exchanges (moving average); `None` before the first.
-    pub fn latency(&self) -> Option<Duration> {
+    pub(crate) fn latency(&self) -> Option<Duration> {
         match self.ewma_us.load(Ordering::Relaxed) {
             0 => None,
             us => Some(Duration::from_micros(us)),
@@ -77,12 +77,12 @@ impl Instance {
     }
 
     /// Times outlier detection has ejected this instance.
-    pub fn ejections(&self) -> u32 {
+    pub(crate) fn ejections(&self) -> u32 {
         self.ejections.load(Ordering::Relaxed)
     }
 
     /// Records an active health check's result.
-    pub fn set_healthy(&self, healthy: bool) {
+    pub(crate) fn set_healthy(&self, healthy: bool) {
         if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
             tracing::warn!(instance = %self.base_url, healthy, "health check changed");
         }
@@ -91,7 +91,7 @@ impl Instance {
 
 /// A service's instances and the state shared by all calls to it.
 #[derive(Debug)]
-pub struct Pool {
+pub(crate) struct Pool {
     instances: ArcSwap<Vec<Arc<Instance>>>,
     balance: BalanceKind,
     /// Header whose value picks the instance with `balance: hash`.
@@ -119,7 +119,7 @@ const MIN_SAMPLES: usize = 20;
 
 /// An exchange in progress with one instance; report how it went.
 #[derive(Debug)]
-pub struct Attempt<'a> {
+pub(crate) struct Attempt<'a> {
     pool: &'a Pool,
     instance: Arc<Instance>,
     started: Instant,
@@ -127,13 +127,13 @@ pub struct Attempt<'a> {
 
 impl Attempt<'_> {
     /// The instance.
-    pub fn instance(&self) -> &Instance {
+    pub(crate) fn instance(&self) -> &Instance {
         &self.instance
     }
 
     /// Records the outcome: `healthy` is false for connection failures,
     /// timeouts and 5xx answers.
-    pub fn finish(self, healthy: bool) {
+    pub(crate) fn finish(self, healthy: bool) {
         self.pool.record(&self.instance, self.started, healthy);
     }
 }
@@ -148,7 +148,7 @@ impl Drop for Attempt<'_> {
 
 impl Pool {
     /// A pool of the given instances (base URL, weight).
-    pub fn new(
+    pub(crate) fn new(
         instances: Vec<(String, u32)>,
         balance: BalanceKind,
         hash_header: Option<http::HeaderName>,
@@ -179,21 +179,21 @@ impl Pool {
 
     /// Names the pool after its service (for metrics).
     #[must_use]
-    pub fn named(mut self, service: &str) -> Self {
+    pub(crate) fn named(mut self, service: &str) -> Self {
         self.service = service.to_owned();
         self
     }
 
     /// Turns hedging on.
     #[must_use]
-    pub fn with_hedge(mut self, hedge: Option<HedgeConfig>) -> Self {
+    pub(crate) fn with_hedge(mut self, hedge: Option<HedgeConfig>) -> Self {
         self.hedge = hedge;
         self
     }
 
     /// How long a call waits before it is hedged: the configured latency
     /// percentile of recent exchanges, at least `min_delay`.
-    pub fn hedge_delay(&self) -> Option<Duration> {
+    pub(crate) fn hedge_delay(&self) -> Option<Duration> {
         let hedge = self.hedge.as_ref()?;
         let recent = self
             .recent
@@ -215,14 +215,14 @@ impl Pool {
     }
 
     /// The instances now.
-    pub fn instances(&self) -> Arc<Vec<Arc<Instance>>> {
+    pub(crate) fn instances(&self) -> Arc<Vec<Arc<Instance>>> {
         self.instances.load_full()
     }
 
     /// Replaces the instance set (discovery); instances that stay keep
     /// their statistics and ejections. An empty set is ignored once there
     /// were instances: the last known ones are better than none.
-    pub fn set_instances(&self, wanted: Vec<(String, u32)>) {
+    pub(crate) fn set_instances(&self, wanted: Vec<(String, u32)>) {
         if wanted.is_empty() {
             return;
         }
@@ -250,12 +250,12 @@ impl Pool {
     }
 
     /// Whether an instance is ejected now.
-    pub fn is_ejected(&self, inst: &Instance) -> bool {
+    pub(crate) fn is_ejected(&self, inst: &Instance) -> bool {
         inst.ejected_until.load(Ordering::Relaxed) > self.now_us()
     }
 
     /// How long an ejected instance stays out; `None` when it is not ejected.
-    pub fn ejected_for(&self, inst: &Instance) -> Option<Duration> {
+    pub(crate) fn ejected_for(&self, inst: &Instance) -> Option<Duration> {
         let left = inst
             .ejected_until
             .load(Ordering::Relaxed)
@@ -264,20 +264,20 @@ impl Pool {
     }
 
     /// How calls pick an instance.
-    pub fn balance(&self) -> BalanceKind {
+    pub(crate) fn balance(&self) -> BalanceKind {
         self.balance
     }
 
     /// Starts an exchange with the instance the balancer picks; `key` is
     /// the hash key's value, if any. `None` while discovery has found none.
-    pub fn start(&self, key: Option<&[u8]>) -> Option<Attempt<'_>> {
+    pub(crate) fn start(&self, key: Option<&[u8]>) -> Option<Attempt<'_>> {
         self.start_avoiding(key, &[])
     }
 
     /// Like [`Pool::start`], but on an instance other than those named
     /// (by base URL) when there is one: a retry or hedge goes elsewhere
     /// than the try that failed or is slow.
-    pub fn start_avoiding(&self, key: Option<&[u8]>, avoid: &[&str]) -> Option<Attempt<'_>> {
+    pub(crate) fn start_avoiding(&self, key: Option<&[u8]>, avoid: &[&str]) -> Option<Attempt<'_>> {
         let instance = self.pick(key, avoid)?;
         instance.outstanding.fetch_add(1, Ordering::Relaxed);
         Some(Attempt {

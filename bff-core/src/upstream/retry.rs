@@ -15,7 +15,7 @@ const WINDOW_SECS: u64 = 10;
 
 /// A service's retry policy and budget.
 #[derive(Debug)]
-pub struct Retry {
+pub(crate) struct Retry {
     config: RetryConfig,
     /// Per second of the window: (second, calls, retries).
     counts: Mutex<Vec<(u64, u32, u32)>>,
@@ -24,7 +24,7 @@ pub struct Retry {
 
 impl Retry {
     /// A policy with an empty budget window.
-    pub fn new(config: RetryConfig) -> Self {
+    pub(crate) fn new(config: RetryConfig) -> Self {
         Self {
             config,
             counts: Mutex::new(Vec::new()),
@@ -33,13 +33,13 @@ impl Retry {
     }
 
     /// Retries after the first try.
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.config.attempts
     }
 
     /// Whether a request may be sent twice: an idempotent method, or an
     /// `Idempotency-Key` header.
-    pub fn is_safe(method: &Method, headers: &HeaderMap) -> bool {
+    pub(crate) fn is_safe(method: &Method, headers: &HeaderMap) -> bool {
         matches!(
             *method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
@@ -66,12 +66,12 @@ impl Retry {
     }
 
     /// Counts a first try.
-    pub fn record_call(&self) {
+    pub(crate) fn record_call(&self) {
         self.bump(false);
     }
 
     /// Takes a retry from the budget, if it has one.
-    pub fn take(&self) -> bool {
+    pub(crate) fn take(&self) -> bool {
         let (calls, retries) = self.bump(true);
         #[allow(clippy::cast_precision_loss)]
         let allowed = self.config.budget * f64::from(calls)
@@ -94,7 +94,7 @@ impl Retry {
     /// The wait before retry `n` (0-based): random in [0, base × 2^n),
     /// at most `max_backoff`; an upstream's `Retry-After` instead when it
     /// gave one, or `None` when that is longer than `max_backoff`.
-    pub fn backoff(&self, n: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    pub(crate) fn backoff(&self, n: u32, retry_after: Option<Duration>) -> Option<Duration> {
         if let Some(after) = retry_after {
             return (after <= self.config.max_backoff).then_some(after);
         }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 
 /// Last good answers of one service.
-pub struct Stale {
+pub(crate) struct Stale {
     answers: moka::sync::Cache<u64, Bytes>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -26,7 +26,7 @@ impl std::fmt::Debug for Stale {
 
 impl Stale {
     /// Keeps answers for `max_age`, at most `max_bytes` of them.
-    pub fn new(max_age: Duration, max_bytes: u64) -> Self {
+    pub(crate) fn new(max_age: Duration, max_bytes: u64) -> Self {
         Self {
             answers: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
@@ -39,7 +39,7 @@ impl Stale {
 
     /// The key of a request. Header order does not matter; values do,
     /// except those that name the request itself rather than what it asks.
-    pub fn key(
+    pub(crate) fn key(
         &self,
         method: &Method,
         path: &str,
@@ -61,12 +61,12 @@ impl Stale {
     }
 
     /// Remembers a good answer.
-    pub fn put(&self, key: u64, answer: Bytes) {
+    pub(crate) fn put(&self, key: u64, answer: Bytes) {
         self.answers.insert(key, answer);
     }
 
     /// The last good answer, if it is young enough.
-    pub fn get(&self, key: u64) -> Option<Bytes> {
+    pub(crate) fn get(&self, key: u64) -> Option<Bytes> {
         self.answers.get(&key)
     }
 }

@@ -66,7 +66,7 @@ impl moka::Expiry<u64, Arc<Answer>> for ByTtl {
 }
 
 /// The composed-answer cache of a BFF.
-pub struct AnswerCache {
+pub(crate) struct AnswerCache {
     entries: moka::future::Cache<u64, Arc<Answer>>,
     hasher: std::collections::hash_map::RandomState,
     shared: Option<shared::RedisAnswers>,
@@ -75,7 +75,7 @@ pub struct AnswerCache {
 /// Where an answer is kept: a key for this process, and one every replica
 /// computes alike (for Redis).
 #[derive(Debug, Clone)]
-pub struct Key {
+pub(crate) struct Key {
     local: u64,
     shared: String,
 }
@@ -112,7 +112,7 @@ pub(crate) struct Purge {
 impl AnswerCache {
     /// A cache of at most `max_bytes` of bodies in this process, or in
     /// Redis when `redis` is given.
-    pub fn new(max_bytes: u64, redis: Option<Arc<crate::redis_store::Redis>>) -> Self {
+    pub(crate) fn new(max_bytes: u64, redis: Option<Arc<crate::redis_store::Redis>>) -> Self {
         Self {
             entries: moka::future::Cache::builder()
                 .max_capacity(max_bytes)
@@ -127,7 +127,7 @@ impl AnswerCache {
     }
 
     /// The key of a request; `subject` is the caller on endpoints with `auth`.
-    pub fn key(
+    pub(crate) fn key(
         &self,
         endpoint: &str,
         target: &str,
@@ -155,7 +155,7 @@ impl AnswerCache {
 
     /// The answer for `key`, composing it with `fill` on a miss; only a
     /// complete `200` is kept.
-    pub async fn get_or_fill<F>(
+    pub(crate) async fn get_or_fill<F>(
         &self,
         key: Key,
         meta: (&str, &str, &[String], Option<Duration>, bool),

@@ -52,9 +52,6 @@ pub fn load(dir: &Path) -> Result<Plan, Diagnostics> {
 /// Compiles a parsed folder; problems go to `diags`.
 pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let config_file = &set.config;
-    let call_cache = Arc::new(crate::cache::HttpCache::new(
-        config_file.spec.cache.max_bytes,
-    ));
     // gRPC needs HTTP/2, whatever else the service speaks.
     let grpc_services: HashSet<&str> = set
         .endpoints
@@ -63,8 +60,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         .filter(|c| c.grpc.is_some())
         .map(|c| c.service.as_str())
         .collect();
-    let services =
-        services::compile_services(config_file, &set.dir, &call_cache, &grpc_services, diags);
+    let services = services::compile_services(config_file, &set.dir, &grpc_services, diags);
     let protos = crate::proto::load(&set.dir, diags);
     let pages = crate::pages::Pages::load(&set.dir, diags);
     let listen = match &config_file.spec.listen {
@@ -127,26 +123,14 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         endpoints,
         proxies,
         templates: Arc::new(templates),
-        identity_headers: {
-            let names = policies::identity_headers(&policies);
-            let _ = call_cache.identity.set(names.clone());
-            names
-        },
+        identity_headers: policies::identity_headers(&policies),
         policies,
         tls,
-        upstream_cache: call_cache.clone(),
-        answers: Arc::new(crate::cache::answers::AnswerCache::new(
-            config_file.spec.cache.max_bytes,
-            shared_answers,
-        )),
+        answer_store: shared_answers,
         services,
         rate_limits,
         usage,
-        shed: config_file
-            .spec
-            .limits
-            .max_concurrency
-            .map(crate::upstream::Limit::new),
+        max_concurrency: config_file.spec.limits.max_concurrency,
         protos: protos.pool,
         pages: Arc::new(pages),
     })

@@ -25,12 +25,6 @@ enum WebSocketError {
     /// An entry of `origins` is not a bare origin.
     #[error("websocket: `{0}` is not an origin such as `https://shop.example`")]
     NotAnOrigin(String),
-    /// The service's HTTP/1.1 client cannot be built.
-    #[error("service `{service}`: {source}")]
-    Client {
-        service: String,
-        source: crate::upstream::BuildError,
-    },
 }
 
 /// Every route of bff.yaml that is well declared, in the order written.
@@ -81,7 +75,7 @@ pub(super) fn compile_proxies(
         );
         let websocket = match route.websocket.as_ref() {
             None => None,
-            Some(ws) => match compile_websocket(ws, &service) {
+            Some(ws) => match compile_websocket(ws) {
                 Ok(w) => Some(w),
                 Err(e) => {
                     diags.push(file.error_at(ws, e.to_string()));
@@ -118,11 +112,11 @@ pub(super) fn compile_proxies(
     out
 }
 
-/// A route's WebSocket settings: origins checked and normalised, and a
-/// client that speaks HTTP/1.1 to the service whatever else it speaks.
+/// A route's WebSocket settings, origins checked and normalised (the
+/// gateway gives the service a client of HTTP/1.1 for them; its CA was
+/// checked with the service).
 fn compile_websocket(
     config: &crate::config::WebSocketConfig,
-    service: &Service,
 ) -> Result<WebSocketPlan, WebSocketError> {
     if config.idle_timeout.is_zero() {
         return Err(WebSocketError::NoIdleTime);
@@ -144,18 +138,8 @@ fn compile_websocket(
             origins.push(url.origin().ascii_serialization());
         }
     }
-    let options = crate::upstream::Options {
-        protocol: crate::upstream::Protocol::Http1,
-        ..service.options.clone()
-    };
-    let client =
-        crate::upstream::Client::with(&options).map_err(|source| WebSocketError::Client {
-            service: service.name.clone(),
-            source,
-        })?;
     Ok(WebSocketPlan {
         idle_timeout: config.idle_timeout,
         origins,
-        client,
     })
 }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use super::unknown_name;
 use crate::config::{BffConfig, expand_env};
-use crate::plan::Service;
+use crate::plan::{Service, ServiceCache};
 use crate::source::{Diagnostics, Loc};
 use crate::spec::SpecFile;
 
@@ -37,7 +37,6 @@ enum UrlError {
 pub(super) fn compile_services(
     file: &SpecFile<BffConfig>,
     dir: &Path,
-    call_cache: &Arc<crate::cache::HttpCache>,
     grpc_services: &HashSet<&str>,
     diags: &mut Diagnostics,
 ) -> IndexMap<String, Arc<Service>> {
@@ -109,65 +108,40 @@ pub(super) fn compile_services(
             ca,
             connect_timeout: svc.connect_timeout,
         };
-        let own_client = |protocol: crate::upstream::Protocol| {
-            let options = crate::upstream::Options {
-                protocol,
-                ..options.clone()
-            };
-            crate::upstream::Client::with(&options)
-                .map_err(|e| file.error_at(svc, format!("service `{name}`: {e}")))
+        let upstream = crate::upstream::Settings {
+            instances: bases,
+            balance: svc.balance,
+            hash_header,
+            outlier: svc.outlier.clone(),
+            circuit_breaker: svc.circuit_breaker.clone(),
+            retries: svc.retries.clone(),
+            hedge: svc.hedge.clone(),
+            max_concurrency: svc.max_concurrency,
+            stale_if_error: svc
+                .stale_if_error
+                .as_ref()
+                .map(|s| (s.max_age, s.max_bytes)),
+            own_client: svc.http2 || options.ca.is_some() || svc.connect_timeout.is_some(),
+            // gRPC needs HTTP/2, whatever else the service speaks.
+            grpc_client: grpc_services.contains(name.as_str()) && !svc.http2,
+            options,
         };
-        let needs_own = svc.http2 || options.ca.is_some() || svc.connect_timeout.is_some();
-        let client = match needs_own.then(|| own_client(options.protocol)).transpose() {
-            Ok(c) => c,
-            Err(d) => {
-                diags.push(d);
-                continue;
-            }
-        };
-        let needs_grpc = grpc_services.contains(name.as_str()) && !svc.http2;
-        let grpc_client = match needs_grpc
-            .then(|| own_client(crate::upstream::Protocol::Http2))
-            .transpose()
-        {
-            Ok(c) => c,
-            Err(d) => {
-                diags.push(d);
-                continue;
-            }
-        };
-        let pool = Arc::new(
-            crate::upstream::Pool::new(
-                bases.clone(),
-                svc.balance,
-                hash_header,
-                svc.outlier.clone(),
-                svc.circuit_breaker
-                    .clone()
-                    .map(|c| crate::upstream::Breaker::new(c, name)),
-                svc.retries.clone().map(crate::upstream::Retry::new),
-            )
-            .with_hedge(svc.hedge.clone())
-            .named(name),
-        );
+        if let Err(e) = upstream.check() {
+            diags.push(file.error_at(svc, format!("service `{name}`: {e}")));
+            continue;
+        }
+        let index = out.len();
         out.insert(
             name.clone(),
             Arc::new(Service {
+                index,
                 name: name.clone(),
                 timeout: svc.timeout,
-                limit: svc.max_concurrency.map(crate::upstream::Limit::new),
-                pool,
                 discovery: svc.discovery.clone(),
                 health_check: svc.health_check.clone(),
                 max_response_bytes: svc.max_response_bytes,
-                cache: svc.cache.as_ref().map(|c| (call_cache.clone(), c.ttl)),
-                stale: svc
-                    .stale_if_error
-                    .as_ref()
-                    .map(|s| crate::upstream::stale::Stale::new(s.max_age, s.max_bytes)),
-                client,
-                options,
-                grpc_client,
+                cache: svc.cache.as_ref().map(|c| ServiceCache { ttl: c.ttl }),
+                upstream,
             }),
         );
     }

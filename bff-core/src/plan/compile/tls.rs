@@ -2,7 +2,6 @@
 //! reading client certificates have a listener that verifies them.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::Policies;
 use crate::config::BffConfig;
@@ -15,7 +14,7 @@ pub(super) fn compile_tls(
     dir: &Path,
     policies: &Policies,
     diags: &mut Diagnostics,
-) -> Option<Arc<rustls::ServerConfig>> {
+) -> Option<crate::config::TlsConfig> {
     let verifies_clients = file
         .spec
         .tls
@@ -33,8 +32,9 @@ pub(super) fn compile_tls(
         }
     }
     let tls = file.spec.tls.as_ref()?;
+    // Built here only to be checked: the gateway builds the one it serves.
     match crate::tls::server_config(tls, dir) {
-        Ok(c) => Some(c),
+        Ok(_) => Some((**tls).clone()),
         Err(e) => {
             diags.push(file.error_at(tls, format!("tls: {e}")));
             None
