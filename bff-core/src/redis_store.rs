@@ -26,6 +26,17 @@ pub(crate) struct UrlError {
     source: redis::RedisError,
 }
 
+/// Why `redis:` of bff.yaml gives no store.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SetupError {
+    /// A `${VAR}` of the URL did not expand.
+    #[error(transparent)]
+    Env(#[from] crate::config::EnvError),
+    /// The URL is not one the Redis client accepts.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+}
+
 /// A Redis server, shared by every replica.
 pub(crate) struct Redis {
     client: redis::Client,
@@ -53,6 +64,12 @@ impl Redis {
             timeout,
             conn: OnceLock::new(),
         })
+    }
+
+    /// The store `redis:` of bff.yaml names.
+    pub(crate) fn from_config(config: &crate::config::RedisConfig) -> Result<Self, SetupError> {
+        let url = crate::config::expand_env(&config.url)?;
+        Ok(Self::new(&url, config.timeout)?)
     }
 
     /// Longest wait for one answer.

@@ -1,16 +1,21 @@
 //! One generation of specs running: what the gateway starts from a
 //! [`Plan`] and owns beside it. The plan is the compiled specs, data only;
 //! here is their state: each service running (pool, breaker, limit,
-//! clients, last good answers), the HTTP cache of upstream answers, the
-//! cache of composed answers, the BFF's own limit of requests in flight,
-//! and the listener's TLS configuration. A reload starts a new one, so a
-//! new generation starts with empty caches and closed circuits.
+//! clients, last good answers), each authentication policy's key sets and
+//! vouched-for tokens, each rate limit's counters, the Redis store, the
+//! HTTP cache of upstream answers, the cache of composed answers, the
+//! BFF's own limit of requests in flight, and the listener's TLS
+//! configuration. A reload starts a new one, so a new generation starts
+//! with empty caches, fresh counters and closed circuits.
 
 use std::sync::Arc;
 
+use crate::auth::PolicyState;
 use crate::cache::HttpCache;
 use crate::cache::answers::AnswerCache;
 use crate::plan::{Plan, Service};
+use crate::ratelimit::{Clock, Counters};
+use crate::redis_store::Redis;
 use crate::source::{Diagnostic, Diagnostics};
 use crate::upstream::{Client, Limit, Upstream};
 
@@ -28,6 +33,18 @@ pub(crate) struct Running {
     pub shed: Option<Limit>,
     /// TLS termination, when `tls:` is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Each authentication policy running, in the plan's order.
+    auth: Vec<PolicyState>,
+    /// Each rate limit's counters, in the plan's order.
+    counters: Vec<Counters>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("services", &self.services.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Running {
@@ -48,6 +65,18 @@ impl Running {
                 .map_err(|e| fail(format!("service `{}`: {e}", service.name)))?;
             services.push(Arc::new(up));
         }
+        let redis = match &plan.config.redis {
+            Some(r) => Some(Arc::new(
+                Redis::from_config(r).map_err(|e| fail(format!("redis: {e}")))?,
+            )),
+            None => None,
+        };
+        let clock = Clock::new();
+        let counters = plan
+            .rate_limits
+            .values()
+            .map(|p| p.start(redis.as_ref(), clock))
+            .collect();
         let call_cache = HttpCache::new(plan.config.cache.max_bytes);
         let _ = call_cache.identity.set(plan.identity_headers.clone());
         let tls = match &plan.tls {
@@ -62,11 +91,28 @@ impl Running {
             call_cache: Arc::new(call_cache),
             answers: Arc::new(AnswerCache::new(
                 plan.config.cache.max_bytes,
-                plan.answer_store.clone(),
+                redis.filter(|_| plan.shares_answers),
             )),
             shed: plan.max_concurrency.map(Limit::new),
             tls,
+            auth: plan.policies.values().map(|p| p.start()).collect(),
+            counters,
         })
+    }
+
+    /// An authentication policy of the plan, running.
+    pub(crate) fn auth(&self, policy: &crate::auth::Policy) -> &PolicyState {
+        &self.auth[policy.index]
+    }
+
+    /// The key sets the gateway keeps fresh, of every policy.
+    pub(crate) fn key_sets(&self) -> impl Iterator<Item = &Arc<crate::auth::Jwks>> {
+        self.auth.iter().flat_map(PolicyState::key_sets)
+    }
+
+    /// A rate limit's counters.
+    pub(crate) fn counters(&self, policy: &crate::ratelimit::Policy) -> &Counters {
+        &self.counters[policy.index]
     }
 
     /// A service of the plan, running.

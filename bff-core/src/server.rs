@@ -259,17 +259,7 @@ impl Gateway {
     }
 
     fn key_sets(&self) -> impl Iterator<Item = &Arc<crate::auth::Jwks>> {
-        let plan = &self.shared.plan;
-        let mut seen: Vec<*const crate::auth::Jwks> = Vec::new();
-        plan.policies
-            .values()
-            .flat_map(|p| p.jwks())
-            .filter(move |j| {
-                let ptr = Arc::as_ptr(j);
-                let new = !seen.contains(&ptr);
-                seen.push(ptr);
-                new
-            })
+        self.shared.running.key_sets()
     }
 }
 

@@ -40,6 +40,11 @@ pub(super) struct IntrospectionPolicy {
     client_id: String,
     client_secret: String,
     cache_for: Duration,
+    timeout: Duration,
+}
+
+/// An introspection policy running: its client, and the answers it keeps.
+pub(super) struct Introspected {
     client: reqwest::Client,
     cache: Mutex<HashMap<[u8; 32], (Val, Instant)>>,
 }
@@ -60,32 +65,37 @@ impl IntrospectionPolicy {
         if let Err(source) = reqwest::Url::parse(&url) {
             return Err(IntrospectionError::Url { url, source });
         }
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(config.timeout)
-            .build()
-            .map_err(IntrospectionError::Client)?;
+        client(config.timeout).map_err(IntrospectionError::Client)?;
         Ok(Self {
             url,
             client_id: env(&config.client_id)?,
             client_secret: env(&config.client_secret)?,
             cache_for: config.cache,
-            client,
-            cache: Mutex::new(HashMap::new()),
+            timeout: config.timeout,
         })
     }
 
+    /// Starts the policy: a client, an empty cache.
+    pub(super) fn start(&self) -> Introspected {
+        Introspected {
+            client: client(self.timeout)
+                .expect("the same client was built when the policy compiled"),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The token's claims as the authorization server reports them.
-    pub(super) async fn verify(&self, token: &str) -> Result<Val, Rejection> {
+    pub(super) async fn verify(&self, state: &Introspected, token: &str) -> Result<Val, Rejection> {
         let key: [u8; 32] = digest(&SHA256, token.as_bytes())
             .as_ref()
             .try_into()
             .unwrap_or([0; 32]);
-        if let Some(claims) = self.cached(&key) {
+        if let Some(claims) = state.cached(&key) {
             return Ok(claims);
         }
         let answer: serde_json::Value = async {
-            self.client
+            state
+                .client
                 .post(&self.url)
                 .basic_auth(&self.client_id, Some(&self.client_secret))
                 .form(&[("token", token), ("token_type_hint", "access_token")])
@@ -113,10 +123,20 @@ impl IntrospectionPolicy {
             None => self.cache_for,
         };
         let claims = value::from_json(&answer);
-        self.store(key, claims.clone(), Instant::now() + lives);
+        state.store(key, claims.clone(), Instant::now() + lives);
         Ok(claims)
     }
+}
 
+/// The client the authorization server is asked with.
+fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+}
+
+impl Introspected {
     fn cached(&self, key: &[u8; 32]) -> Option<Val> {
         let cache = self.cache.lock().ok()?;
         cache

@@ -23,7 +23,7 @@ pub(super) const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A key set and where it comes from.
-pub struct Jwks {
+pub(crate) struct Jwks {
     url: String,
     config: JwtConfig,
     keys: ArcSwap<Vec<Arc<Key>>>,
@@ -52,12 +52,12 @@ impl Jwks {
     }
 
     /// Where the keys come from.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// Whether a fetch has ever succeeded.
-    pub fn is_loaded(&self) -> bool {
+    pub(crate) fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
     }
 
@@ -66,7 +66,7 @@ impl Jwks {
     }
 
     /// Fetches now; keeps the current keys on failure.
-    pub async fn refresh(&self) -> Result<usize, reqwest::Error> {
+    pub(crate) async fn refresh(&self) -> Result<usize, reqwest::Error> {
         self.fetch().await
     }
 
@@ -126,7 +126,7 @@ impl Jwks {
 
     /// Keeps the keys fresh until the process ends: retries every few
     /// seconds until the first load, then every `refresh`.
-    pub async fn keep_fresh(self: Arc<Self>) {
+    pub(crate) async fn keep_fresh(self: Arc<Self>) {
         loop {
             let ok = self.refresh().await.is_ok();
             let wait = if ok || self.is_loaded() {

@@ -60,7 +60,8 @@ pub(crate) enum JwtError {
 pub(crate) struct JwtPolicy {
     issuer: Option<String>,
     keys: Vec<Arc<Key>>,
-    jwks: Option<Arc<Jwks>>,
+    /// The key set's URL and the checks its keys get, when keys are fetched.
+    jwks: Option<(String, JwtConfig)>,
 }
 
 /// The policy of the token's issuer. With one issuer it is used whatever
@@ -69,9 +70,9 @@ pub(crate) struct JwtPolicy {
 pub(super) fn for_issuer<'a>(
     policies: &'a [JwtPolicy],
     token: &str,
-) -> Result<&'a JwtPolicy, Rejection> {
+) -> Result<(usize, &'a JwtPolicy), Rejection> {
     if let [only] = policies {
-        return Ok(only);
+        return Ok((0, only));
     }
     let iss = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(token)
         .ok()
@@ -84,7 +85,8 @@ pub(super) fn for_issuer<'a>(
         .ok_or_else(|| Rejection::Invalid("malformed token".into()))?;
     policies
         .iter()
-        .find(|p| p.issuer.as_deref() == Some(iss.as_str()))
+        .enumerate()
+        .find(|(_, p)| p.issuer.as_deref() == Some(iss.as_str()))
         .ok_or_else(|| Rejection::Invalid("wrong issuer".into()))
 }
 
@@ -105,14 +107,15 @@ impl std::fmt::Debug for JwtPolicy {
             .collect();
         f.debug_struct("JwtPolicy")
             .field("keys", &keys)
-            .field("jwks", &self.jwks.as_ref().map(|j| j.url()))
+            .field("jwks", &self.jwks.as_ref().map(|(url, _)| url))
             .finish()
     }
 }
 
 impl JwtPolicy {
     /// Reads the keys and fixes the checks, once. A JWKS is not fetched
-    /// here; [`JwtPolicy::jwks`] hands it to the server to keep fresh.
+    /// here; [`JwtPolicy::start_jwks`] makes the key set the gateway keeps
+    /// fresh.
     pub(crate) fn compile(config: &JwtConfig, dir: &Path) -> Result<Self, JwtError> {
         if config.keys.is_empty() && config.jwks_url.is_none() {
             return Err(JwtError::NoKeys);
@@ -128,7 +131,7 @@ impl JwtPolicy {
                 if let Err(source) = reqwest::Url::parse(&url) {
                     return Err(JwtError::JwksUrl { url, source });
                 }
-                Some(Arc::new(Jwks::new(url, config.clone())))
+                Some((url, config.clone()))
             }
             None => None,
         };
@@ -139,26 +142,28 @@ impl JwtPolicy {
         })
     }
 
-    /// The key set this policy keeps fresh, if it uses one.
-    pub(crate) fn jwks(&self) -> Option<&Arc<Jwks>> {
-        self.jwks.as_ref()
+    /// A new, empty key set for this policy, if it fetches one.
+    pub(crate) fn start_jwks(&self) -> Option<Arc<Jwks>> {
+        let (url, config) = self.jwks.as_ref()?;
+        Some(Arc::new(Jwks::new(url.clone(), config.clone())))
     }
 
-    /// The token's claims, once its signature and claims check out. A key
-    /// id no key has yet makes the JWKS refetch once (shared, rate-limited).
-    pub(crate) async fn verify(&self, token: &str) -> Result<Val, Rejection> {
+    /// The token's claims, once its signature and claims check out; `jwks`
+    /// is the policy's key set, running. A key id no key has yet makes the
+    /// JWKS refetch once (shared, rate-limited).
+    pub(crate) async fn verify(&self, jwks: Option<&Jwks>, token: &str) -> Result<Val, Rejection> {
         let header =
             decode_header(token).map_err(|_| Rejection::Invalid("malformed token".into()))?;
-        if let Some(result) = self.try_keys(&header, token) {
+        if let Some(result) = self.try_keys(jwks, &header, token) {
             return result;
         }
-        if let Some(jwks) = &self.jwks {
+        if let Some(jwks) = jwks {
             if !jwks.is_loaded() {
                 return Err(Rejection::Unavailable);
             }
             if let Some(kid) = &header.kid
                 && jwks.refetch_for_unknown(kid).await
-                && let Some(result) = self.try_keys(&header, token)
+                && let Some(result) = self.try_keys(Some(jwks), &header, token)
             {
                 return result;
             }
@@ -171,10 +176,11 @@ impl JwtPolicy {
     /// `None` when no key could even be tried.
     fn try_keys(
         &self,
+        jwks: Option<&Jwks>,
         header: &jsonwebtoken::Header,
         token: &str,
     ) -> Option<Result<Val, Rejection>> {
-        let fetched = self.jwks.as_ref().map(|j| j.keys());
+        let fetched = jwks.map(Jwks::keys);
         let all = self
             .keys
             .iter()

@@ -19,6 +19,7 @@ use jaq_json::Val;
 pub(crate) use identity::{IdentityHeaders, claim};
 pub(crate) use jwks::Jwks;
 pub(crate) use jwt::JwtPolicy;
+
 pub(crate) use require::Requirement;
 
 use crate::config::AuthPolicyConfig;
@@ -46,6 +47,8 @@ pub(crate) enum PolicyError {
 /// A compiled authentication policy.
 #[derive(Debug)]
 pub struct Policy {
+    /// Its place among the plan's policies, where the gateway keeps its state.
+    pub(crate) index: usize,
     kind: Kind,
     /// Headers that carry the identity to upstreams.
     pub forward: IdentityHeaders,
@@ -98,17 +101,34 @@ impl Policy {
             unreachable!("exactly one kind was checked above")
         };
         Ok(Self {
+            index: 0,
             kind,
             forward: IdentityHeaders::compile(&config.forward)?,
             forward_authorization: config.forward_authorization,
         })
     }
 
-    /// The caller's identity, or the reason the request is refused.
-    /// `extensions` are the request's: the listener leaves the verified
-    /// client certificate there.
-    pub async fn authenticate(
+    /// Starts the policy: empty key sets to fetch, an empty cache of
+    /// introspected tokens.
+    pub(crate) fn start(&self) -> PolicyState {
+        PolicyState {
+            jwks: match &self.kind {
+                Kind::Jwt(p, _) => p.iter().map(JwtPolicy::start_jwks).collect(),
+                Kind::ApiKey(_) | Kind::Introspection(_) | Kind::Mtls(_) => Vec::new(),
+            },
+            introspected: match &self.kind {
+                Kind::Introspection(p) => Some(p.start()),
+                Kind::Jwt(..) | Kind::ApiKey(_) | Kind::Mtls(_) => None,
+            },
+        }
+    }
+
+    /// The caller's identity, or the reason the request is refused;
+    /// `state` is the policy's, running. `extensions` are the request's:
+    /// the listener leaves the verified client certificate there.
+    pub(crate) async fn authenticate(
         &self,
+        state: &PolicyState,
         headers: &HeaderMap,
         extensions: &http::Extensions,
     ) -> Result<Val, Rejection> {
@@ -117,12 +137,17 @@ impl Policy {
                 let token = bearer_token(headers)
                     .or_else(|| cookie.as_deref().and_then(|c| cookie_value(headers, c)))
                     .ok_or(Rejection::Missing)?;
-                jwt::for_issuer(p, token)?.verify(token).await
+                let (i, issuer) = jwt::for_issuer(p, token)?;
+                let jwks = state.jwks.get(i).and_then(Option::as_deref);
+                issuer.verify(jwks, token).await
             }
             Kind::ApiKey(p) => p.verify(headers),
             Kind::Introspection(p) => {
                 let token = bearer_token(headers).ok_or(Rejection::Missing)?;
-                p.verify(token).await
+                match &state.introspected {
+                    Some(s) => p.verify(s, token).await,
+                    None => Err(Rejection::Unavailable),
+                }
             }
             Kind::Mtls(p) => p.verify(
                 extensions
@@ -171,13 +196,20 @@ impl Policy {
         };
         rejection.into_response(&challenge)
     }
+}
 
-    /// Key sets the server must keep fresh for this policy.
-    pub fn jwks(&self) -> Vec<&std::sync::Arc<Jwks>> {
-        match &self.kind {
-            Kind::Jwt(p, _) => p.iter().filter_map(JwtPolicy::jwks).collect(),
-            Kind::ApiKey(_) | Kind::Introspection(_) | Kind::Mtls(_) => Vec::new(),
-        }
+/// An authentication policy running: the key sets it fetched, the tokens
+/// the authorization server has vouched for.
+pub(crate) struct PolicyState {
+    /// Each issuer's key set, by the issuer's place in the policy.
+    jwks: Vec<Option<std::sync::Arc<Jwks>>>,
+    introspected: Option<introspection::Introspected>,
+}
+
+impl PolicyState {
+    /// Key sets the gateway must keep fresh for this policy.
+    pub(crate) fn key_sets(&self) -> impl Iterator<Item = &std::sync::Arc<Jwks>> {
+        self.jwks.iter().flatten()
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Gate<'a> {
     pub name: &'a str,
     /// The extension, which sees the verified identity.
     pub hooks: &'a dyn crate::extension::Hooks,
+    /// The policies' state: key sets, counters.
+    pub running: &'a crate::running::Running,
 }
 
 /// A request let through, and what it was let through with.
@@ -63,8 +65,9 @@ pub(crate) async fn admit(
         verdict: None,
     };
     if let Some(policy) = gate.auth {
+        let state = gate.running.auth(policy);
         let mut identity = policy
-            .authenticate(&parts.headers, &parts.extensions)
+            .authenticate(state, &parts.headers, &parts.extensions)
             .await
             .map_err(|rejection| policy.reject(rejection))?;
         gate.hooks
@@ -84,7 +87,8 @@ pub(crate) async fn admit(
             endpoint: gate.name,
             headers: &parts.headers,
         };
-        admitted.verdict = Some(crate::ratelimit::admit(policy, &caller).await?);
+        let counters = gate.running.counters(policy);
+        admitted.verdict = Some(crate::ratelimit::admit(policy, counters, &caller).await?);
     }
     Ok(admitted)
 }

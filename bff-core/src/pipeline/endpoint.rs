@@ -21,6 +21,7 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
         rate_limit: endpoint.rate_limit.as_ref(),
         name: &id,
         hooks: &*cx.extension,
+        running: &cx.running,
     };
     let mut admitted = match admit(gate, &parts).await {
         Ok(a) => a,

@@ -24,6 +24,7 @@ pub(crate) async fn handle_proxy(cx: &Context, route: &ProxyPlan, req: Request) 
         rate_limit: route.rate_limit.as_ref(),
         name: &route.prefix,
         hooks: &*cx.extension,
+        running: &cx.running,
     };
     let mut admitted = match admit(gate, &parts).await {
         Ok(a) => a,

@@ -17,6 +17,7 @@ pub(crate) async fn handle_usage(cx: &Context, index: usize, req: Request) -> Re
         rate_limit: None,
         name: &route.path,
         hooks: &*cx.extension,
+        running: &cx.running,
     };
     let identity = match super::admit(gate, &parts).await {
         Ok(a) => a.identity,
@@ -28,7 +29,10 @@ pub(crate) async fn handle_usage(cx: &Context, index: usize, req: Request) -> Re
         endpoint: &format!("GET {}", route.path),
         headers: &parts.headers,
     };
-    let verdict = route.policy.peek(&caller).await;
+    let verdict = route
+        .policy
+        .peek(cx.running.counters(&route.policy), &caller)
+        .await;
     let body = crate::ratelimit::usage_body(&verdict, &identity);
     let mut r = ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
     crate::ratelimit::apply(&verdict, r.headers_mut());

@@ -27,7 +27,9 @@ use crate::config::BffConfig;
 /// Names every template and expression can read besides call results.
 pub const REQUEST_ROOTS: [&str; 5] = ["path", "query", "headers", "body", "auth"];
 
-/// Everything a running BFF needs, built from one spec folder.
+/// The compiled specs of one folder: data only. The gateway starts what
+/// runs from it (services, caches, key sets, counters) with every
+/// generation, so loading a folder twice gives two equal plans.
 pub struct Plan {
     /// The spec folder the plan was loaded from.
     pub dir: std::path::PathBuf,
@@ -50,9 +52,8 @@ pub struct Plan {
     /// TLS termination, when `tls:` is configured (checked when the
     /// folder loads; the gateway builds the listener's from it).
     pub tls: Option<crate::config::TlsConfig>,
-    /// The Redis store composed answers are shared through, when
-    /// `cache.store: redis`.
-    pub(crate) answer_store: Option<Arc<crate::redis_store::Redis>>,
+    /// Whether composed answers are shared through Redis (`cache.store: redis`).
+    pub(crate) shares_answers: bool,
     /// Upstream services by name.
     pub services: indexmap::IndexMap<String, Arc<Service>>,
     /// Rate-limit policies by name.

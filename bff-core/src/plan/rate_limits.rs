@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 
 use crate::auth::Policy as AuthPolicy;
 use crate::config::BffConfig;
-use crate::ratelimit::{Clock, Policy};
+use crate::ratelimit::Policy;
 use crate::source::{Diagnostics, Loc};
 use crate::spec::SpecFile;
 
@@ -28,35 +28,32 @@ pub(super) fn compile(
     file: &SpecFile<BffConfig>,
     auth: &IndexMap<String, Arc<AuthPolicy>>,
     diags: &mut Diagnostics,
-) -> (
-    RateLimits,
-    Vec<UsageRoute>,
-    Option<Arc<crate::redis_store::Redis>>,
-) {
-    let redis = file.spec.redis.as_ref().and_then(|r| {
-        let store = match crate::config::expand_env(&r.url) {
-            Ok(url) => crate::redis_store::Redis::new(&url, r.timeout).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match store {
-            Ok(s) => Some(Arc::new(s)),
-            Err(e) => {
-                diags.push(file.error_at(r, format!("redis: {e}")));
-                None
-            }
-        }
-    });
+) -> (RateLimits, Vec<UsageRoute>, bool) {
+    // Checked here; the gateway opens the store (connecting when first used).
+    let redis =
+        file.spec
+            .redis
+            .as_ref()
+            .is_some_and(|r| match crate::redis_store::Redis::from_config(r) {
+                Ok(_) => true,
+                Err(e) => {
+                    diags.push(file.error_at(r, format!("redis: {e}")));
+                    false
+                }
+            });
     if let Some(per_ip) = &file.spec.limits.per_ip
         && let Err(e) = crate::ratelimit::check_per_ip(per_ip)
     {
         diags.push(file.error_at(per_ip, format!("limits.per_ip: {e}")));
     }
-    let clock = Clock::new();
     let mut policies = IndexMap::new();
     let mut usage = Vec::new();
     for (name, config) in &file.spec.rate_limits {
-        let policy = match Policy::compile(name, config, redis.as_ref(), clock) {
-            Ok(p) => Arc::new(p),
+        let policy = match Policy::compile(name, config, redis) {
+            Ok(mut p) => {
+                p.index = policies.len();
+                Arc::new(p)
+            }
             Err(e) => {
                 diags.push(file.error_at(config, format!("rate limit `{name}`: {e}")));
                 continue;

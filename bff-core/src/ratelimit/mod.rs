@@ -48,16 +48,26 @@ enum KeyPart {
 pub struct Policy {
     /// Its name in bff.yaml, which is also its name in the headers.
     pub name: String,
+    /// Its place among the plan's policies, where the gateway keeps its counters.
+    pub(crate) index: usize,
     key: Vec<KeyPart>,
     default: Allowance,
     tiers: IndexMap<String, Allowance>,
-    local: Local,
-    redis: Option<Arc<Redis>>,
+    /// Counted in Redis (`store: redis`), not in this process.
+    shared: bool,
     on_store_error: OnStoreError,
 }
 
+/// A policy's counters, running: in this process, and in Redis when the
+/// policy is shared.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    local: Local,
+    redis: Option<Arc<Redis>>,
+}
+
 /// Who is asking, as far as the key is concerned.
-pub struct Caller<'a> {
+pub(crate) struct Caller<'a> {
     /// The client's address.
     pub ip: Option<IpAddr>,
     /// The verified identity, or null.
@@ -70,7 +80,7 @@ pub struct Caller<'a> {
 
 /// A policy's verdict on one request, for the response headers.
 #[derive(Debug, Clone)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Policy name.
     pub policy: String,
     /// Bucket size and refill window.
@@ -86,12 +96,11 @@ pub struct Verdict {
 }
 
 impl Policy {
-    /// Builds a policy; `redis` is the shared store if bff.yaml has one.
+    /// Builds a policy; `has_redis` says whether bff.yaml has a shared store.
     pub(crate) fn compile(
         name: &str,
         config: &RateLimitConfig,
-        redis: Option<&Arc<Redis>>,
-        clock: Clock,
+        has_redis: bool,
     ) -> Result<Self, PolicyError> {
         let key = config
             .key
@@ -132,19 +141,29 @@ impl Policy {
                     })
             })
             .collect::<Result<_, _>>()?;
-        let redis = match config.store {
-            StoreKind::Local => None,
-            StoreKind::Redis => Some(redis.ok_or(PolicyError::NoRedis)?.clone()),
+        let shared = match config.store {
+            StoreKind::Local => false,
+            StoreKind::Redis if has_redis => true,
+            StoreKind::Redis => return Err(PolicyError::NoRedis),
         };
         Ok(Self {
             name: name.to_owned(),
+            index: 0,
             key,
             default,
             tiers,
-            local: Local::new(clock),
-            redis,
+            shared,
             on_store_error: config.on_store_error,
         })
+    }
+
+    /// Starts the policy's counters on `clock`; `redis` is the gateway's
+    /// shared store, used when the policy is shared.
+    pub(crate) fn start(&self, redis: Option<&Arc<Redis>>, clock: Clock) -> Counters {
+        Counters {
+            local: Local::new(clock),
+            redis: redis.filter(|_| self.shared).cloned(),
+        }
     }
 
     /// Whether the key needs a verified identity.
@@ -155,24 +174,24 @@ impl Policy {
     }
 
     /// Counts the request; the verdict says whether it passes.
-    pub async fn check(&self, caller: &Caller<'_>) -> Verdict {
-        self.decide(caller, false).await
+    pub(crate) async fn check(&self, counters: &Counters, caller: &Caller<'_>) -> Verdict {
+        self.decide(counters, caller, false).await
     }
 
     /// The caller's standing without counting anything (usage endpoints).
-    pub async fn peek(&self, caller: &Caller<'_>) -> Verdict {
-        self.decide(caller, true).await
+    pub(crate) async fn peek(&self, counters: &Counters, caller: &Caller<'_>) -> Verdict {
+        self.decide(counters, caller, true).await
     }
 
-    async fn decide(&self, caller: &Caller<'_>, dry_run: bool) -> Verdict {
+    async fn decide(&self, counters: &Counters, caller: &Caller<'_>, dry_run: bool) -> Verdict {
         let tier = claim(caller.identity, ["tier"]).map(value::to_text);
         let allowance = tier
             .as_deref()
             .and_then(|t| self.tiers.get(t))
             .unwrap_or(&self.default);
         let key = self.key_of(caller, tier.as_deref());
-        let outcome = match &self.redis {
-            None => Some(self.local.decide(&key, allowance, dry_run)),
+        let outcome = match &counters.redis {
+            None => Some(counters.local.decide(&key, allowance, dry_run)),
             Some(redis) => match redis.decide(&key, allowance, dry_run).await {
                 Ok(o) => Some(o),
                 Err(e) => {
@@ -182,7 +201,9 @@ impl Policy {
                         "rate-limit store unavailable");
                     match self.on_store_error {
                         OnStoreError::Open => None,
-                        OnStoreError::Local => Some(self.local.decide(&key, allowance, dry_run)),
+                        OnStoreError::Local => {
+                            Some(counters.local.decide(&key, allowance, dry_run))
+                        }
                         OnStoreError::Closed => {
                             return Verdict {
                                 policy: self.name.clone(),
@@ -283,9 +304,10 @@ const MAX_KEY_BYTES: usize = 256;
 /// refusal to send, `Ok` the verdict whose headers go on the answer.
 pub(crate) async fn admit(
     policy: &Policy,
+    counters: &Counters,
     caller: &Caller<'_>,
 ) -> Result<Verdict, axum::response::Response> {
-    let verdict = policy.check(caller).await;
+    let verdict = policy.check(counters, caller).await;
     if crate::metrics::enabled() {
         let result = match verdict.outcome {
             _ if verdict.store_down => "store_down",
@@ -417,12 +439,12 @@ pub(crate) fn usage_body(verdict: &Verdict, identity: &Val) -> serde_json::Value
 
 impl Verdict {
     /// Whether the request passes.
-    pub fn allowed(&self) -> bool {
+    pub(crate) fn allowed(&self) -> bool {
         self.outcome.is_none_or(|o| o.allowed)
     }
 
     /// Requests that could pass now.
-    pub fn remaining(&self) -> u32 {
+    pub(crate) fn remaining(&self) -> u32 {
         self.remaining
     }
 }

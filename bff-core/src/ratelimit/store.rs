@@ -21,7 +21,7 @@ pub(crate) struct Allowance {
 
 /// The store's answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Whether the request passes.
     pub allowed: bool,
     /// Refused because the quota is spent (else because of the rate).

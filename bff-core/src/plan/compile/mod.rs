@@ -77,14 +77,14 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let tls = tls::compile_tls(config_file, &set.dir, &policies, diags);
     let (rate_limits, usage, redis) = super::rate_limits::compile(config_file, &policies, diags);
     let shared_answers = match config_file.spec.cache.store {
-        crate::config::StoreKind::Local => None,
-        crate::config::StoreKind::Redis if redis.is_some() => redis,
+        crate::config::StoreKind::Local => false,
+        crate::config::StoreKind::Redis if redis => true,
         crate::config::StoreKind::Redis => {
             diags.push(Diagnostic::file(
                 &config_file.path,
                 "cache.store: redis needs `redis: { url }` in bff.yaml",
             ));
-            None
+            false
         }
     };
     let proxies = proxies::compile_proxies(config_file, &services, &policies, &rate_limits, diags);
@@ -126,7 +126,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         identity_headers: policies::identity_headers(&policies),
         policies,
         tls,
-        answer_store: shared_answers,
+        shares_answers: shared_answers,
         services,
         rate_limits,
         usage,

@@ -22,7 +22,8 @@ pub(super) fn compile_policies(
     let mut out = IndexMap::new();
     for (name, config) in &file.spec.auth {
         match Policy::compile(config, dir) {
-            Ok(p) => {
+            Ok(mut p) => {
+                p.index = out.len();
                 out.insert(name.clone(), Arc::new(p));
             }
             Err(e) => diags.push(file.error_at(config, format!("auth policy `{name}`: {e}"))),
