@@ -7,6 +7,7 @@
 //! ([`reference`]).
 
 mod reference;
+mod security;
 
 use std::sync::Arc;
 
@@ -195,7 +196,7 @@ fn document(plan: &Plan, base: &str) -> Value {
             "description": "Counts nothing: the remaining requests and quota of the caller, also in the RateLimit headers.",
             "responses": { "200": { "description": "The caller's limits and what is left", "content": { "application/json": { "schema": { "type": "object" } } } } },
         });
-        add_security(plan, &mut op, u.auth.as_ref(), None);
+        security::add_security(plan, &mut op, u.auth.as_ref(), None);
         paths.insert(u.path.clone(), json!({ "get": op }));
     }
     for r in &plan.proxies {
@@ -209,108 +210,12 @@ fn document(plan: &Plan, base: &str) -> Value {
         },
         "servers": [{ "url": "/" }],
         "paths": paths,
-        "components": components(plan),
+        "components": security::components(plan),
     });
     if let Some(d) = &plan.config.openapi.description {
         doc["info"]["description"] = json!(d);
     }
     doc
-}
-
-fn components(plan: &Plan) -> Value {
-    let mut schemes = Map::new();
-    for (name, policy) in &plan.policies {
-        schemes.insert(name.clone(), security_scheme(&policy.scheme()));
-    }
-    let mut responses = Map::new();
-    for (status, description) in ERRORS {
-        responses.insert(
-            format!("Problem{status}"),
-            json!({
-                "description": description,
-                "content": { crate::error::PROBLEM_JSON: { "schema": { "$ref": "#/components/schemas/Problem" } } },
-            }),
-        );
-    }
-    json!({
-        "securitySchemes": schemes,
-        "responses": responses,
-        "schemas": {
-            "Problem": {
-                "description": "An RFC 9457 problem detail",
-                "type": "object",
-                "required": ["type", "title", "status"],
-                "properties": {
-                    "type": { "type": "string", "format": "uri-reference" },
-                    "title": { "type": "string" },
-                    "status": { "type": "integer" },
-                    "detail": { "type": "string" },
-                    "call": { "type": "string", "description": "The call of the composition that failed" },
-                    "errors": { "type": "array", "items": { "type": "string" } },
-                },
-            },
-        },
-    })
-}
-
-fn security_scheme(scheme: &crate::auth::Scheme) -> Value {
-    use crate::auth::Scheme;
-    match scheme {
-        Scheme::Bearer { jwt, cookie } => {
-            let mut s = json!({ "type": "http", "scheme": "bearer" });
-            if *jwt {
-                s["bearerFormat"] = json!("JWT");
-            }
-            if let Some(c) = cookie {
-                s["description"] = json!(format!("The token may also come in the `{c}` cookie."));
-            }
-            s
-        }
-        Scheme::ApiKey { header } => json!({ "type": "apiKey", "in": "header", "name": header }),
-        Scheme::MutualTls => json!({
-            "type": "mutualTLS",
-            "description": "A client certificate, verified during the TLS handshake",
-        }),
-    }
-}
-
-/// Sets `security` (with the scopes and roles required, which 3.1 allows
-/// for every scheme type) and the 401/403 answers.
-fn add_security(
-    plan: &Plan,
-    op: &mut Value,
-    policy: Option<&Arc<crate::auth::Policy>>,
-    require: Option<&crate::auth::Requirement>,
-) {
-    let Some(policy) = policy else {
-        return;
-    };
-    let Some(name) = plan
-        .policies
-        .iter()
-        .find(|(_, p)| Arc::ptr_eq(p, policy))
-        .map(|(n, _)| n)
-    else {
-        return;
-    };
-    let required = require
-        .and_then(|r| serde_json::to_value(r).ok())
-        .unwrap_or(Value::Null);
-    let mut needs: Vec<Value> = Vec::new();
-    for key in ["scopes", "roles"] {
-        if let Some(list) = required[key].as_array() {
-            needs.extend(list.iter().cloned());
-        }
-    }
-    op["security"] = json!([{ name.as_str(): needs }]);
-    add_error(op, 401);
-    let tiers = required["tiers"].as_array().is_some_and(|t| !t.is_empty());
-    if !needs.is_empty() || tiers {
-        add_error(op, 403);
-    }
-    if tiers {
-        op["x-bff-tiers"] = required["tiers"].clone();
-    }
 }
 
 fn add_error(op: &mut Value, status: u16) {
@@ -375,7 +280,7 @@ fn endpoint(plan: &Plan, e: &Endpoint, base: &str) -> Value {
             json!({ "description": "Not modified: `If-None-Match` matched the answer's ETag" });
     }
     add_error(&mut op, 400);
-    add_security(plan, &mut op, e.auth.as_ref(), e.require.as_ref());
+    security::add_security(plan, &mut op, e.auth.as_ref(), e.require.as_ref());
     let mut forwarded: Vec<u16> = e
         .calls
         .iter()
@@ -485,7 +390,7 @@ fn route(plan: &Plan, r: &ProxyPlan) -> Value {
                 add_error(&mut op, 413);
             }
         }
-        add_security(plan, &mut op, r.auth.as_ref(), r.require.as_ref());
+        security::add_security(plan, &mut op, r.auth.as_ref(), r.require.as_ref());
         if r.rate_limit.is_some() {
             add_error(&mut op, 429);
         }
