@@ -1,7 +1,7 @@
-//! One request of a call to its service, end to end: the circuit
-//! breaker, the service's concurrency limit, the instance (another one for
-//! a retry or a hedge), retries within their budget, hedging, and one try
-//! bounded by the call's timeout and the deadline; the answer decoded.
+//! One request of a call to its service: through the service's door, tried
+//! with its retries and hedging ([`crate::upstream::tries`]), each try sent
+//! by [`crate::upstream::Upstream::send`] and bounded by the call's timeout
+//! and the deadline; the answer read and decoded.
 
 use crate::running::Running;
 use http::{HeaderMap, HeaderValue, header};
@@ -58,7 +58,6 @@ pub(super) async fn fetch(
     capture: Option<&Capture>,
 ) -> Result<Val, CallError> {
     let up = running.upstream(&call.service);
-    let pool = &up.pool;
     let _pass = up.enter().map_err(|closed| match closed {
         upstream::Closed::CircuitOpen { .. } => CallError::CircuitOpen(call.service.name.clone()),
         upstream::Closed::Overloaded | upstream::Closed::NoInstance => CallError::Overloaded,
@@ -69,98 +68,40 @@ pub(super) async fn fetch(
         Some(g) => g.idempotent,
         None => Retry::is_safe(&call.method, &r.headers),
     };
-    let retry = pool.retry.as_ref().filter(|_| safe);
-    if let Some(retry) = retry {
-        retry.record_call();
-    }
-    let key = pool
+    let key = up
+        .pool
         .hash_header
         .as_ref()
         .and_then(|h| r.headers.get(h))
         .map(HeaderValue::as_bytes);
-    let body = r.body.clone();
-    let mut tries = 0;
-    // Instances tried so far: a retry goes to another one when there is one.
-    let mut tried: Vec<String> = Vec::new();
-    loop {
-        let avoid: Vec<&str> = tried.iter().map(String::as_str).collect();
-        let Some(attempt) = pool.start_avoiding(key, &avoid) else {
-            tracing::warn!(call = %call.name, "no instance of the service is known yet");
-            return Err(CallError::Unreachable);
+    let sending = upstream::tries::Sending {
+        name: &call.name,
+        safe,
+        key,
+        deadline,
+    };
+    up.tries(sending, |attempt| {
+        let outgoing = Outgoing {
+            path: &r.path,
+            headers: &r.headers,
+            body: r.body.clone(),
         };
-        let this = attempt.instance().base_url.clone();
-        let hedge = pool.hedge_delay().filter(|_| safe);
-        let try_on = |attempt| {
-            let outgoing = Outgoing {
-                path: &r.path,
-                headers: &r.headers,
-                body: body.clone(),
-            };
-            try_once(call, outgoing, up, attempt, deadline, capture)
-        };
-        let first = try_on(attempt);
-        let (result, retry_after) = match hedge {
-            None => first.await,
-            Some(delay) => {
-                // Boxed, as hedging is rare: a second try inline would double
-                // the size of every call's future, moved on every call.
-                let second = Box::pin(async {
-                    tokio::time::sleep(delay).await;
-                    // To another instance than the slow one, when there is one.
-                    let attempt = pool.start_avoiding(key, &[this.as_str()])?;
-                    tracing::debug!(call = %call.name, ?delay, "hedging a slow call");
-                    Some(try_on(attempt).await)
-                });
-                first_success(first, second).await
-            }
-        };
-        let Err(error) = result else {
-            return result;
-        };
-        tried.push(this);
-        let Some(retry) = retry.filter(|r| tries < r.attempts() && error.is_retryable()) else {
-            return Err(error);
-        };
-        let Some(wait) = retry.backoff(tries, retry_after) else {
-            return Err(error);
-        };
-        // A retry that could not finish before the deadline is not worth a
-        // request, nor a share of the budget.
-        if Instant::now() + wait >= deadline || !retry.take() {
-            return Err(error);
-        }
-        tracing::info!(call = %call.name, error = %error.reason(), ?wait, "retrying");
-        metrics::counter!("bff_retries_total", "service" => call.service.name.clone()).increment(1);
-        tokio::time::sleep(wait).await;
-        tries += 1;
-    }
+        try_once(call, outgoing, up, attempt, deadline, capture)
+    })
+    .await
 }
 
-type Tried = (Result<Val, CallError>, Option<std::time::Duration>);
+impl upstream::tries::TryFailure for CallError {
+    fn is_retryable(&self) -> bool {
+        CallError::is_retryable(self)
+    }
 
-/// The first successful answer of a try and its hedge; a failure only when
-/// both failed (or there was no hedge). The slower one is dropped, which
-/// cancels its request.
-async fn first_success(
-    first: impl Future<Output = Tried>,
-    second: impl Future<Output = Option<Tried>>,
-) -> Tried {
-    tokio::pin!(first);
-    tokio::pin!(second);
-    tokio::select! {
-        a = &mut first => {
-            if a.0.is_ok() {
-                return a;
-            }
-            match second.await {
-                Some(b) if b.0.is_ok() => b,
-                _ => a,
-            }
-        }
-        b = &mut second => match b {
-            Some(b) if b.0.is_ok() => b,
-            _ => first.await,
-        },
+    fn reason(&self) -> String {
+        CallError::reason(self)
+    }
+
+    fn no_instance() -> Self {
+        CallError::Unreachable
     }
 }
 

@@ -2,7 +2,8 @@
 //! service running ([`service`]), the door every request to it passes
 //! ([`door`]: circuit, limit of requests in flight, instance), one request
 //! to one instance ([`send`], the same for composed calls, pass-through
-//! routes and renewals), the pooled HTTP clients ([`client`]), the
+//! routes and renewals), a request with retries and hedging ([`tries`]),
+//! the pooled HTTP clients ([`client`]), the
 //! instances and the choice among them ([`pool`]), the circuit breaker,
 //! retries within a budget, the last good answers for stale-if-error,
 //! discovery of instances (DNS, etcd) and their active health checks.
@@ -17,6 +18,7 @@ pub(crate) mod retry;
 mod send;
 mod service;
 pub(crate) mod stale;
+pub(crate) mod tries;
 
 pub(crate) use breaker::Breaker;
 pub(crate) use client::BuildError;
