@@ -353,3 +353,131 @@ auth:
         401
     );
 }
+
+/// A gateway checking tokens with no clock skew allowed, on a composed
+/// endpoint and a pass-through route that both answer with the identity.
+async fn strict_clock() -> (String, SpecDir) {
+    let up = serve(
+        Router::new()
+            .route(
+                "/users/{id}",
+                get(|Path(id): Path<String>| async move { axum::Json(json!({"id": id})) }),
+            )
+            .route(
+                "/api/whoami",
+                get(|h: axum::http::HeaderMap| async move {
+                    h.get("x-user-id")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default()
+                }),
+            ),
+    )
+    .await;
+    let bff = format!(
+        r#"
+services:
+  users: {{ url: "{up}" }}
+auth:
+  user:
+    jwt:
+      leeway: 0s
+      keys: [ {{ alg: RS256, pem: "{rs}" }} ]
+    forward: {{ x-user-id: sub }}
+proxy:
+  - {{ prefix: /api, service: users, auth: user }}
+"#,
+        rs = keys_dir().join("rs256.pub.pem").display(),
+    );
+    let dir = SpecDir::new(&bff).endpoint(
+        "me",
+        "endpoint: GET /v1/me\nauth: user\ncalls:\n  me: { service: users, get: \"/users/{{ auth.sub }}\" }\nrespond:\n  jq: '{id: .me.id}'\n",
+    );
+    let gw = gateway(dir.path()).await;
+    (gw, dir)
+}
+
+#[tokio::test]
+async fn a_token_accepted_before_is_refused_once_it_expires() {
+    let (gw, _dir) = strict_clock().await;
+    // Expiring at the next second but one: accepted now, several times
+    // (the later uses are answered from what the first verification found).
+    let exp = now() + 2;
+    let token = sign(
+        Algorithm::RS256,
+        "rs256.key.pem",
+        &json!({"sub": "alice", "exp": exp}),
+    );
+    for _ in 0..3 {
+        assert_eq!(get_me(&gw, Some(&token)).await.status(), 200);
+        let r = client()
+            .get(format!("{gw}/api/whoami"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), "alice");
+    }
+    while now() <= exp {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = get_me(&gw, Some(&token)).await;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("expired")
+    );
+    let r = client()
+        .get(format!("{gw}/api/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_stays_refused_however_often_it_comes() {
+    let (gw, _dir) = strict_clock().await;
+    let early = sign(
+        Algorithm::RS256,
+        "rs256.key.pem",
+        &json!({"sub": "alice", "exp": now() + 600, "nbf": now() + 300}),
+    );
+    for _ in 0..3 {
+        assert_eq!(get_me(&gw, Some(&early)).await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn callers_seen_before_each_keep_their_own_identity() {
+    let (gw, _dir) = strict_clock().await;
+    let token = |sub: &str| {
+        sign(
+            Algorithm::RS256,
+            "rs256.key.pem",
+            &json!({"sub": sub, "exp": now() + 600}),
+        )
+    };
+    let (alice, bob) = (token("alice"), token("bob"));
+    for _ in 0..3 {
+        for (t, who) in [(&alice, "alice"), (&bob, "bob")] {
+            let me: Value = get_me(&gw, Some(t)).await.json().await.unwrap();
+            assert_eq!(me, json!({"id": who}));
+            let r = client()
+                .get(format!("{gw}/api/whoami"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.text().await.unwrap(), who);
+        }
+    }
+    // A token altered after it was accepted is a token never seen.
+    let mut forged = alice.clone().into_bytes();
+    let i = forged.len() - 20;
+    forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(get_me(&gw, Some(&forged)).await.status(), 401);
+}

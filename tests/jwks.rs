@@ -192,3 +192,23 @@ async fn endpoints_wait_for_the_first_key_load() {
     server.down.store(false, Ordering::SeqCst);
     assert_eq!(until_loaded(&gw, &token("rs256.key.pem", "k1")).await, 200);
 }
+
+#[tokio::test]
+async fn a_withdrawn_key_stops_verifying_tokens_accepted_before() {
+    let server = KeyServer::default();
+    server.set(vec![jwk("rs256.key.pem", "k1")]);
+    let (gw, _dir) = setup(&server).await;
+    let old = token("rs256.key.pem", "k1");
+    assert_eq!(until_loaded(&gw, &old).await, 200);
+    assert_eq!(status_with(&gw, &old).await, 200);
+
+    // The issuer replaces k1 by k2; a token with k2 makes the gateway
+    // fetch the new set, and from then on a token of k1 is refused, even
+    // one accepted a moment ago.
+    server.set(vec![jwk("rs256-next.key.pem", "k2")]);
+    assert_eq!(
+        status_with(&gw, &token("rs256-next.key.pem", "k2")).await,
+        200
+    );
+    assert_eq!(status_with(&gw, &old).await, 401);
+}

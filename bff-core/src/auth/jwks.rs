@@ -4,7 +4,7 @@
 //! most one per [`REFETCH_INTERVAL`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -32,6 +32,10 @@ pub(crate) struct Jwks {
     /// do not count.
     last_refetch: Mutex<Option<Instant>>,
     client: reqwest::Client,
+    /// The digest of the set last fetched, and how often it changed: a
+    /// token verified under another version is verified again.
+    fingerprint: std::sync::Mutex<[u8; 32]>,
+    version: AtomicU64,
 }
 
 impl Jwks {
@@ -48,7 +52,14 @@ impl Jwks {
             loaded: AtomicBool::new(false),
             last_refetch: Mutex::new(None),
             client,
+            fingerprint: std::sync::Mutex::new([0; 32]),
+            version: AtomicU64::new(0),
         }
+    }
+
+    /// How often the fetched keys changed.
+    pub(super) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Where the keys come from.
@@ -100,6 +111,26 @@ impl Jwks {
             })
             .collect();
         let n = keys.len();
+        // Tokens verified with the old keys are verified again (a key may
+        // have been withdrawn); an unchanged set keeps them.
+        let fingerprint: [u8; 32] = serde_json::to_vec(&set)
+            .ok()
+            .and_then(|b| {
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &b)
+                    .as_ref()
+                    .try_into()
+                    .ok()
+            })
+            .unwrap_or_default();
+        let mut last = self
+            .fingerprint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last != fingerprint {
+            *last = fingerprint;
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+        drop(last);
         self.keys.store(Arc::new(keys));
         self.loaded.store(true, Ordering::Release);
         tracing::info!(url = %self.url, keys = n, "JWKS loaded");

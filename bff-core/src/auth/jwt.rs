@@ -62,6 +62,8 @@ pub(crate) struct JwtPolicy {
     keys: Vec<Arc<Key>>,
     /// The key set's URL and the checks its keys get, when keys are fetched.
     jwks: Option<(String, JwtConfig)>,
+    /// Clock skew allowed for `exp` and `nbf`, in seconds.
+    pub(super) leeway: u64,
 }
 
 /// The policy of the token's issuer. With one issuer it is used whatever
@@ -139,6 +141,7 @@ impl JwtPolicy {
             issuer: config.issuer.clone(),
             keys,
             jwks,
+            leeway: config.leeway.as_secs(),
         })
     }
 

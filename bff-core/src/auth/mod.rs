@@ -10,6 +10,7 @@ mod jwks;
 mod jwt;
 mod mtls;
 mod require;
+mod verified;
 
 use std::path::Path;
 
@@ -120,6 +121,7 @@ impl Policy {
                 Kind::Introspection(p) => Some(p.start()),
                 Kind::Jwt(..) | Kind::ApiKey(_) | Kind::Mtls(_) => None,
             },
+            verified: matches!(self.kind, Kind::Jwt(..)).then(verified::Verified::new),
         }
     }
 
@@ -137,9 +139,24 @@ impl Policy {
                 let token = bearer_token(headers)
                     .or_else(|| cookie.as_deref().and_then(|c| cookie_value(headers, c)))
                     .ok_or(Rejection::Missing)?;
+                let keys = |i: usize| {
+                    let jwks = state.jwks.get(i).and_then(Option::as_deref);
+                    jwks.map_or(0, Jwks::version)
+                };
+                let digest = verified::Verified::digest(token);
+                if let Some(claims) = state.verified.as_ref().and_then(|v| v.get(&digest, keys)) {
+                    return Ok(claims);
+                }
                 let (i, issuer) = jwt::for_issuer(p, token)?;
+                // Read before verifying: keys that change meanwhile make
+                // the next use verify again.
+                let version = keys(i);
                 let jwks = state.jwks.get(i).and_then(Option::as_deref);
-                issuer.verify(jwks, token).await
+                let claims = issuer.verify(jwks, token).await?;
+                if let Some(v) = &state.verified {
+                    v.put(digest, &claims, i, version, issuer.leeway);
+                }
+                Ok(claims)
             }
             Kind::ApiKey(p) => p.verify(headers),
             Kind::Introspection(p) => {
@@ -204,6 +221,8 @@ pub(crate) struct PolicyState {
     /// Each issuer's key set, by the issuer's place in the policy.
     jwks: Vec<Option<std::sync::Arc<Jwks>>>,
     introspected: Option<introspection::Introspected>,
+    /// JWTs verified before.
+    verified: Option<verified::Verified>,
 }
 
 impl PolicyState {
