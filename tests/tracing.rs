@@ -182,7 +182,7 @@ async fn requests_become_spans_with_a_child_per_call_and_upstreams_continue_the_
     }
 
     // One JSON line for the request: who, what, how long, each call; no secrets.
-    let log = bff.stdout();
+    let log = bff.stdout_with(&["req-trace-1"]);
     let line: Value = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -247,9 +247,9 @@ async fn without_an_exporter_the_client_trace_is_passed_on_and_timing_follows_th
     assert!(r.headers().get("server-timing").is_none());
 }
 
-/// The request log's lines, as JSON.
-fn log_lines(bff: &BffProcess) -> Vec<Value> {
-    bff.stdout()
+/// The request log's lines, as JSON, once each of `texts` is in it.
+fn log_lines(bff: &BffProcess, texts: &[&str]) -> Vec<Value> {
+    bff.stdout_with(texts)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .collect()
@@ -272,7 +272,7 @@ async fn json_log_lines_written_while_handling_a_request_carry_its_id() {
     assert_eq!(r.status(), 502);
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
 
-    let line = log_lines(&bff)
+    let line = log_lines(&bff, &["/gone/x"])
         .into_iter()
         .find(|l| l["path"] == "/gone/x")
         .unwrap_or_else(|| panic!("no request-log line in:\n{}", bff.stdout()));
@@ -351,7 +351,9 @@ async fn requests_answered_before_routing_are_logged_and_counted_too() {
         assert_eq!(r.status().as_u16(), status, "{id}");
     }
 
-    let lines = log_lines(&bff);
+    let ids: Vec<String> = cases.iter().map(|c| format!("\"{}\"", c.0)).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let lines = log_lines(&bff, &ids);
     for (id, _, _, status, endpoint) in cases {
         let mine: Vec<&Value> = lines.iter().filter(|l| l["request_id"] == id).collect();
         assert_eq!(mine.len(), 1, "one line for {id} in:\n{}", bff.stdout());
@@ -413,4 +415,43 @@ async fn requests_answered_before_routing_are_logged_and_counted_too() {
         Some(4.0),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn every_answered_request_has_its_log_line_when_the_bff_has_stopped() {
+    let up = serve(axum::Router::new().route("/x", axum::routing::get(|| async { "x" }))).await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\nproxy: [ {{ prefix: /p, service: s, rewrite: \"\" }} ]\n"
+    ));
+    let mut bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let http = client();
+    let answered = futures::future::join_all((0..300).map(|i| {
+        let (http, url) = (http.clone(), format!("{}/p/x", bff.url()));
+        async move {
+            let r = http
+                .get(url)
+                .header("x-request-id", format!("stop-{i}"))
+                .send()
+                .await;
+            r.is_ok_and(|r| r.status() == 200)
+        }
+    }))
+    .await;
+    assert!(answered.iter().all(|ok| *ok));
+    bff.terminate();
+    assert!(
+        bff.wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    let lines: Vec<Value> = bff
+        .stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["request_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("stop-"))
+        })
+        .collect();
+    assert_eq!(lines.len(), 300);
 }

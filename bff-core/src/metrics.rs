@@ -129,6 +129,10 @@ fn describe() {
     );
     describe_counter!("bff_retries_total", "Retried upstream calls, by service");
     describe_counter!(
+        "bff_request_log_dropped_total",
+        "Request log lines dropped because standard output stopped taking them"
+    );
+    describe_counter!(
         "bff_ratelimit_decisions_total",
         "Rate-limit decisions, by policy and result"
     );

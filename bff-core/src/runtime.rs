@@ -43,6 +43,7 @@ impl Gateway {
         };
         let served = crate::listener::serve(listener, service, limits, tls, shutdown).await;
         crate::telemetry::flush();
+        crate::access_log::flush(std::time::Duration::from_secs(2));
         served
     }
 }

@@ -210,6 +210,20 @@ impl BffProcess {
         std::fs::read_to_string(self.out.path()).unwrap_or_default()
     }
 
+    /// What the process wrote to stdout once every one of `texts` is in it
+    /// (the request log is written by a thread of its own, a moment after
+    /// the answer), or after five seconds, whatever it holds then.
+    pub fn stdout_with(&self, texts: &[&str]) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let out = self.stdout();
+            if texts.iter().all(|t| out.contains(t)) || start.elapsed() > Duration::from_secs(5) {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// What the process wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
