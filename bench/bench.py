@@ -52,6 +52,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--replot", type=Path, metavar="JSON",
                     help="only print the table and draw the plots of an earlier run")
     ap.add_argument("--keep-tmp", action="store_true", help="keep configs and logs")
+    ap.add_argument("--history", type=Path, default=REPO / "bench" / "results" / "history.jsonl",
+                    help="where each run appends its headline ratios")
+    ap.add_argument("--no-history", action="store_true", help="do not append to the history")
     args = ap.parse_args()
     if args.quick:
         args.reps, args.duration = 1, 2
@@ -171,6 +174,12 @@ def main() -> int:
             "envoy+jwt": lambda: launch.envoy(jwks=jwt.jwks, headers=auth),
             "bff-proxy": lambda: launch.bff(folders["proxy"], "bff (proxy route)"),
             "bff": lambda: launch.bff(folders["compose"], "bff", probe="/agg"),
+            "bff-proxy+log": lambda: launch.bff(folders["proxy+log"], "bff (proxy)+log"),
+            "bff+log": lambda: launch.bff(folders["compose+log"], "bff+log", probe="/agg"),
+            scenarios.AS_STARTED_PROXY: lambda: launch.bff(
+                folders["proxy+log"], "bff (proxy) as started", as_started=True),
+            scenarios.AS_STARTED: lambda: launch.bff(
+                folders["compose+log"], "bff as started", probe="/agg", as_started=True),
             "bff-proxy+jwt": unless("proxy-jwt", lambda: launch.bff(
                 folders["proxy-jwt"], "bff (proxy)+jwt", headers=auth)),
             "bff+jwt": unless("compose-jwt", lambda: launch.bff(
@@ -215,7 +224,18 @@ def main() -> int:
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
+        # One line per run, kept in the repository: a regression shows the
+        # day it lands, beside the commit that brought it.
+        history = []
+        if not args.no_history:
+            with open(args.history, "a") as f:
+                f.write(json.dumps(report.headline(result), ensure_ascii=False) + "\n")
+        if args.history.exists():
+            history = [json.loads(line) for line in args.history.read_text().splitlines()
+                       if line.strip()]
         present(args, result, groups)
+        if history:
+            print(report.history_table(history))
         print(f"results: {args.out}")
         return 0
     finally:

@@ -143,10 +143,15 @@ class Launcher:
         return self._ready(label, proc, port, "/a.json", headers=headers)
 
     def bff(self, specs: Path, label: str = "bff", probe: str = "/a.json",
-            headers: dict | None = None) -> Peer:
+            headers: dict | None = None, as_started: bool = False) -> Peer:
+        """Our BFF, pinned with one worker like the peers; `as_started`:
+        exactly as a user starts it (default worker threads, not pinned)."""
         port, name = free_port(), self._name("bff")
         argv = [str(self.bins.bff), "--specs", str(specs), "--listen", f"127.0.0.1:{port}"]
-        proc = Proc(name, argv, GATEWAY_CORE, self.logs, env={"TOKIO_WORKER_THREADS": "1"})
+        if as_started:
+            proc = Proc(name, argv, None, self.logs)
+        else:
+            proc = Proc(name, argv, GATEWAY_CORE, self.logs, env={"TOKIO_WORKER_THREADS": "1"})
         return self._ready(label, proc, port, probe, ours=True, headers=headers)
 
     def floor(self) -> Peer:

@@ -27,9 +27,10 @@ _running: list["Proc"] = []
 
 
 class Proc:
-    """One started process (and its children), pinned to one core."""
+    """One started process (and its children), pinned to one core (`None`:
+    left to the scheduler, as a user would start it)."""
 
-    def __init__(self, name: str, argv: list[str], core: int, log_dir: Path,
+    def __init__(self, name: str, argv: list[str], core: int | None, log_dir: Path,
                  env: dict[str, str] | None = None, cwd: Path | None = None):
         self.name = name
         self.log = log_dir / f"{name}.log"
@@ -37,7 +38,7 @@ class Proc:
         full_env.update(env or {})
         with open(self.log, "ab") as log:
             self.popen = subprocess.Popen(
-                ["taskset", "-c", str(core), *argv],
+                ["taskset", "-c", str(core), *argv] if core is not None else argv,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=full_env, cwd=cwd, start_new_session=True)
         self.started = time.monotonic()

@@ -56,41 +56,75 @@ def _target(name: str, want: str, measured: float | None, ok: bool | None, text:
 
 
 def targets(rows: list[dict], startup: list[dict], conns: list[dict]) -> list[dict]:
-    """The issue's targets, each met, missed (and by how much) or not measured."""
+    """The performance targets, each met, missed (and by how much) or not measured."""
     out = []
 
-    def rel(group, point, ours, peer, name, want_rps=None, p99=False):
+    def rel(group, point, ours, peer, name, want, kind="rps"):
         a, b = _find(rows, group, point, ours), _find(rows, group, point, peer)
         if not (a and b):
             out.append(_target(name, "", None, None, "not measured"))
             return
-        if p99:
+        if kind == "p99":
             r = a["median"]["p99_ms"] / b["median"]["p99_ms"]
-            out.append(_target(name, "p99 ≤ 1.0×", r, r <= 1.0,
+            out.append(_target(name, f"p99 ≤ {want}×", r, r <= want,
                                f"{a['median']['p99_ms']:.2f} ms vs {b['median']['p99_ms']:.2f} ms"
-                               f" ({r:.2f}×)", f"p99 {100 * (r - 1):.0f}% higher"))
+                               f" ({r:.2f}×)", f"p99 {100 * (r / want - 1):.0f}% higher"))
+        elif kind == "cpu":
+            x, y = a["median"]["gw_cpu_us_per_req"], b["median"]["gw_cpu_us_per_req"]
+            if not (x and y):
+                out.append(_target(name, "", None, None, "not measured"))
+                return
+            r = x / y
+            out.append(_target(name, f"CPU/req ≤ {want}×", r, r <= want,
+                               f"{x:.1f} vs {y:.1f} µs/req ({r:.2f}×)",
+                               f"{100 * (r / want - 1):.0f}% over"))
         else:
             r = a["median"]["rps"] / b["median"]["rps"]
-            out.append(_target(name, f"≥ {want_rps}×", r, r >= want_rps,
+            out.append(_target(name, f"≥ {want}×", r, r >= want,
                                f"{a['median']['rps']:,.0f} vs {b['median']['rps']:,.0f} req/s"
-                               f" ({r:.2f}×)", f"{100 * (1 - r / want_rps):.0f}% short"))
+                               f" ({r:.2f}×)", f"{100 * (1 - r / want):.0f}% short"))
 
-    rel("passthrough", "fast origin", "bff-proxy", "nginx", "pass-through ≥ 1.0× nginx", 1.0)
-    rel("passthrough", "fast origin", "bff-proxy", "nginx", "pass-through p99 ≤ nginx", p99=True)
-    rel("passthrough", "fast origin", "bff-proxy", "envoy", "pass-through ≥ 2× Envoy", 2.0)
-    rel("aggregation", "fast origin", "bff", "nginx+lua", "aggregation ≥ 1.5× nginx+Lua", 1.5)
-    rel("aggregation", "fast origin", "bff", "nginx+lua", "aggregation p99 ≤ nginx+Lua",
-        p99=True)
-    rel("aggregation", "fast origin", "bff", "floor", "aggregation ≥ 0.9× axum floor", 0.9)
+    fast = "fast origin"
+    rel("passthrough", fast, "bff-proxy", "nginx", "pass-through CPU/req ≤ 0.8× nginx", 0.8, "cpu")
+    rel("passthrough", fast, "bff-proxy", "nginx", "pass-through req/s ≥ 1.0× nginx", 1.0)
+    rel("passthrough", fast, "bff-proxy", "nginx", "pass-through p99 ≤ nginx", 1.0, "p99")
+    rel("aggregation", fast, "bff", "nginx+lua", "aggregation CPU/req ≤ 0.7× nginx+Lua", 0.7,
+        "cpu")
+    rel("aggregation", fast, "bff", "floor", "aggregation CPU/req ≤ 0.8× axum floor", 0.8, "cpu")
+    rel("aggregation", fast, "bff", "nginx+lua", "aggregation req/s ≥ 1.5× nginx+Lua", 1.5)
+    rel("passthrough", fast, "bff-proxy+log", "bff-proxy",
+        "request log costs ≤ 5% (pass-through)", 1.05, "cpu")
+    rel("aggregation", fast, "bff+log", "bff", "request log costs ≤ 5% (aggregation)", 1.05,
+        "cpu")
+    rel("fanout", "1 calls", "bff", "floor", "fan-out of 1 call ≥ 1.0× axum floor", 1.0)
     out.append(_fan_out_linear(rows))
     lo, hi = ENDPOINT_COUNTS
     rel("endpoints", "one endpoint's req/s", f"bff-{hi}", f"bff-{lo}",
         f"{hi:,} endpoints route within 5% of {lo}", 0.95)
     big = [s for s in startup if s["endpoints"] == hi]
+    small = [s for s in startup if s["endpoints"] == lo]
     if big:
         t = big[0]["startup_s"]
         out.append(_target(f"start-up with {hi:,} endpoints < 2 s", "< 2 s", t, t < 2.0,
                            f"{t:.2f} s", f"{t - 2.0:.2f} s over"))
+    if big and small:
+        plans = big[0]["rss_mb"] - small[0]["rss_mb"]
+        out.append(_target(f"plans of {hi:,} endpoints < 50 MB of RSS", "< 50 MB", plans,
+                           plans < 50, f"{plans:.1f} MB ({big[0]['rss_mb']:.1f} MB in all)",
+                           f"{plans - 50:.1f} MB over"))
+    costs = {c["peer"]: c["us_per_req"] for c in auth_costs(rows)}
+    envoy = next((v for k, v in costs.items() if k.startswith("envoy")), None)
+    for c in auth_costs(rows):
+        if c["peer"].startswith("envoy"):
+            continue
+        us = c["us_per_req"]
+        out.append(_target(f"JWT seen before ≤ 5 µs ({c['point']})", "≤ 5 µs", us, us <= 5,
+                           f"+{us:.1f} µs/req", f"{us - 5:.1f} µs over"))
+        if envoy and c["point"] == "pass-through":
+            r = us / envoy
+            out.append(_target("JWT cost ≤ 0.3× Envoy's", "≤ 0.3×", r, r <= 0.3,
+                               f"+{us:.1f} vs +{envoy:.1f} µs/req ({r:.2f}×)",
+                               f"{100 * (r / 0.3 - 1):.0f}% over"))
     idle = [c for c in conns if c["key"] == "bff-proxy"]
     if idle:
         m = min(c["idle_mb"] for c in idle)
@@ -98,11 +132,11 @@ def targets(rows: list[dict], startup: list[dict], conns: list[dict]) -> list[di
                            f"{m - 30:.1f} MB over"))
     at10k = [c for c in conns if c["key"] == "bff-proxy" and c["connections"] == 10_000]
     if at10k:
-        m, held = at10k[0]["rss_mb"], at10k[0]["held"]
-        ok = m < 200 and held == 10_000
-        out.append(_target("RSS < 200 MB at 10,000 connections", "< 200 MB", m, ok,
-                           f"{m:.1f} MB ({held:,} held)",
-                           f"{m - 200:.1f} MB over" if m >= 200 else f"only {held} held"))
+        kb, held = at10k[0]["kb_per_conn"], at10k[0]["held"]
+        ok = kb <= 4 and held == 10_000
+        out.append(_target("≤ 4 KB per idle keep-alive connection at 10,000", "≤ 4 KB", kb, ok,
+                           f"{kb:.1f} KB ({held:,} held, {at10k[0]['rss_mb']:.1f} MB RSS)",
+                           f"{kb - 4:.1f} KB over" if kb > 4 else f"only {held} held"))
     return out
 
 
@@ -203,3 +237,55 @@ def _conn_ratios(conns: list[dict]) -> list[str]:
             if parts:
                 out.append(f"  KB/conn at {n}, {o['peer']} / peer: " + ", ".join(parts))
     return out
+
+
+# The figures the history keeps per run: (name, group, point, ours, peer, measure).
+HEADLINE = (
+    ("pass-through CPU/req vs nginx", "passthrough", "fast origin", "bff-proxy", "nginx", "cpu"),
+    ("pass-through req/s vs nginx", "passthrough", "fast origin", "bff-proxy", "nginx", "rps"),
+    ("pass-through as started, req/s vs nginx", "passthrough", "fast origin",
+     "bff-proxy-as-started", "nginx", "rps"),
+    ("aggregation CPU/req vs nginx+Lua", "aggregation", "fast origin", "bff", "nginx+lua", "cpu"),
+    ("aggregation CPU/req vs axum floor", "aggregation", "fast origin", "bff", "floor", "cpu"),
+    ("aggregation req/s vs nginx+Lua", "aggregation", "fast origin", "bff", "nginx+lua", "rps"),
+    ("aggregation as started, req/s vs nginx+Lua", "aggregation", "fast origin",
+     "bff-as-started", "nginx+lua", "rps"),
+    ("request log, CPU/req (pass-through)", "passthrough", "fast origin", "bff-proxy+log",
+     "bff-proxy", "cpu"),
+)
+
+
+def headline(result: dict) -> dict:
+    """One run's headline ratios, for the history."""
+    figures = {}
+    for name, group, point, ours, peer, kind in HEADLINE:
+        a, b = (_find(result["rows"], group, point, k) for k in (ours, peer))
+        if not (a and b):
+            continue
+        if kind == "cpu":
+            x, y = a["median"]["gw_cpu_us_per_req"], b["median"]["gw_cpu_us_per_req"]
+            if x and y:
+                figures[name] = round(x / y, 3)
+        else:
+            figures[name] = round(a["median"]["rps"] / b["median"]["rps"], 3)
+    for c in result.get("auth_cost", []):
+        if not c["peer"].startswith("envoy"):
+            figures[f"JWT µs/req ({c['point']})"] = round(c["us_per_req"], 1)
+    at10k = [c for c in result.get("connections", []) if c["key"] == "bff-proxy"
+             and c["connections"] == 10_000]
+    if at10k:
+        figures["KB per idle connection"] = round(at10k[0]["kb_per_conn"], 1)
+    m = result["meta"]
+    return {"date": m["date"], "git": m["git"], "reps": m["reps"], "duration_s": m["duration_s"],
+            "figures": figures}
+
+
+def history_table(history: list[dict], last: int = 10) -> str:
+    """The last runs' headline ratios, newest last."""
+    names = [h[0] for h in HEADLINE]
+    extra = sorted({k for h in history[-last:] for k in h["figures"]} - set(names))
+    lines = ["History (ours / peer; CPU lower is better, req/s higher):"]
+    for h in history[-last:]:
+        figs = ", ".join(f"{k} {h['figures'][k]}" for k in names + extra if k in h["figures"])
+        lines.append(f"  {h['date'][:16]} {h['git']:<16} {h['reps']}×{h['duration_s']}s  {figs}")
+    return "\n".join(lines)

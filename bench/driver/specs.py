@@ -40,11 +40,13 @@ def _item(ident: str, n: int) -> dict:
             "updated": "2026-01-01T00:00:00Z"}
 
 
-def _bff_yaml(origin: str, extra: str = "") -> str:
+def _bff_yaml(origin: str, extra: str = "", log: bool = False) -> str:
+    # As the peers run: no access log (nginx: access_log off), unless `log`
+    # (the default of bff.yaml).
+    telemetry = "" if log else "telemetry: { access_log: false }\n"
     return (f"listen: 127.0.0.1:0\n"
             f"defaults: {{ deadline: 30s, timeout: 30s }}\n"
-            # As the peers run: no access log (nginx: access_log off).
-            f"telemetry: {{ access_log: false }}\n"
+            f"{telemetry}"
             f"services:\n  origin: {{ url: \"{origin}\" }}\n{extra}")
 
 
@@ -69,8 +71,9 @@ def _folder(root: Path, name: str, bff_yaml: str, endpoints: dict[str, str]) -> 
 def write_bff_specs(root: Path, origin: str) -> dict[str, Path]:
     """Spec folders by use: pass-through, composed endpoints, endpoint counts."""
     folders = {}
-    folders["proxy"] = _folder(root, "proxy", _bff_yaml(
-        origin, "proxy:\n  - { prefix: /, service: origin }\n"), {})
+    proxy = "proxy:\n  - { prefix: /, service: origin }\n"
+    folders["proxy"] = _folder(root, "proxy", _bff_yaml(origin, proxy), {})
+    folders["proxy+log"] = _folder(root, "proxy-log", _bff_yaml(origin, proxy, log=True), {})
     abc = {"a": "/a.json", "b": "/b.json", "c": "/c.json"}
     composed = {
         "agg": _endpoint("/agg", abc),
@@ -81,6 +84,8 @@ def write_bff_specs(root: Path, origin: str) -> dict[str, Path]:
     for name in PAYLOADS:
         composed[f"one-{name}"] = _endpoint(f"/one/{name}.json", {"a": f"/{name}.json"})
     folders["compose"] = _folder(root, "compose", _bff_yaml(origin), composed)
+    folders["compose+log"] = _folder(root, "compose-log", _bff_yaml(origin, log=True),
+                                     {"agg": composed["agg"]})
     for count in ENDPOINT_COUNTS:
         eps = {f"e{i}": _endpoint(f"/v1/s{i}/items/{{id}}", {"a": "/a.json"})
                for i in range(count)}

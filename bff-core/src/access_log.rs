@@ -3,16 +3,14 @@
 //! numbers and ids are written: never headers, query strings, bodies or
 //! credentials.
 //!
-//! A request's thread only queues its line; one writer thread writes what
-//! has queued up in one `write(2)`, so the log costs a request no system
-//! call and a slow reader of standard output never holds a request up.
-//! Should the queue fill (the reader stopped reading), lines are dropped
-//! and counted rather than waited for.
+//! A request's thread only appends its line to a buffer; one writer thread
+//! writes what has gathered every 20 ms in one `write(2)`, so the log costs
+//! a request no system call and a slow reader of standard output never
+//! holds a request up. Should 4 MB of lines wait (the reader stopped
+//! reading), further lines are dropped and counted rather than waited for.
 
 use std::io::Write;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -70,71 +68,78 @@ pub(crate) struct Entry<'a> {
     pub calls: &'a [CallLog],
 }
 
-/// Lines queued and not yet written, at most.
-const QUEUE: usize = 16_384;
+/// Bytes of lines waiting, at most; past it, lines are dropped (and counted).
+const MAX_WAITING: usize = 4 * 1024 * 1024;
 
-/// Bytes gathered into one write, at most (more lines wait for the next).
-const BATCH: usize = 256 * 1024;
+/// How often the writer thread writes what has gathered.
+const EVERY: Duration = Duration::from_millis(20);
 
-/// The queue to the writer thread, and how many lines are in it.
+/// Lines waiting for the writer thread, appended by requests under a lock
+/// held for a copy; the writer swaps the buffer out and writes it whole.
 struct Writer {
-    lines: SyncSender<Vec<u8>>,
-    pending: AtomicUsize,
+    waiting: Mutex<Vec<u8>>,
 }
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
 
 fn writer() -> &'static Writer {
     WRITER.get_or_init(|| {
-        let (lines, queued) = sync_channel(QUEUE);
         let spawned = std::thread::Builder::new()
             .name("bff-request-log".to_owned())
-            .spawn(move || write_batches(&queued));
+            .spawn(write_batches);
         if let Err(e) = spawned {
             tracing::error!(error = %e, "request log writer did not start; lines are dropped");
         }
         Writer {
-            lines,
-            pending: AtomicUsize::new(0),
+            waiting: Mutex::new(Vec::with_capacity(64 * 1024)),
         }
     })
 }
 
-/// The writer thread: waits for a line, takes every other line queued by
-/// then, writes them at once. A failing stdout (a closed pipe) loses the
-/// lines, not the requests.
-fn write_batches(queued: &Receiver<Vec<u8>>) {
+/// The writer thread: every [`EVERY`], whatever has gathered goes out in
+/// one write. Requests never wake it (no system call on their side); at
+/// tens of thousands of requests a second that is one write for hundreds
+/// of lines. A failing stdout (a closed pipe) loses the lines, not the
+/// requests.
+fn write_batches() {
     let mut out = std::io::stdout();
-    let mut batch = Vec::with_capacity(16 * 1024);
-    while let Ok(line) = queued.recv() {
-        batch.extend_from_slice(&line);
-        let mut n = 1;
-        while batch.len() < BATCH
-            && let Ok(line) = queued.try_recv()
-        {
-            batch.extend_from_slice(&line);
-            n += 1;
-        }
-        let _ = out.write_all(&batch).and_then(|()| out.flush());
-        batch.clear();
-        if let Some(w) = WRITER.get() {
-            w.pending.fetch_sub(n, Ordering::AcqRel);
+    let mut batch = Vec::with_capacity(64 * 1024);
+    loop {
+        std::thread::sleep(EVERY);
+        let Some(w) = WRITER.get() else { continue };
+        std::mem::swap(&mut batch, &mut *lock(&w.waiting));
+        if !batch.is_empty() {
+            let _ = out.write_all(&batch).and_then(|()| out.flush());
+            batch.clear();
+            // A burst's buffer is not kept for ever.
+            batch.shrink_to(64 * 1024);
         }
     }
 }
 
+fn lock(m: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Queues the line for the writer thread.
 pub(crate) fn write(entry: &Entry<'_>) {
-    let Ok(mut line) = serde_json::to_vec(entry) else {
-        return;
-    };
-    line.push(b'\n');
-    let w = writer();
-    w.pending.fetch_add(1, Ordering::AcqRel);
-    if w.lines.try_send(line).is_err() {
-        w.pending.fetch_sub(1, Ordering::AcqRel);
-        metrics::counter!("bff_request_log_dropped_total").increment(1);
+    thread_local! {
+        static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        if serde_json::to_writer(&mut *line, entry).is_err() {
+            return;
+        }
+        line.push(b'\n');
+        let mut waiting = lock(&writer().waiting);
+        if waiting.len() + line.len() > MAX_WAITING {
+            drop(waiting);
+            metrics::counter!("bff_request_log_dropped_total").increment(1);
+            return;
+        }
+        waiting.extend_from_slice(line);
+    });
 }
 
 /// Waits until every line queued so far is written, at most `timeout`
@@ -144,9 +149,11 @@ pub(crate) fn flush(timeout: Duration) {
         return;
     };
     let start = Instant::now();
-    while w.pending.load(Ordering::Acquire) > 0 && start.elapsed() < timeout {
+    while !lock(&w.waiting).is_empty() && start.elapsed() < timeout {
         std::thread::sleep(Duration::from_millis(1));
     }
+    // What the writer swapped out just now is being written.
+    std::thread::sleep(EVERY.min(timeout.saturating_sub(start.elapsed())));
 }
 
 /// Milliseconds with a tenth of a millisecond's precision.
