@@ -165,8 +165,8 @@ impl Gateway {
             let path = self.shared.plan.usage[i].path.clone();
             router = router.route(&path, axum::routing::get(handler));
         }
-        let router = crate::openapi::routes(router, &self.shared.plan, &*self.shared.extension)
-            .fallback(|| async { Refusal::NotFound });
+        let router =
+            crate::openapi::routes(router, &self.shared).fallback(|| async { Refusal::NotFound });
         // The stages every routed request passes, in request order (the
         // first layer of a ServiceBuilder is the outermost): the limit per
         // client address, the BFF's concurrency limit, compression of the

@@ -43,7 +43,7 @@ pub(crate) struct EvalError(jaq_core::Error<Val>);
 /// Expressions per compiled program: few enough that choosing one costs as
 /// little with 10,000 endpoints as with 10, enough that jq's standard
 /// library is compiled rarely.
-const PER_PROGRAM: usize = 16;
+const PER_PROGRAM: usize = 128;
 
 /// Collects the expressions of a BFF and compiles them in a few programs.
 ///

@@ -1,5 +1,5 @@
-//! The BFF's API description, OpenAPI 3.1, built from the loaded specs when
-//! the router is built (so a reload rebuilds it): paths with their path and
+//! The BFF's API description, OpenAPI 3.1, built from the loaded specs the
+//! first time it is asked for (a reload starts anew): paths with their path and
 //! query parameters, request bodies, security schemes from the auth
 //! policies, the success answer in every format the endpoint offers and
 //! the problem+json errors it can give. Served on the public listener as
@@ -51,7 +51,7 @@ const ERRORS: [(u16, &str); 11] = [
     ),
 ];
 
-/// The description, built once per generation of specs.
+/// The description, built at most once per generation of specs.
 pub(crate) struct ApiDescription {
     document: Value,
     json: bytes::Bytes,
@@ -83,17 +83,32 @@ impl ApiDescription {
     }
 }
 
+/// The description of one generation's specs, built when it is first
+/// asked for: most BFFs never serve it, and with thousands of endpoints it
+/// is tens of megabytes.
+struct OnFirstUse {
+    cx: Arc<crate::pipeline::Context>,
+    built: std::sync::OnceLock<ApiDescription>,
+}
+
+impl OnFirstUse {
+    fn get(&self) -> &ApiDescription {
+        self.built
+            .get_or_init(|| ApiDescription::new(&self.cx.plan, &*self.cx.extension))
+    }
+}
+
 /// Adds `/openapi.json` and `/docs` to the router, unless turned off or
 /// the specs own those paths.
-pub(crate) fn routes(
-    router: Router,
-    plan: &Plan,
-    extension: &dyn crate::extension::Hooks,
-) -> Router {
+pub(crate) fn routes(router: Router, cx: &Arc<crate::pipeline::Context>) -> Router {
+    let plan = &cx.plan;
     if !plan.config.openapi.serve {
         return router;
     }
-    let description = Arc::new(ApiDescription::new(plan, extension));
+    let description = Arc::new(OnFirstUse {
+        cx: cx.clone(),
+        built: std::sync::OnceLock::new(),
+    });
     let mut router = router;
     if is_free(plan, JSON_PATH) {
         let d = description.clone();
@@ -101,7 +116,7 @@ pub(crate) fn routes(
             JSON_PATH,
             axum::routing::get(move |req: Request| async move {
                 answered(&req, JSON_PATH);
-                d.json_response()
+                d.get().json_response()
             }),
         );
     }
@@ -110,7 +125,7 @@ pub(crate) fn routes(
             DOCS_PATH,
             axum::routing::get(move |req: Request| async move {
                 answered(&req, DOCS_PATH);
-                reference::page(&description, req.headers())
+                reference::page(description.get(), req.headers())
             }),
         );
     }

@@ -66,7 +66,7 @@ pub(super) fn compile_endpoint<'a>(
         }
     };
     let names: Vec<&str> = spec.calls.keys().map(String::as_str).collect();
-    let mut calls = Vec::new();
+    let mut calls = Vec::with_capacity(spec.calls.len());
     for (name, call) in &spec.calls {
         let cx = CallCx {
             file,
