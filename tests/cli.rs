@@ -235,6 +235,43 @@ fn serving_a_broken_folder_exits_64() {
     assert!(text(&out.stderr).contains("unsupported method `FETCH`"));
 }
 
+#[test]
+fn bff_web_refuses_cors_origins_from_the_environment_that_are_not_origins() {
+    let dir = good_folder();
+    for (origins, why) in [
+        ("https://shop.example,https://Shop.example", "lower case"),
+        ("https://shop.example/", "no path"),
+        ("*", "cannot be allowed with credentials"),
+    ] {
+        for args in [
+            vec!["validate", "--specs", path(&dir)],
+            vec!["--specs", path(&dir), "--listen", "127.0.0.1:0"],
+        ] {
+            let out = std::process::Command::new(process::binary("bff-web"))
+                .args(&args)
+                .env("BFF_WEB_CORS_ORIGINS", origins)
+                .output()
+                .unwrap();
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{origins}: {err}");
+            assert!(
+                err.contains("BFF_WEB_CORS_ORIGINS") && err.contains(why),
+                "{err}"
+            );
+        }
+    }
+    // Good ones pass.
+    let out = std::process::Command::new(process::binary("bff-web"))
+        .args(["validate", "--specs", path(&dir)])
+        .env(
+            "BFF_WEB_CORS_ORIGINS",
+            "https://shop.example, http://localhost:5173",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[tokio::test]
 async fn serves_with_service_urls_from_the_environment() {
     let users = serve(Router::new().route(

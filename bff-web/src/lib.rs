@@ -18,11 +18,22 @@ const DEFAULT_ORIGINS: &str = "http://localhost:5173,http://127.0.0.1:5173,http:
 
 /// The web BFF's extension, allowing by default the origins in
 /// `BFF_WEB_CORS_ORIGINS` (comma-separated) or the local dev servers;
-/// `extensions.cors.origins` in `bff.yaml` replaces them.
-pub fn extension() -> WebExtension {
+/// `extensions.cors.origins` in `bff.yaml` replaces them. `Err` names an
+/// entry of the variable that is not an origin, checked as strictly as
+/// those of `bff.yaml`.
+pub fn from_env() -> Result<WebExtension, String> {
     let origins =
         std::env::var("BFF_WEB_CORS_ORIGINS").unwrap_or_else(|_| DEFAULT_ORIGINS.to_owned());
-    WebExtension::new(origins.split(',').map(str::trim).filter(|o| !o.is_empty()))
+    let mut checked = Vec::new();
+    for origin in origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        checked.push(origin_value(origin).map_err(|e| format!("BFF_WEB_CORS_ORIGINS: {e}"))?);
+    }
+    Ok(WebExtension { origins: checked })
+}
+
+/// [`from_env`] for the demo and tests, where a wrong variable is a bug.
+pub fn extension() -> WebExtension {
+    from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Adds CORS: preflights answered at the edge, credentials allowed for the

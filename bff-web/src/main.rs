@@ -6,5 +6,12 @@ use std::process::ExitCode;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    bff_core::cli::main("bff-web", "composition-specs/web", bff_web::extension())
+    match bff_web::from_env() {
+        Ok(extension) => bff_core::cli::main("bff-web", "composition-specs/web", extension),
+        Err(e) => {
+            // As a folder with errors: nothing is served with settings it cannot apply.
+            eprintln!("bff-web: {e}");
+            ExitCode::from(64)
+        }
+    }
 }
