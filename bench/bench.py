@@ -76,15 +76,21 @@ def _version(argv: list[str]) -> str:
         return "?"
 
 
-def meta(args, bins, shape: LoadShape, nofile: int) -> dict:
+def git_state() -> str:
+    """The commit, and whether the tree had changes: read when the binaries
+    are copied, as what is measured is what was built then."""
+    rev = _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = _version(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
+    return rev + ("+changes" if dirty not in ("", "?") else "")
+
+
+def meta(args, bins, shape: LoadShape, nofile: int, git: str) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
                "?")
-    rev = _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = _version(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git": rev + ("+changes" if dirty not in ("", "?") else ""),
+        "git": git,
         "cpu": cpu, "cores": os.cpu_count(), "kernel": os.uname().release,
         "reps": args.reps, "duration_s": shape.duration, "warmup_s": shape.warmup,
         "load": f"wrk -t{shape.threads} -c{shape.connections} -d{shape.duration}s",
@@ -142,6 +148,7 @@ def main() -> int:
     started = time.monotonic()
     try:
         bins = find_binaries(REPO).snapshot(tmp / "bin")
+        git = git_state()
         www = tmp / "www"
         specs.write_origin_files(www)
         origin_port = free_port()
@@ -211,7 +218,7 @@ def main() -> int:
         tgts = report.targets(rows, startup, conns)
         foreign = [r["foreign_cpu_pct"] for row in rows for r in row["reps"]]
         result = {
-            "meta": meta(args, bins, shape, nofile),
+            "meta": meta(args, bins, shape, nofile, git),
             "machine_noise": {
                 "foreign_cpu_pct_max": max(foreign, default=0.0),
                 "foreign_cpu_pct_median": sorted(foreign)[len(foreign) // 2] if foreign else 0.0,
