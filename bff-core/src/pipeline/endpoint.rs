@@ -49,13 +49,15 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
     // for the answer's rate-limit headers.
     let forward = std::mem::take(&mut admitted.forward);
     let identity = std::mem::replace(&mut admitted.identity, jaq_json::Val::Null);
-    let composed = super::compose::compose(cx, endpoint, parts, body, identity, forward);
+    let compose = || super::compose::compose(cx, endpoint, parts, body, identity, forward);
     let mut response = match cached {
         Some((key, target, ttl, tags)) => {
             let meta = (id.as_str(), target.as_str(), tags.as_slice(), ttl, private);
-            cx.running.answers.get_or_fill(key, meta, composed).await
+            // Boxed: the cache's future holds the composing one, and inline
+            // both would be in every request's future, cached or not.
+            Box::pin(cx.running.answers.get_or_fill(key, meta, compose())).await
         }
-        None => composed.await,
+        None => compose().await,
     };
     if response.status().is_success() {
         response = crate::conditional::finish(&method, &validators, response, private).await;

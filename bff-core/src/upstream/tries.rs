@@ -69,20 +69,20 @@ impl Upstream {
             };
             let this = attempt.instance().base_url.clone();
             let hedge = pool.hedge_delay().filter(|_| sending.safe);
-            let first = try_on(attempt);
             let (result, retry_after) = match hedge {
-                None => first.await,
+                None => try_on(attempt).await,
                 Some(delay) => {
-                    // Boxed, as hedging is rare: a second try inline would
-                    // double the size of every call's future.
-                    let second = Box::pin(async {
+                    // Both tries boxed, as hedging is rare: inline, they
+                    // would triple the size of every call's future (the
+                    // first try, and both inside the race).
+                    let second = async {
                         tokio::time::sleep(delay).await;
                         // To another instance than the slow one, when there is one.
                         let attempt = pool.start_avoiding(sending.key, &[this.as_str()])?;
                         tracing::debug!(call = %sending.name, ?delay, "hedging a slow call");
                         Some(try_on(attempt).await)
-                    });
-                    first_success(first, second).await
+                    };
+                    Box::pin(first_success(try_on(attempt), second)).await
                 }
             };
             let Err(error) = result else {
