@@ -191,6 +191,32 @@ fn door<'a>(
     })
 }
 
+/// Sends a pass-through request once, within the route's timeout, and
+/// records on `attempt` how the instance did: a `5xx` or no answer counts
+/// against it; a target that makes no URI never reached it, nor did a
+/// failure while `cut` says the client's body was cut off for its size.
+async fn send_once(
+    to: To<'_>,
+    attempt: Attempt<'_>,
+    via: upstream::Via,
+    (head, target): (http::request::Parts, &str),
+    payload: upstream::Payload,
+    cut: Option<&AtomicBool>,
+) -> Result<http::Response<hyper::body::Incoming>, upstream::SendError> {
+    let timeout = Some(to.route.timeout);
+    let sent = to
+        .up
+        .send(&attempt, via, head, target, payload, timeout)
+        .await;
+    match &sent {
+        Ok(resp) => attempt.finish(!resp.status().is_server_error()),
+        Err(upstream::SendError::BadTarget(_)) => {}
+        Err(upstream::SendError::Failed(_)) if cut.is_some_and(|c| c.load(Ordering::Relaxed)) => {}
+        Err(_) => attempt.finish(false),
+    }
+    sent
+}
+
 /// The answer to a request that got none: too large, unreachable, too slow.
 fn failed(route: &ProxyPlan, error: &upstream::SendError) -> Response {
     match error {
@@ -277,26 +303,12 @@ async fn forward_admitted(
         Some(max) => upstream::Payload::Streamed(limit(body, max, over.clone())),
         None => upstream::Payload::Streamed(body),
     };
-    let sent = to.up.send(
-        &attempt,
-        upstream::Via::Http,
-        head,
-        &target,
-        payload,
-        Some(route.timeout),
-    );
-    let resp = match sent.await {
-        Ok(resp) => {
-            attempt.finish(!resp.status().is_server_error());
-            resp
-        }
+    let via = upstream::Via::Http;
+    let sent = send_once(to, attempt, via, (head, &target), payload, Some(&over)).await;
+    let resp = match sent {
+        Ok(resp) => resp,
         Err(upstream::SendError::Failed(_)) if over.load(Ordering::Relaxed) => return too_large(),
-        Err(e) => {
-            if !matches!(e, upstream::SendError::BadTarget(_)) {
-                attempt.finish(false);
-            }
-            return failed(route, &e);
-        }
+        Err(e) => return failed(route, &e),
     };
     let (mut head, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);

@@ -110,24 +110,11 @@ impl Request<'_> {
         let (head, ()) = request.into_parts();
         let requested = SystemTime::now();
         let (via, whole) = (upstream::Via::Http, upstream::Payload::Whole(None));
-        let sent = self.to.up.send(
-            &attempt,
-            via,
-            head,
-            self.ask.target,
-            whole,
-            Some(route.timeout),
-        );
+        let sent = super::send_once(self.to, attempt, via, (head, self.ask.target), whole, None);
         let resp = match sent.await {
-            Ok(resp) => {
-                attempt.finish(!resp.status().is_server_error());
-                resp
-            }
+            Ok(resp) => resp,
             Err(e @ upstream::SendError::BadTarget(_)) => return super::failed(route, &e),
-            Err(e) => {
-                attempt.finish(false);
-                return stand_in(super::failed(route, &e));
-            }
+            Err(e) => return stand_in(super::failed(route, &e)),
         };
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::{strip_hop_by_hop, upstream_headers};
 use crate::plan::{ProxyPlan, WebSocketPlan};
-use crate::upstream::{Payload, SendError, Upstream, Via};
+use crate::upstream::{Payload, Upstream, Via};
 
 /// Whether the request asks to become a WebSocket (RFC 6455 §4.1) on a
 /// connection that can be taken over. HTTP/2 has no `Upgrade`; other
@@ -101,17 +101,9 @@ pub(super) async fn forward(
     *request.headers_mut() = headers;
     let (head, ()) = request.into_parts();
     let (via, none) = (Via::Http1, Payload::Whole(None));
-    let sent = up.send(&attempt, via, head, &target, none, Some(route.timeout));
-    let mut answer = match sent.await {
-        Ok(answer) => {
-            attempt.finish(!answer.status().is_server_error());
-            answer
-        }
-        Err(e @ SendError::BadTarget(_)) => return super::failed(route, &e),
-        Err(e) => {
-            attempt.finish(false);
-            return super::failed(route, &e);
-        }
+    let mut answer = match super::send_once(to, attempt, via, (head, &target), none, None).await {
+        Ok(answer) => answer,
+        Err(e) => return super::failed(route, &e),
     };
     if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut head, body) = answer.into_parts();

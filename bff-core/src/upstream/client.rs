@@ -216,6 +216,13 @@ impl Default for Client {
     }
 }
 
+/// Reads a service's CA file as a client built with it would, so a bad one
+/// is reported when the folder loads (without loading the system's roots,
+/// which a client with this CA does not use).
+pub(crate) fn check_ca(ca: &Path) -> Result<(), BuildError> {
+    tls_config(Some(ca)).map(|_| ())
+}
+
 fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, BuildError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)

@@ -47,13 +47,14 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    /// Builds what the settings need from files (the CA), so a mistake is
-    /// reported where the service is declared rather than when it starts.
+    /// Reads what the settings need from files (the CA), so a mistake is
+    /// reported where the service is declared rather than when it starts;
+    /// the clients themselves are built once, when it starts.
     pub(crate) fn check(&self) -> Result<(), BuildError> {
-        if self.own_client || self.grpc_client {
-            Client::with(&self.options)?;
+        match &self.options.ca {
+            Some(ca) => super::client::check_ca(ca),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
