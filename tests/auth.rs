@@ -396,6 +396,16 @@ proxy:
     (gw, dir)
 }
 
+/// `GET /api/whoami` on the pass-through route: the identity it forwarded.
+async fn whoami(gw: &str, token: &str) -> reqwest::Response {
+    client()
+        .get(format!("{gw}/api/whoami"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_token_accepted_before_is_refused_once_it_expires() {
     let (gw, _dir) = strict_clock().await;
@@ -409,12 +419,7 @@ async fn a_token_accepted_before_is_refused_once_it_expires() {
     );
     for _ in 0..3 {
         assert_eq!(get_me(&gw, Some(&token)).await.status(), 200);
-        let r = client()
-            .get(format!("{gw}/api/whoami"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = whoami(&gw, &token).await;
         assert_eq!(r.text().await.unwrap(), "alice");
     }
     while now() <= exp {
@@ -428,12 +433,7 @@ async fn a_token_accepted_before_is_refused_once_it_expires() {
             .unwrap()
             .contains("expired")
     );
-    let r = client()
-        .get(format!("{gw}/api/whoami"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = whoami(&gw, &token).await;
     assert_eq!(r.status(), 401);
 }
 
@@ -447,6 +447,7 @@ async fn a_token_not_yet_valid_stays_refused_however_often_it_comes() {
     );
     for _ in 0..3 {
         assert_eq!(get_me(&gw, Some(&early)).await.status(), 401);
+        assert_eq!(whoami(&gw, &early).await.status(), 401);
     }
 }
 
@@ -465,12 +466,7 @@ async fn callers_seen_before_each_keep_their_own_identity() {
         for (t, who) in [(&alice, "alice"), (&bob, "bob")] {
             let me: Value = get_me(&gw, Some(t)).await.json().await.unwrap();
             assert_eq!(me, json!({"id": who}));
-            let r = client()
-                .get(format!("{gw}/api/whoami"))
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap();
+            let r = whoami(&gw, t).await;
             assert_eq!(r.text().await.unwrap(), who);
         }
     }
@@ -480,4 +476,52 @@ async fn callers_seen_before_each_keep_their_own_identity() {
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     assert_eq!(get_me(&gw, Some(&forged)).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_keys_refuses_tokens_accepted_before() {
+    let up = serve(Router::new().route(
+        "/users/{id}",
+        get(|Path(id): Path<String>| async move { axum::Json(json!({"id": id})) }),
+    ))
+    .await;
+    let admin_port = bff_tests::process::free_port();
+    let bff = |key: &str| {
+        format!(
+            "services:\n  users: {{ url: \"{up}\" }}\n\
+             admin: {{ listen: \"127.0.0.1:{admin_port}\", token: \"t0ken\" }}\n\
+             auth:\n  user:\n    jwt:\n      keys: [ {{ alg: RS256, pem: \"{}\" }} ]\n",
+            keys_dir().join(key).display()
+        )
+    };
+    let dir = SpecDir::new(&bff("rs256.pub.pem")).endpoint(
+        "me",
+        "endpoint: GET /v1/me\nauth: user\ncalls:\n  me: { service: users, get: \"/users/{{ auth.sub }}\" }\n",
+    );
+    let process = bff_tests::process::BffProcess::start("bff-web", dir.path(), &[]);
+    let gw = process.url();
+    let old = sign(
+        Algorithm::RS256,
+        "rs256.key.pem",
+        &json!({"sub": "alice", "exp": now() + 600}),
+    );
+    for _ in 0..2 {
+        assert_eq!(get_me(&gw, Some(&old)).await.status(), 200);
+    }
+    // The issuer's key is replaced: after the reload only the new one verifies.
+    std::fs::write(dir.path().join("bff.yaml"), bff("rs256-next.pub.pem")).unwrap();
+    let reloaded = client()
+        .post(format!("http://127.0.0.1:{admin_port}/reload"))
+        .bearer_auth("t0ken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200, "{}", reloaded.text().await.unwrap());
+    assert_eq!(get_me(&gw, Some(&old)).await.status(), 401);
+    let new = sign(
+        Algorithm::RS256,
+        "rs256-next.key.pem",
+        &json!({"sub": "alice", "exp": now() + 600}),
+    );
+    assert_eq!(get_me(&gw, Some(&new)).await.status(), 200);
 }

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use bff_tests::process::BffProcess;
 use bff_tests::{SpecDir, client, gateway, serve};
+use futures::StreamExt;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -454,4 +455,74 @@ async fn every_answered_request_has_its_log_line_when_the_bff_has_stopped() {
         })
         .collect();
     assert_eq!(lines.len(), 300);
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_the_request_log_holds_no_request_up() {
+    let up = serve(Router::new().route("/x", get(|| async { "x" }))).await;
+    let admin = bff_tests::process::free_port();
+    let port = bff_tests::process::free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\nproxy: [ {{ prefix: /p, service: s, rewrite: \"\" }} ]\n\
+         admin: {{ listen: \"127.0.0.1:{admin}\" }}\n"
+    ));
+    // Standard output is a pipe nobody reads: once its buffer is full, every
+    // write to it blocks.
+    let mut child = std::process::Command::new(bff_tests::process::binary("bff-web"))
+        .args([
+            "--specs",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = client();
+    let started = Instant::now();
+    while http.get(format!("{base}/p/x")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "bff-web did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // More lines than the 4 MB the log keeps waiting, all answered at once.
+    let slowest = futures::stream::iter(0..24_000)
+        .map(|_| {
+            let (http, url) = (http.clone(), format!("{base}/p/x"));
+            async move {
+                let t = Instant::now();
+                let r = http.get(url).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(64)
+        .fold(Duration::ZERO, |a, b| async move { a.max(b) })
+        .await;
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a request took {slowest:?}"
+    );
+    let metrics = http
+        .get(format!("http://127.0.0.1:{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bff_request_log_dropped_total "))
+        .unwrap_or_else(|| panic!("no dropped lines counted in:\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(dropped > 0.0);
+    let _ = child.kill();
+    let _ = child.wait();
 }
