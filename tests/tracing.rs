@@ -504,7 +504,7 @@ async fn a_reader_that_stops_reading_the_request_log_holds_no_request_up() {
         .fold(Duration::ZERO, |a, b| async move { a.max(b) })
         .await;
     assert!(
-        slowest < Duration::from_secs(2),
+        slowest < Duration::from_secs(5),
         "a request took {slowest:?}"
     );
     let metrics = http
