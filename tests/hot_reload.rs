@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -276,4 +276,77 @@ async fn sighup_and_the_admin_listener_reload_and_requests_in_flight_keep_their_
     );
     assert_eq!(version(&base).await, Some(1));
     assert_eq!(reload_state(&admin).await["generation"], 3);
+}
+
+/// A listener counting the connections it accepts.
+struct Counting(tokio::net::TcpListener, Arc<AtomicUsize>);
+
+impl axum::serve::Listener for Counting {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let accepted = axum::serve::Listener::accept(&mut self.0).await;
+        self.1.fetch_add(1, Ordering::SeqCst);
+        accepted
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// An upstream answering `/x`, and how many connections it accepted.
+async fn counted_upstream() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let router = Router::new().route("/x", get(|| async { "x" }));
+    tokio::spawn(axum::serve(Counting(listener, count.clone()), router).into_future());
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_reload_keeps_upstream_connections_but_those_of_services_with_their_own_client() {
+    let (shared, shared_count) = counted_upstream().await;
+    let (own, own_count) = counted_upstream().await;
+    let admin_port = bff_tests::process::free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  shared: {{ url: \"{shared}\" }}\n  own: {{ url: \"{own}\", connect_timeout: 2s }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\", token: \"{TOKEN}\" }}\n\
+         proxy:\n  - {{ prefix: /shared, service: shared, rewrite: \"\" }}\n  - {{ prefix: /own, service: own, rewrite: \"\" }}\n"
+    ));
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let http = client();
+    let get_both = || async {
+        for route in ["shared", "own"] {
+            let r = http
+                .get(format!("{}/{route}/x", bff.url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    get_both().await;
+    get_both().await;
+    assert_eq!(
+        (
+            shared_count.load(Ordering::SeqCst),
+            own_count.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+    let reloaded = http
+        .post(format!("http://127.0.0.1:{admin_port}/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200);
+    get_both().await;
+    // The gateway's client and its kept-alive connection carry on; the
+    // service with a client of its own connects anew.
+    assert_eq!(shared_count.load(Ordering::SeqCst), 1);
+    assert_eq!(own_count.load(Ordering::SeqCst), 2);
 }
