@@ -29,7 +29,7 @@ pub const REQUEST_ROOTS: [&str; 5] = ["path", "query", "headers", "body", "auth"
 
 /// The compiled specs of one folder: data only. The gateway starts what
 /// runs from it (services, caches, key sets, counters) with every
-/// generation, so loading a folder twice gives two equal plans.
+/// generation, so two loads of a folder share no state.
 pub struct Plan {
     /// The spec folder the plan was loaded from.
     pub dir: std::path::PathBuf,
