@@ -205,3 +205,144 @@ async fn refusals_before_routing_are_problems_with_the_security_headers() {
         assert!(problem["detail"].is_string());
     }
 }
+
+/// One HTTP/1.1 answer read off `conn`: its status and body (by
+/// `content-length`), leaving what follows unread.
+async fn answer(conn: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> (u16, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read_line(&mut line))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        assert!(n > 0, "connection closed; head so far: {head:?}");
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "the BFF ends the connection: {head}"
+    );
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a content-length");
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body).await.unwrap();
+    (status, String::from_utf8(body).unwrap())
+}
+
+/// A gateway with a composed endpoint `/v1/ok` and a pass-through route
+/// `/pass` in front of one upstream, and `limits` as given.
+async fn two_routes(limits: &str) -> (String, SpecDir) {
+    let up = serve(Router::new().route(
+        "/ok",
+        get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+    ))
+    .await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  s: {{ url: \"{up}\" }}\nproxy:\n  - {{ prefix: /pass, service: s, rewrite: /ok }}\nlimits: {{ {limits} }}\n"
+    ))
+    .endpoint("ok", "endpoint: GET /v1/ok\ncalls:\n  ok: { service: s, get: /ok }\n");
+    let gw = gateway(dir.path()).await;
+    (gw, dir)
+}
+
+/// An idle keep-alive connection gives up its buffers after a moment and
+/// takes requests again when the client comes back: requests after a
+/// pause, two requests sent in one write, and a request head split by a
+/// pause are all answered on the same connection, on both kinds of route.
+#[tokio::test]
+async fn an_idle_keep_alive_connection_serves_again_after_a_pause() {
+    let (gw, _dir) = two_routes("").await;
+    let stream = tokio::net::TcpStream::connect(gw.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut conn = tokio::io::BufReader::new(stream);
+    let pause = Duration::from_millis(400);
+    for path in ["/v1/ok", "/pass", "/v1/ok"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        conn.get_mut().write_all(request.as_bytes()).await.unwrap();
+        let (status, body) = answer(&mut conn).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(body.contains(r#""ok":true"#), "{path}: {body}");
+        tokio::time::sleep(pause).await;
+    }
+    conn.get_mut()
+        .write_all(b"GET /pass HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(answer(&mut conn).await.0, 200);
+    assert_eq!(answer(&mut conn).await.0, 200);
+    tokio::time::sleep(pause).await;
+    conn.get_mut()
+        .write_all(b"GET /v1/ok HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    tokio::time::sleep(pause).await;
+    conn.get_mut().write_all(b"st: x\r\n\r\n").await.unwrap();
+    assert_eq!(answer(&mut conn).await.1, r#"{"ok":{"ok":true}}"#);
+    // An answered request followed by part of the next one, then a pause.
+    conn.get_mut()
+        .write_all(b"GET /pass HTTP/1.1\r\nHost: x\r\n\r\nGET /pass HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    assert_eq!(answer(&mut conn).await.0, 200);
+    tokio::time::sleep(pause).await;
+    conn.get_mut().write_all(b"st: x\r\n\r\n").await.unwrap();
+    assert_eq!(answer(&mut conn).await.1, r#"{"ok":true}"#);
+}
+
+/// `limits.keep_alive_timeout` closes a connection idle that long, and
+/// only an idle one: a client that keeps sending keeps its connection.
+#[tokio::test]
+async fn a_keep_alive_connection_idle_past_its_timeout_is_closed() {
+    let (gw, _dir) = two_routes("keep_alive_timeout: 800ms").await;
+    let addr = gw.trim_start_matches("http://").to_owned();
+    let mut busy = tokio::io::BufReader::new(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    let mut idle = tokio::io::BufReader::new(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    for conn in [&mut busy, &mut idle] {
+        conn.get_mut()
+            .write_all(b"GET /pass HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(answer(conn).await.0, 200);
+    }
+    let idle_since = Instant::now();
+    let closing = tokio::spawn(async move {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut byte)).await;
+        (n.map(|r| r.ok()), idle_since.elapsed())
+    });
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        busy.get_mut()
+            .write_all(b"GET /v1/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            answer(&mut busy).await.0,
+            200,
+            "the busy connection was closed"
+        );
+    }
+    let (read, after) = closing.await.unwrap();
+    assert_eq!(
+        read.ok().flatten(),
+        Some(0),
+        "the idle connection stayed open"
+    );
+    assert!(
+        after >= Duration::from_millis(750),
+        "closed after {after:?}"
+    );
+}

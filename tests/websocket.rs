@@ -530,3 +530,72 @@ async fn open_and_closed_connections_are_counted() {
         "{text}"
     );
 }
+
+/// A keep-alive connection that was idle long enough to be parked still
+/// upgrades, and a frame the client sends in the same write as its upgrade
+/// request reaches the upstream first.
+#[tokio::test]
+async fn a_parked_keep_alive_connection_upgrades_and_keeps_an_early_frame() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = upstream().await;
+    let (gw, _dir) = live_gateway(&up, "websocket: {}", "").await;
+    let mut stream = TcpStream::connect(gw.trim_start_matches("ws://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let mut request = format!(
+        "GET /live/o-1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Cookie: session={}\r\n\r\n",
+        token("u-1", "")
+    )
+    .into_bytes();
+    let mask = [7u8, 21, 99, 200];
+    request.extend([0x81, 0x80 | 5]);
+    request.extend(mask);
+    request.extend(b"early".iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    stream.write_all(&request).await.unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws = WebSocketStream::from_raw_socket(
+        MaybeTlsStream::Plain(stream),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    assert_eq!(seen_upstream(&mut ws).await["uri"], "/feed/o-1");
+    assert_eq!(next_text(&mut ws).await, "early");
+    ws.send(Message::text("later")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "later");
+}
+
+/// A response head read byte by byte, so nothing after it is consumed.
+async fn read_head(stream: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("a head within 5 s")
+            .unwrap();
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}

@@ -335,10 +335,12 @@ fn warn_restart_only(old: &crate::plan::Plan, new: &crate::plan::Plan) {
             "limits (of connections)",
             (
                 a.limits.header_read_timeout,
+                a.limits.keep_alive_timeout,
                 a.limits.max_header_bytes,
                 a.limits.max_headers,
             ) != (
                 b.limits.header_read_timeout,
+                b.limits.keep_alive_timeout,
                 b.limits.max_header_bytes,
                 b.limits.max_headers,
             ),

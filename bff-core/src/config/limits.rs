@@ -16,6 +16,11 @@ pub struct Limits {
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub header_read_timeout: Duration,
+    /// Longest an HTTP/1.1 keep-alive connection may stay idle between
+    /// requests before the BFF closes it.
+    #[serde(default = "default_keep_alive_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub keep_alive_timeout: Duration,
     /// Largest request head (request line and headers), in bytes; larger gets `431`.
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
@@ -34,6 +39,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             header_read_timeout: default_header_read_timeout(),
+            keep_alive_timeout: default_keep_alive_timeout(),
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
             max_concurrency: None,
@@ -44,6 +50,10 @@ impl Default for Limits {
 
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_keep_alive_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_max_header_bytes() -> usize {

@@ -1,31 +1,62 @@
-//! Accepting connections: hyper's HTTP/1 and HTTP/2 server, over TLS when
+//! Accepting connections: hyper's HTTP/1 and HTTP/2 servers, over TLS when
 //! configured, with the limits that keep slow or oversized clients from
-//! tying the gateway up (header read timeout, header size and count), and a
-//! graceful shutdown that lets in-flight requests finish.
+//! tying the gateway up (header read timeout, header size and count), idle
+//! HTTP/1 connections parked at a kilobyte each ([`http1`]), and a graceful
+//! shutdown that lets in-flight requests finish.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum::response::Response;
 use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tower::Service;
 
+mod http1;
 mod rejections;
+mod service;
+mod takeover;
+mod tracked;
+
+pub(crate) use takeover::Takeover;
 
 use crate::config::Limits;
 use crate::tls::{ClientCert, TlsConnection};
+use service::Served;
 
 /// Longest wait for in-flight requests once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection's socket: plain TCP or TLS over it. Parking waits for the
+/// TCP socket to become readable.
+trait Socket: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// What every connection of the listener is served with.
+struct Servers {
+    http1: Arc<http1::Settings>,
+    http2: http2::Builder<TokioExecutor>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Time for a new connection's first bytes, or its TLS handshake.
+    first_bytes: Duration,
+}
 
 /// Serves `router` (an [`axum::Router`], or a service answering like one)
 /// until `shutdown` resolves, then drains connections. With `tls`, every
@@ -40,24 +71,29 @@ pub async fn serve<S>(
 ) -> std::io::Result<()>
 where
     S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
-    S: Clone + Send + 'static,
+    S: Clone + Send + Unpin + 'static,
     S::Future: Send + 'static,
 {
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let handshake_timeout = limits.header_read_timeout;
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    let servers = Arc::new(Servers {
+        http1: Arc::new(http1::Settings {
+            http1: h1,
+            keep_alive: limits.keep_alive_timeout,
+        }),
+        http2: h2,
+        tls: tls.map(tokio_rustls::TlsAcceptor::from),
+        first_bytes: limits.header_read_timeout,
+    });
+    // Every connection holds a receiver: shutdown sends `true`, and the
+    // drain is over when the last receiver is gone.
+    let (drain, _) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -73,39 +109,23 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let (router, builder, watcher) = (router.clone(), builder.clone(), graceful.watcher());
-        let Some(acceptor) = acceptor.clone() else {
-            tokio::spawn(connection(builder, watcher, router, stream, peer, None));
-            continue;
+        let service = Served {
+            inner: router.clone(),
+            peer,
+            tls: None,
+            state: Arc::default(),
         };
-        tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-            // Parsed once per connection, not per request.
-            let client_cert = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|der| ClientCert::parse(der))
-                .map(Arc::new);
-            let tls = TlsConnection { client_cert };
-            connection(builder, watcher, router, stream, peer, Some(tls)).await;
-        });
+        tokio::spawn(connection(
+            servers.clone(),
+            drain.subscribe(),
+            service,
+            stream,
+        ));
     }
     drop(listener);
+    drain.send_replace(true);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = drain.closed() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => {
             tracing::warn!("in-flight requests did not finish in time");
         }
@@ -114,31 +134,94 @@ where
 }
 
 /// Serves one accepted connection until it closes or shutdown drains it.
-async fn connection<S, I>(
-    builder: Arc<Builder<TokioExecutor>>,
-    watcher: Watcher,
-    router: S,
-    io: I,
-    peer: SocketAddr,
-    tls: Option<TlsConnection>,
+async fn connection<S>(
+    servers: Arc<Servers>,
+    drain: watch::Receiver<bool>,
+    mut service: Served<S>,
+    stream: TcpStream,
 ) where
     S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
-    S: Clone + Send + 'static,
+    S: Clone + Send + Unpin + 'static,
     S::Future: Send + 'static,
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = tower::util::MapRequest::new(router, move |mut req: http::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-        if let Some(tls) = &tls {
-            req.extensions_mut().insert(tls.clone());
+    let peer = service.peer;
+    let Some(acceptor) = servers.tls.clone() else {
+        match tokio::time::timeout(servers.first_bytes, speaks_http2(&stream)).await {
+            Ok(Some(true)) => http2(&servers, drain, service, stream).await,
+            Ok(Some(false)) => http1::serve(servers.http1.clone(), drain, service, stream).await,
+            Ok(None) | Err(_) => {}
         }
-        req
-    });
-    let io = rejections::Rejections::new(io);
-    let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
-        .into_owned();
-    if let Err(e) = watcher.watch(conn).await {
+        return;
+    };
+    let stream = match tokio::time::timeout(servers.first_bytes, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let session = stream.get_ref().1;
+    // Parsed once per connection, not per request.
+    let client_cert = session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|der| ClientCert::parse(der))
+        .map(Arc::new);
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    service.tls = Some(TlsConnection { client_cert });
+    if h2 {
+        http2(&servers, drain, service, stream).await;
+    } else {
+        http1::serve(servers.http1.clone(), drain, service, stream).await;
+    }
+}
+
+/// Whether a plain connection starts with HTTP/2's preface (`PRI * HTTP/2.0`,
+/// prior knowledge) rather than an HTTP/1 request line; `None` when it
+/// closes first. Peeked, so the bytes stay for the server.
+async fn speaks_http2(stream: &TcpStream) -> Option<bool> {
+    let mut first = [0u8; 3];
+    loop {
+        let n = stream.peek(&mut first).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        // "P" could start "POST" as well as "PRI": wait for a third byte.
+        if n == first.len() || !b"PRI".starts_with(&first[..n]) {
+            return Some(first[..n] == *b"PRI");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Serves an HTTP/2 connection; a drain lets its streams finish.
+async fn http2<S, I>(servers: &Servers, mut drain: watch::Receiver<bool>, service: Served<S>, io: I)
+where
+    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
+    S: Clone + Send + Unpin + 'static,
+    S::Future: Send + 'static,
+    I: Socket,
+{
+    let peer = service.peer;
+    let conn = servers.http2.serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = draining(&mut drain) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
+}
+
+/// Resolves once shutdown has begun (or the listener is gone).
+async fn draining(drain: &mut watch::Receiver<bool>) {
+    let _ = drain.wait_for(|draining| *draining).await;
 }

@@ -29,6 +29,10 @@ impl<S> Rejections<S> {
             written: 0,
         }
     }
+
+    pub(super) fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 /// The problem that replaces a bare refusal, or `None` when `head` is not one.

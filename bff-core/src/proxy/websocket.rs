@@ -16,12 +16,12 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
-use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use super::{strip_hop_by_hop, upstream_headers};
+use crate::listener::Takeover;
 use crate::plan::{ProxyPlan, WebSocketPlan};
 use crate::upstream::{Payload, Upstream, Via};
 
@@ -33,7 +33,7 @@ pub(super) fn is_upgrade(req: &Request) -> bool {
         && req.version() == Version::HTTP_11
         && lists(req.headers(), &header::CONNECTION, "upgrade")
         && lists(req.headers(), &header::UPGRADE, "websocket")
-        && req.extensions().get::<OnUpgrade>().is_some()
+        && req.extensions().get::<Takeover>().is_some()
 }
 
 /// Whether a comma-separated header names `token` (a protocol's version,
@@ -82,7 +82,7 @@ pub(super) async fn forward(
     keep_authorization: bool,
 ) -> Response {
     let (mut parts, _) = req.into_parts();
-    let Some(client_side) = parts.extensions.remove::<OnUpgrade>() else {
+    let Some(client_side) = parts.extensions.remove::<Takeover>() else {
         unreachable!("is_upgrade checked that the connection can be taken over")
     };
     let target = route.upstream_path(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()));
@@ -111,23 +111,30 @@ pub(super) async fn forward(
         return Response::from_parts(head, Body::new(body));
     }
     let upstream_side = hyper::upgrade::on(&mut answer);
+    let client_side = client_side.claim();
     let (mut head, _) = answer.into_parts();
     strip_hop_by_hop(&mut head.headers);
     upgrade_headers(&mut head.headers);
     let (prefix, idle) = (route.label().to_owned(), ws.idle_timeout);
     tokio::spawn(async move {
-        // The client's side is handed over once hyper has written the 101.
-        match tokio::try_join!(client_side, upstream_side) {
-            Ok((client, upstream)) => {
-                let _open = Open::new(&prefix);
-                let ending = relay(TokioIo::new(client), TokioIo::new(upstream), idle).await;
-                tracing::debug!(prefix = %prefix, ?ending, "WebSocket connection ended");
-                if crate::metrics::enabled() {
-                    metrics::counter!("bff_websocket_closed_total", "route" => prefix.clone(), "reason" => ending.as_str())
-                        .increment(1);
-                }
+        // The client's side is handed over once the 101 is written.
+        let Ok(client) = client_side.await else {
+            tracing::debug!(prefix = %prefix, "client connection ended before the upgrade");
+            return;
+        };
+        let upstream = match upstream_side.await {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                tracing::debug!(prefix = %prefix, error = %e, "WebSocket upgrade failed");
+                return;
             }
-            Err(e) => tracing::debug!(prefix = %prefix, error = %e, "WebSocket upgrade failed"),
+        };
+        let _open = Open::new(&prefix);
+        let ending = relay(client, TokioIo::new(upstream), idle).await;
+        tracing::debug!(prefix = %prefix, ?ending, "WebSocket connection ended");
+        if crate::metrics::enabled() {
+            metrics::counter!("bff_websocket_closed_total", "route" => prefix.clone(), "reason" => ending.as_str())
+                .increment(1);
         }
     });
     Response::from_parts(head, Body::empty())
