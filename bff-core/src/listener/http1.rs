@@ -150,7 +150,7 @@ where
     if let Some(to) = state.takeover() {
         let parts = conn.into_parts();
         let (io, ahead) = parts.io.into_inner().into_inner().into_parts();
-        let ahead = joined(ahead, parts.read_buf);
+        let ahead = joined(ahead, &parts.read_buf);
         let _ = to.send(Upgraded(Box::new(Tracked::new(io, ahead, state.clone()))));
         return Ended::Done;
     }
@@ -159,14 +159,15 @@ where
     }
     let parts = conn.into_parts();
     let (io, ahead) = parts.io.into_inner().into_inner().into_parts();
-    Ended::Parked(io, joined(ahead, parts.read_buf), parts.service)
+    Ended::Parked(io, joined(ahead, &parts.read_buf), parts.service)
 }
 
-/// `first` then `then`, copying only when both have bytes.
-fn joined(first: Bytes, then: Bytes) -> Bytes {
-    match (first.is_empty(), then.is_empty()) {
-        (true, _) => then,
-        (_, true) => first,
-        _ => [first, then].concat().into(),
+/// `first` then `then`, in a buffer of their own: hyper's read buffer
+/// comes back as `Bytes` over its whole allocation, which must not stay
+/// with a parked connection.
+fn joined(first: Bytes, then: &[u8]) -> Bytes {
+    if then.is_empty() {
+        return first;
     }
+    [&first[..], then].concat().into()
 }

@@ -137,6 +137,31 @@ where
 async fn connection<S>(
     servers: Arc<Servers>,
     drain: watch::Receiver<bool>,
+    service: Served<S>,
+    stream: TcpStream,
+) where
+    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
+    S: Clone + Send + Unpin + 'static,
+    S::Future: Send + 'static,
+{
+    // What is not a plain HTTP/1 connection is boxed: a task is as large
+    // as the largest state of its future, and most connections are plain
+    // HTTP/1 ones that spend their lives parked.
+    if servers.tls.is_some() {
+        return Box::pin(tls(servers, drain, service, stream)).await;
+    }
+    match tokio::time::timeout(servers.first_bytes, speaks_http2(&stream)).await {
+        Ok(Some(true)) => Box::pin(http2(&servers, drain, service, stream)).await,
+        Ok(Some(false)) => http1::serve(servers.http1.clone(), drain, service, stream).await,
+        Ok(None) | Err(_) => {}
+    }
+}
+
+/// Serves a TLS connection: the handshake, then HTTP/2 or HTTP/1 as ALPN
+/// agreed.
+async fn tls<S>(
+    servers: Arc<Servers>,
+    drain: watch::Receiver<bool>,
     mut service: Served<S>,
     stream: TcpStream,
 ) where
@@ -146,11 +171,6 @@ async fn connection<S>(
 {
     let peer = service.peer;
     let Some(acceptor) = servers.tls.clone() else {
-        match tokio::time::timeout(servers.first_bytes, speaks_http2(&stream)).await {
-            Ok(Some(true)) => http2(&servers, drain, service, stream).await,
-            Ok(Some(false)) => http1::serve(servers.http1.clone(), drain, service, stream).await,
-            Ok(None) | Err(_) => {}
-        }
         return;
     };
     let stream = match tokio::time::timeout(servers.first_bytes, acceptor.accept(stream)).await {
