@@ -346,3 +346,26 @@ async fn a_keep_alive_connection_idle_past_its_timeout_is_closed() {
         "closed after {after:?}"
     );
 }
+
+/// A connection that never sends anything is closed once the header read
+/// timeout has passed.
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout() {
+    let (gw, _dir) = setup().await;
+    let mut s = tokio::net::TcpStream::connect(gw.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "still open after {:?}: {read:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed after {:?}",
+        started.elapsed()
+    );
+}

@@ -14,6 +14,7 @@ use axum::routing::get;
 use bff_tests::process::{BffProcess, free_port};
 use bff_tests::{SpecDir, client, serve};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A JWKS server that fails until `up` is set.
 async fn jwks_server(up: Arc<AtomicBool>) -> String {
@@ -124,6 +125,16 @@ async fn on_sigterm_readiness_turns_false_and_in_flight_requests_finish() {
     assert_eq!(readyz(&admin).await.0, StatusCode::OK);
 
     let in_flight = tokio::spawn(client().get(format!("{}/v1/slow", bff.url())).send());
+    // An idle keep-alive connection, and one that has sent nothing yet:
+    // neither holds the shutdown up.
+    let addr = bff.url().trim_start_matches("http://").to_owned();
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    assert!(idle.read(&mut answer).await.unwrap() > 0);
+    let _silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     bff.terminate();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -147,4 +158,9 @@ async fn on_sigterm_readiness_turns_false_and_in_flight_requests_finish() {
         .await
         .unwrap();
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert_eq!(
+        idle.read(&mut answer).await.unwrap(),
+        0,
+        "the idle connection is closed"
+    );
 }

@@ -7,7 +7,7 @@
 //! once hyper has answered everything and found nothing more to read for
 //! [`PARK_AFTER`], the socket is taken back whole (hyper ends an idle
 //! connection at once, writing nothing) and the hyper connection dropped.
-//! The parked socket waits for readability alone, about a kilobyte in all,
+//! The parked socket waits for readability alone, about 1.6 KB in all,
 //! and a new burst starts when the client sends again. Bytes hyper read
 //! beyond its last request come back with the socket and are read first.
 

@@ -1,7 +1,7 @@
 //! Accepting connections: hyper's HTTP/1 and HTTP/2 servers, over TLS when
 //! configured, with the limits that keep slow or oversized clients from
 //! tying the gateway up (header read timeout, header size and count), idle
-//! HTTP/1 connections parked at a kilobyte each ([`http1`]), and a graceful
+//! HTTP/1 connections parked at under 2 KB each ([`http1`]), and a graceful
 //! shutdown that lets in-flight requests finish.
 
 use std::convert::Infallible;
@@ -150,7 +150,12 @@ async fn connection<S>(
     if servers.tls.is_some() {
         return Box::pin(tls(servers, drain, service, stream)).await;
     }
-    match tokio::time::timeout(servers.first_bytes, speaks_http2(&stream)).await {
+    let mut drain = drain;
+    let first = tokio::select! {
+        first = tokio::time::timeout(servers.first_bytes, speaks_http2(&stream)) => first,
+        () = draining(&mut drain) => return,
+    };
+    match first {
         Ok(Some(true)) => Box::pin(http2(&servers, drain, service, stream)).await,
         Ok(Some(false)) => http1::serve(servers.http1.clone(), drain, service, stream).await,
         Ok(None) | Err(_) => {}
@@ -173,7 +178,12 @@ async fn tls<S>(
     let Some(acceptor) = servers.tls.clone() else {
         return;
     };
-    let stream = match tokio::time::timeout(servers.first_bytes, acceptor.accept(stream)).await {
+    let mut drain = drain;
+    let handshake = tokio::select! {
+        handshake = tokio::time::timeout(servers.first_bytes, acceptor.accept(stream)) => handshake,
+        () = draining(&mut drain) => return,
+    };
+    let stream = match handshake {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
