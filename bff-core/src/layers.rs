@@ -26,8 +26,9 @@ const LAYERS: &[&[&str]] = &[
     &["spec"],
     // The languages of specs: templates, jq, protobuf schemas, pages.
     &["lang", "proto", "pages"],
-    // Connections: TLS settings, the Redis connection.
-    &["tls", "redis_store"],
+    // Connections: TLS settings, the Redis connection, taking a client's
+    // connection over.
+    &["tls", "redis_store", "takeover"],
     // One upstream call: clients, instances, balancing, breaker, retries.
     &["upstream"],
     // The HTTP cache of upstream answers and the composed-answer cache.

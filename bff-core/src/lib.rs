@@ -47,6 +47,7 @@ pub mod schema;
 mod server;
 mod source;
 mod spec;
+mod takeover;
 mod telemetry;
 mod tls;
 mod upstream;

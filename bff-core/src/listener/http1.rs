@@ -29,8 +29,8 @@ use tower::Service;
 use super::Socket;
 use super::rejections::Rejections;
 use super::service::Served;
-use super::takeover::Upgraded;
 use super::tracked::{State, Tracked};
+use crate::takeover::Upgraded;
 
 /// How long hyper must have had nothing to do before its connection is
 /// dropped and the socket parked. Under load a connection is never idle
@@ -147,11 +147,11 @@ where
         tracing::debug!(%peer, error = %e, "connection ended with an error");
         return Ended::Done;
     }
-    if let Some(to) = state.takeover() {
+    if let Some(to) = state.takeover.claimed() {
         let parts = conn.into_parts();
         let (io, ahead) = parts.io.into_inner().into_inner().into_parts();
         let ahead = joined(ahead, &parts.read_buf);
-        let _ = to.send(Upgraded(Box::new(Tracked::new(io, ahead, state.clone()))));
+        let _ = to.send(Upgraded::new(Tracked::new(io, ahead, state.clone())));
         return Ended::Done;
     }
     if !parking || draining {

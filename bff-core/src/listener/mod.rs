@@ -19,10 +19,7 @@ use tower::Service;
 mod http1;
 mod rejections;
 mod service;
-mod takeover;
 mod tracked;
-
-pub(crate) use takeover::Takeover;
 
 use crate::config::Limits;
 use crate::tls::{ClientCert, TlsConnection};

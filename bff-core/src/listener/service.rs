@@ -17,7 +17,6 @@ use hyper::body::Incoming;
 use tower::Service;
 use tower::util::Oneshot;
 
-use super::takeover::Takeover;
 use super::tracked::State;
 use crate::tls::TlsConnection;
 
@@ -45,7 +44,7 @@ where
             extensions.insert(tls.clone());
         }
         if req.version() == Version::HTTP_11 && req.headers().contains_key(header::UPGRADE) {
-            req.extensions_mut().insert(Takeover(self.state.clone()));
+            req.extensions_mut().insert(self.state.takeover.clone());
         }
         self.state.called();
         Counted {

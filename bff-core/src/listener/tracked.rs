@@ -6,15 +6,13 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::oneshot;
 
-use super::takeover::Upgraded;
+use crate::takeover::Takeover;
 
 /// What one connection's driver, its service and its stream share. Only the
 /// connection's own task touches it, so relaxed loads and stores suffice.
@@ -33,7 +31,7 @@ pub(super) struct State {
     /// stream must then leave the socket open.
     parking: AtomicBool,
     /// Where a request that became a WebSocket wants the socket sent.
-    takeover: Mutex<Option<oneshot::Sender<Upgraded>>>,
+    pub(super) takeover: Takeover,
 }
 
 impl State {
@@ -61,16 +59,6 @@ impl State {
 
     pub(super) fn set_parking(&self, parking: bool) {
         self.parking.store(parking, Ordering::Relaxed);
-    }
-
-    pub(super) fn want_takeover(&self, to: oneshot::Sender<Upgraded>) {
-        if let Ok(mut slot) = self.takeover.lock() {
-            *slot = Some(to);
-        }
-    }
-
-    pub(super) fn takeover(&self) -> Option<oneshot::Sender<Upgraded>> {
-        self.takeover.lock().ok()?.take()
     }
 }
 

@@ -21,8 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use super::{strip_hop_by_hop, upstream_headers};
-use crate::listener::Takeover;
 use crate::plan::{ProxyPlan, WebSocketPlan};
+use crate::takeover::Takeover;
 use crate::upstream::{Payload, Upstream, Via};
 
 /// Whether the request asks to become a WebSocket (RFC 6455 §4.1) on a

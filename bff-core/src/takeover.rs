@@ -6,17 +6,16 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
-use super::tracked::State;
-
-/// In the extensions of an HTTP/1.1 request that asks for an `Upgrade`.
-#[derive(Clone)]
-pub(crate) struct Takeover(pub(super) Arc<State>);
+/// One connection's hand-off point, in the extensions of its HTTP/1.1
+/// requests that ask for an `Upgrade`.
+#[derive(Clone, Default)]
+pub(crate) struct Takeover(Arc<Mutex<Option<oneshot::Sender<Upgraded>>>>);
 
 impl Takeover {
     /// The connection's socket, sent once the answer to this request (which
@@ -24,19 +23,32 @@ impl Takeover {
     /// first.
     pub(crate) fn claim(self) -> oneshot::Receiver<Upgraded> {
         let (to, from) = oneshot::channel();
-        self.0.want_takeover(to);
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(to);
+        }
         from
+    }
+
+    /// Where the socket goes, once a request has claimed it.
+    pub(crate) fn claimed(&self) -> Option<oneshot::Sender<Upgraded>> {
+        self.0.lock().ok()?.take()
     }
 }
 
 /// Any connection's byte stream.
-pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 /// A connection taken over: the client's socket, with any bytes it sent
 /// after its request read first.
-pub(crate) struct Upgraded(pub(super) Box<dyn Stream>);
+pub(crate) struct Upgraded(Box<dyn Stream>);
+
+impl Upgraded {
+    pub(crate) fn new(stream: impl Stream + 'static) -> Self {
+        Self(Box::new(stream))
+    }
+}
 
 impl AsyncRead for Upgraded {
     fn poll_read(
