@@ -224,7 +224,7 @@ fn failed(route: &ProxyPlan, error: &upstream::SendError) -> Response {
             Refusal::BadRequest("the request path cannot be forwarded".to_owned()).into_response()
         }
         upstream::SendError::Failed(e) => {
-            tracing::warn!(prefix = %route.prefix, error = %e, "proxy upstream failed");
+            tracing::warn!(prefix = %route.prefix, error = ?e, "proxy upstream failed");
             unreachable(route)
         }
         upstream::SendError::TimedOut => too_slow(route),
