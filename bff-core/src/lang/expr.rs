@@ -42,7 +42,8 @@ pub(crate) struct EvalError(jaq_core::Error<Val>);
 
 /// Expressions per compiled program: few enough that choosing one costs as
 /// little with 10,000 endpoints as with 10, enough that jq's standard
-/// library is compiled rarely.
+/// library is compiled rarely. (With 512, 10,000 distinct expressions took
+/// more memory, not less: compiling a larger program needs more at once.)
 const PER_PROGRAM: usize = 128;
 
 /// Collects the expressions of a BFF and compiles them in a few programs.
@@ -51,16 +52,26 @@ const PER_PROGRAM: usize = 128;
 /// would parse and compile it once per expression, which makes a folder of
 /// thousands of endpoints slow to load and heavy in memory. Expressions
 /// become definitions of a program instead, [`PER_PROGRAM`] to a program,
-/// and a global variable selects the definition to run.
+/// and a global variable selects the definition to run. An expression
+/// written the same way in several places is compiled once and shared:
+/// jq expressions are pure, so the same text always does the same.
 #[derive(Default)]
 pub struct ExprBuilder {
     sources: Vec<String>,
     programs: Vec<Arc<OnceLock<JqFilter>>>,
+    /// The number of each distinct source text, by text.
+    known: std::collections::HashMap<String, usize>,
+    /// For each expression added, in order, the number of its text.
+    added: Vec<usize>,
 }
 
 impl ExprBuilder {
     /// Checks an expression's syntax and queues it.
     pub fn add(&mut self, code: &str) -> Result<Expr, Vec<ExprError>> {
+        if let Some(&n) = self.known.get(code) {
+            self.added.push(n);
+            return Ok(self.expr(n));
+        }
         let arena = Arena::default();
         Loader::new([])
             .load(&arena, File { code, path: () })
@@ -70,15 +81,23 @@ impl ExprBuilder {
             self.programs.push(Arc::default());
         }
         self.sources.push(code.to_owned());
-        Ok(Expr {
+        self.known.insert(code.to_owned(), n);
+        self.added.push(n);
+        Ok(self.expr(n))
+    }
+
+    /// The expression of distinct text number `n`.
+    fn expr(&self, n: usize) -> Expr {
+        Expr {
             id: n % PER_PROGRAM,
-            source: code.into(),
-            program: self.programs.last().cloned().unwrap_or_default(),
-        })
+            source: self.sources[n].as_str().into(),
+            program: self.programs[n / PER_PROGRAM].clone(),
+        }
     }
 
     /// Compiles every queued expression; errors name the expression (by the
-    /// order it was added in) and a range of its own text.
+    /// order it was added in, once for each place its text was added) and a
+    /// range of its own text.
     pub fn finish(self) -> Result<(), Vec<(usize, ExprError)>> {
         let mut errors = Vec::new();
         for (n, (sources, program)) in self
@@ -95,10 +114,15 @@ impl ExprBuilder {
             }
         }
         if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
+            return Ok(());
         }
+        let mut located = Vec::new();
+        for (text, e) in errors {
+            for (order, _) in self.added.iter().enumerate().filter(|(_, t)| **t == text) {
+                located.push((order, e.clone()));
+            }
+        }
+        Err(located)
     }
 }
 
@@ -342,6 +366,46 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, 35);
         assert_eq!(errors[0].1.range, 5..11);
+    }
+
+    #[test]
+    fn expressions_past_one_program_each_run_their_own_code() {
+        let mut b = ExprBuilder::default();
+        let n = 2 * PER_PROGRAM + 3;
+        let exprs: Vec<Expr> = (0..n)
+            .map(|i| b.add(&format!(". * 2 + {i}")).unwrap())
+            .collect();
+        b.finish().unwrap();
+        for (i, e) in exprs.iter().enumerate() {
+            let out = e.first(Val::from(10isize)).unwrap();
+            assert_eq!(value::to_json(&out), (20 + i).to_string().as_bytes(), "{i}");
+        }
+    }
+
+    #[test]
+    fn the_same_text_is_compiled_once_and_its_errors_reported_at_every_place() {
+        let mut b = ExprBuilder::default();
+        let first = b.add("{a: .a}").unwrap();
+        let other = b.add(".b").unwrap();
+        let again = b.add("{a: .a}").unwrap();
+        assert!(Arc::ptr_eq(&first.program, &again.program) && first.id == again.id);
+        assert_eq!(b.sources.len(), 2);
+        b.finish().unwrap();
+        let input = value::parse(br#"{"a":1,"b":2}"#).unwrap();
+        assert_eq!(
+            value::to_json(&again.first(input.clone()).unwrap()),
+            br#"{"a":1}"#
+        );
+        assert_eq!(value::to_json(&other.first(input).unwrap()), b"2");
+
+        let mut b = ExprBuilder::default();
+        for code in [".a | nosuch", ".b", ".a | nosuch"] {
+            b.add(code).unwrap();
+        }
+        let errors = b.finish().unwrap_err();
+        let places: Vec<usize> = errors.iter().map(|(i, _)| *i).collect();
+        assert_eq!(places, vec![0, 2]);
+        assert!(errors.iter().all(|(_, e)| e.range == (5..11)), "{errors:?}");
     }
 
     #[test]
