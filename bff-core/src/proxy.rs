@@ -22,6 +22,10 @@ use crate::running::Running;
 use crate::upstream;
 use crate::upstream::Attempt;
 
+/// Largest declared body of an idempotent pass-through request that is read
+/// whole before it is sent, so that it can be sent again.
+const REPLAYABLE_BODY: usize = 64 * 1024;
+
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -298,8 +302,21 @@ async fn forward_admitted(
     // declared length is counted as it streams; past the limit the upload
     // is cut, and the client told why.
     let over = Arc::new(AtomicBool::new(false));
+    let idempotent = safe || matches!(parts.method, http::Method::PUT | http::Method::DELETE);
     let payload = match route.max_body {
         _ if body.is_end_stream() => upstream::Payload::Whole(None),
+        // A small upload of an idempotent request is read whole first, so
+        // that it can go again on a new connection when the kept-alive one
+        // it went out on closes under it (as nginx buffers request bodies).
+        _ if idempotent && declared.is_some_and(|n| n <= REPLAYABLE_BODY as u64) => {
+            match axum::body::to_bytes(body, REPLAYABLE_BODY).await {
+                Ok(bytes) => upstream::Payload::Whole(Some(bytes)),
+                Err(_) => {
+                    return Refusal::BadRequest("the request body could not be read".to_owned())
+                        .into_response();
+                }
+            }
+        }
         Some(max) => upstream::Payload::Streamed(limit(body, max, over.clone())),
         None => upstream::Payload::Streamed(body),
     };
