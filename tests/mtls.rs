@@ -290,3 +290,30 @@ fn unreadable_certificate_files_are_load_errors_naming_the_file() {
     assert!(errors.contains("missing.pem"), "{errors}");
     assert!(errors.contains("bff.yaml:4:"), "{errors}");
 }
+
+/// An HTTP/1.1 TLS connection left idle long enough to be parked keeps
+/// serving, with its client certificate still the caller's identity.
+#[tokio::test]
+async fn an_idle_tls_connection_serves_again_with_its_certificate() {
+    let (server_ca, client_ca) = (Ca::new("server CA"), Ca::new("partner CA"));
+    let (url, _dir) = tls_gateway(&server_ca, &client_ca, "required", "cn").await;
+    let (cert, key) = client_ca.client("partner-b", None);
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .timeout(std::time::Duration::from_secs(5))
+        .tls_certs_only([reqwest::Certificate::from_pem(server_ca.pem().as_bytes()).unwrap()])
+        .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        let r = c.get(format!("{url}/partner")).send().await.unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_11);
+        assert_eq!(r.status(), StatusCode::OK, "request {i}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["subject"], "partner-b", "request {i}");
+        let me = get_json(&c, format!("{url}/v1/me")).await;
+        assert_eq!(me["sub"], "partner-b", "request {i}");
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+}
