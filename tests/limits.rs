@@ -369,3 +369,41 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout
         started.elapsed()
     );
 }
+
+/// One port speaks both protocols: a client with HTTP/2 prior knowledge
+/// (h2c) is answered in HTTP/2 on both kinds of route, and an HTTP/1.1
+/// request whose first segment is only the `P` of `POST` (which could also
+/// start HTTP/2's preface) is still answered in HTTP/1.1.
+#[tokio::test]
+async fn http2_with_prior_knowledge_and_http1_share_the_port() {
+    let (gw, _dir) = two_routes("").await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    for path in ["/v1/ok", "/pass"] {
+        let r = h2.get(format!("{gw}{path}")).send().await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), r.version()),
+            (200, reqwest::Version::HTTP_2),
+            "{path}"
+        );
+    }
+    let stream = tokio::net::TcpStream::connect(gw.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut conn = tokio::io::BufReader::new(stream);
+    conn.get_mut().write_all(b"P").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    conn.get_mut()
+        .write_all(b"OST /pass HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _) = answer(&mut conn).await;
+    assert_ne!(
+        status, 400,
+        "the split request line was not read as HTTP/1.1"
+    );
+}
