@@ -12,7 +12,7 @@ use crate::server::Gateway;
 use crate::source::Diagnostics;
 
 /// Exit status for unusable configuration (sysexits EX_USAGE).
-const EXIT_CONFIG: u8 = 64;
+pub const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser, Debug)]
 #[command(args_conflicts_with_subcommands = true)]

@@ -302,7 +302,7 @@ async fn forward_admitted(
     // declared length is counted as it streams; past the limit the upload
     // is cut, and the client told why.
     let over = Arc::new(AtomicBool::new(false));
-    let idempotent = safe || matches!(parts.method, http::Method::PUT | http::Method::DELETE);
+    let idempotent = upstream::is_idempotent(&parts.method);
     let payload = match route.max_body {
         _ if body.is_end_stream() => upstream::Payload::Whole(None),
         // A small upload of an idempotent request is read whole first, so

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // As a folder with errors: nothing is served with settings it cannot apply.
             eprintln!("bff-web: {e}");
-            ExitCode::from(64)
+            ExitCode::from(bff_core::cli::EXIT_CONFIG)
         }
     }
 }

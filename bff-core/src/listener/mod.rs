@@ -144,18 +144,27 @@ async fn connection<S>(
     // What is not a plain HTTP/1 connection is boxed: a task is as large
     // as the largest state of its future, and most connections are plain
     // HTTP/1 ones that spend their lives parked.
-    if servers.tls.is_some() {
-        return Box::pin(tls(servers, drain, service, stream)).await;
+    if let Some(acceptor) = servers.tls.clone() {
+        return Box::pin(tls(servers, acceptor, drain, service, stream)).await;
     }
     let mut drain = drain;
-    let first = tokio::select! {
-        first = tokio::time::timeout(servers.first_bytes, speaks_http2(&stream)) => first,
-        () = draining(&mut drain) => return,
-    };
-    match first {
-        Ok(Some(true)) => Box::pin(http2(&servers, drain, service, stream)).await,
-        Ok(Some(false)) => http1::serve(servers.http1.clone(), drain, service, stream).await,
-        Ok(None) | Err(_) => {}
+    match first_step(servers.first_bytes, &mut drain, speaks_http2(&stream)).await {
+        Some(Ok(Some(true))) => Box::pin(http2(&servers, drain, service, stream)).await,
+        Some(Ok(Some(false))) => http1::serve(servers.http1.clone(), drain, service, stream).await,
+        Some(Ok(None) | Err(_)) | None => {}
+    }
+}
+
+/// A new connection's first step (its first bytes, its TLS handshake),
+/// within the time it has for it; `None` when shutdown begins first.
+async fn first_step<T>(
+    limit: Duration,
+    drain: &mut watch::Receiver<bool>,
+    step: impl Future<Output = T>,
+) -> Option<Result<T, tokio::time::error::Elapsed>> {
+    tokio::select! {
+        done = tokio::time::timeout(limit, step) => Some(done),
+        () = draining(drain) => None,
     }
 }
 
@@ -163,6 +172,7 @@ async fn connection<S>(
 /// agreed.
 async fn tls<S>(
     servers: Arc<Servers>,
+    acceptor: tokio_rustls::TlsAcceptor,
     drain: watch::Receiver<bool>,
     mut service: Served<S>,
     stream: TcpStream,
@@ -172,13 +182,11 @@ async fn tls<S>(
     S::Future: Send + 'static,
 {
     let peer = service.peer;
-    let Some(acceptor) = servers.tls.clone() else {
-        return;
-    };
     let mut drain = drain;
-    let handshake = tokio::select! {
-        handshake = tokio::time::timeout(servers.first_bytes, acceptor.accept(stream)) => handshake,
-        () = draining(&mut drain) => return,
+    let Some(handshake) =
+        first_step(servers.first_bytes, &mut drain, acceptor.accept(stream)).await
+    else {
+        return;
     };
     let stream = match handshake {
         Ok(Ok(s)) => s,

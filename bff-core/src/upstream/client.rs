@@ -161,7 +161,7 @@ impl Client {
 }
 
 /// Methods a request may be sent twice with (RFC 9110 §9.2.2).
-fn is_idempotent(m: &http::Method) -> bool {
+pub(crate) fn is_idempotent(m: &http::Method) -> bool {
     matches!(
         *m,
         http::Method::GET

@@ -22,7 +22,7 @@ pub(crate) mod tries;
 
 pub(crate) use breaker::Breaker;
 pub(crate) use client::BuildError;
-pub(crate) use client::{Client, Error, Options, Protocol};
+pub(crate) use client::{Client, Error, Options, Protocol, is_idempotent};
 pub(crate) use door::{Closed, Pass};
 pub(crate) use limit::Limit;
 pub(crate) use pool::*;
