@@ -57,10 +57,10 @@ const PER_PROGRAM: usize = 128;
 /// jq expressions are pure, so the same text always does the same.
 #[derive(Default)]
 pub struct ExprBuilder {
-    sources: Vec<String>,
+    sources: Vec<Arc<str>>,
     programs: Vec<Arc<OnceLock<JqFilter>>>,
     /// The number of each distinct source text, by text.
-    known: std::collections::HashMap<String, usize>,
+    known: std::collections::HashMap<Arc<str>, usize>,
     /// For each expression added, in order, the number of its text.
     added: Vec<usize>,
 }
@@ -80,8 +80,9 @@ impl ExprBuilder {
         if n.is_multiple_of(PER_PROGRAM) {
             self.programs.push(Arc::default());
         }
-        self.sources.push(code.to_owned());
-        self.known.insert(code.to_owned(), n);
+        let code: Arc<str> = code.into();
+        self.sources.push(code.clone());
+        self.known.insert(code, n);
         self.added.push(n);
         Ok(self.expr(n))
     }
@@ -90,7 +91,7 @@ impl ExprBuilder {
     fn expr(&self, n: usize) -> Expr {
         Expr {
             id: n % PER_PROGRAM,
-            source: self.sources[n].as_str().into(),
+            source: self.sources[n].clone(),
             program: self.programs[n / PER_PROGRAM].clone(),
         }
     }
@@ -128,7 +129,7 @@ impl ExprBuilder {
 
 /// One program holding `sources` as definitions; errors name the index in
 /// `sources` and a range of that expression's own text.
-fn compile_program(sources: &[String]) -> Result<JqFilter, Vec<(usize, ExprError)>> {
+fn compile_program(sources: &[Arc<str>]) -> Result<JqFilter, Vec<(usize, ExprError)>> {
     let mut code = String::new();
     let mut starts = Vec::with_capacity(sources.len());
     for (i, src) in sources.iter().enumerate() {
