@@ -350,3 +350,56 @@ async fn a_reload_keeps_upstream_connections_but_those_of_services_with_their_ow
     assert_eq!(shared_count.load(Ordering::SeqCst), 1);
     assert_eq!(own_count.load(Ordering::SeqCst), 2);
 }
+
+/// Connection limits are bound when the process starts: a reload that
+/// changes `limits.keep_alive_timeout` says so in the log, and idle
+/// connections are still closed after the old time.
+#[tokio::test]
+async fn a_reload_that_changes_the_keep_alive_timeout_says_it_waits_for_a_restart() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = serve(Router::new().route("/x", get(|| async { "x" }))).await;
+    let admin_port = free_port();
+    let yaml = |keep_alive: &str| {
+        format!(
+            "services:\n  s: {{ url: \"{up}\" }}\n\
+             admin: {{ listen: \"127.0.0.1:{admin_port}\", token: \"{TOKEN}\" }}\n\
+             limits: {{ keep_alive_timeout: {keep_alive} }}\n\
+             proxy:\n  - {{ prefix: /s, service: s, rewrite: \"\" }}\n"
+        )
+    };
+    let dir = SpecDir::new(&yaml("700ms"));
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    std::fs::write(dir.path().join("bff.yaml"), yaml("60s")).unwrap();
+    let reloaded = client()
+        .post(format!("http://127.0.0.1:{admin_port}/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200);
+    let log = bff.log();
+    assert!(
+        log.contains("limits (of connections)") && log.contains("takes effect at the next restart"),
+        "{log}"
+    );
+    let mut conn = tokio::net::TcpStream::connect(bff.url().trim_start_matches("http://"))
+        .await
+        .unwrap();
+    conn.write_all(b"GET /s/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    assert!(conn.read(&mut answer).await.unwrap() > 0);
+    let idle_since = Instant::now();
+    let mut rest = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "the idle connection outlived the old timeout: {read:?}"
+    );
+    assert!(
+        idle_since.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        idle_since.elapsed()
+    );
+}

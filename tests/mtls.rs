@@ -317,3 +317,34 @@ async fn an_idle_tls_connection_serves_again_with_its_certificate() {
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     }
 }
+
+/// A connection that never starts its TLS handshake is closed once the
+/// header read timeout has passed, as a plain one that sends nothing is.
+#[tokio::test]
+async fn a_connection_that_never_starts_its_handshake_is_closed_in_time() {
+    use tokio::io::AsyncReadExt;
+    let ca = Ca::new("server CA");
+    let (cert, key) = ca.server();
+    let dir = SpecDir::new(
+        "services:\n  s: { url: \"http://127.0.0.1:9\" }\n\
+         tls: { cert: certs/server.pem, key: certs/server-key.pem }\n\
+         limits: { header_read_timeout: 300ms }\n",
+    );
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("server.pem"), cert).unwrap();
+    std::fs::write(certs.join("server-key.pem"), key).unwrap();
+    let url = gateway(dir.path()).await;
+    let mut s = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(3), s.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "still open after {:?}: {read:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+}

@@ -479,6 +479,23 @@ async fn a_request_on_a_connection_the_service_closed_is_sent_again_on_a_new_one
         assert_eq!(r.status(), StatusCode::OK, "PUT {i}");
     }
     assert_eq!(answered.load(Ordering::SeqCst), 26);
+    // A larger upload streams, so it is not sent again: of two in a row,
+    // one goes out on a fresh connection and is answered, the other on the
+    // kept-alive one the service closes, and fails.
+    let large = "x".repeat(70 * 1024);
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let r = client()
+            .put(format!("{base}/raw/data"))
+            .body(large.clone())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 502]);
+    assert_eq!(answered.load(Ordering::SeqCst), 27);
     let metrics = client()
         .get(format!("http://127.0.0.1:{admin_port}/metrics"))
         .send()
