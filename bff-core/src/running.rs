@@ -37,6 +37,9 @@ pub(crate) struct Running {
     auth: Vec<PolicyState>,
     /// Each rate limit's counters, in the plan's order.
     counters: Vec<Counters>,
+    /// GraphQL operations clients registered by their SHA-256 (automatic
+    /// persisted queries), when the GraphQL endpoint lets them.
+    pub graphql_registered: Option<moka::sync::Cache<String, Arc<crate::plan::graphql::Operation>>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -97,6 +100,11 @@ impl Running {
             tls,
             auth: plan.policies.values().map(|p| p.start()).collect(),
             counters,
+            graphql_registered: plan
+                .graphql
+                .as_ref()
+                .filter(|g| g.persisted.register > 0)
+                .map(|g| moka::sync::Cache::new(g.persisted.register as u64)),
         })
     }
 

@@ -147,6 +147,27 @@ impl Gateway {
                 router = router.route(&route.prefix, any(handler));
             }
         }
+        if let Some(g) = &self.shared.plan.graphql {
+            let shared = self.shared.clone();
+            let g = g.clone();
+            let path = g.path.clone();
+            let handler = move |req: Request| {
+                let shared = shared.clone();
+                let g = g.clone();
+                async move {
+                    let seen = Traced::new(&req);
+                    let label = format!("{} {}", req.method(), g.path);
+                    let work = Box::pin(crate::pipeline::handle_graphql(&shared, &g, req));
+                    let (response, cx) = match seen.span(&label, &g.path) {
+                        Some(cx) => (crate::telemetry::within(cx.clone(), work).await, Some(cx)),
+                        None => (work.await, None),
+                    };
+                    seen.finish(&label, &response, cx.as_ref());
+                    response
+                }
+            };
+            router = router.route(&path, any(handler));
+        }
         for (i, _) in self.shared.plan.usage.iter().enumerate() {
             let shared = self.shared.clone();
             let handler = move |req: Request| {

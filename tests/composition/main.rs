@@ -13,6 +13,7 @@ mod conditions;
 mod deadline;
 mod errors;
 mod for_each;
+mod graphql;
 mod observability;
 mod routing;
 mod shaping;

@@ -71,6 +71,20 @@ pub(super) fn prepare(
             .run(scope.jq_input())
             .map_err(|e| CallError::Input(e.to_string()))?,
     );
+    prepare_items(call, scope, templates, items)
+}
+
+/// Renders a `for_each` call's requests for items already known (a
+/// GraphQL resolver's keys, gathered from every parent of a level).
+pub(super) fn prepare_items(
+    call: &Call,
+    scope: &Scope,
+    templates: &TemplateSet,
+    items: Vec<Val>,
+) -> Result<Prepared, CallError> {
+    let Some(fe) = &call.for_each else {
+        return Ok(Prepared::One(render(call, scope, templates, None)?));
+    };
     match fe.batch {
         Some(size) => {
             let reqs = items
@@ -94,7 +108,7 @@ pub(super) fn prepare(
 
 /// The outputs of a `for_each` expression as a list without repeats, in
 /// first-seen order; a single list output is taken as the list itself.
-fn unique_items(outputs: Vec<Val>) -> Vec<Val> {
+pub(super) fn unique_items(outputs: Vec<Val>) -> Vec<Val> {
     let items: Vec<Val> = match outputs.as_slice() {
         [Val::Arr(a)] => a.iter().cloned().collect(),
         _ => outputs,

@@ -5,6 +5,7 @@
 mod cached;
 mod call;
 mod error;
+pub(crate) mod graphql;
 mod grpc;
 pub(crate) mod refresh;
 mod scope;

@@ -6,15 +6,15 @@ use prost_reflect::{Kind, MessageDescriptor, MethodDescriptor};
 
 use super::GrpcMethod;
 use crate::source::{Diagnostic, Diagnostics, Loc};
-use crate::spec::{CallSpec, EndpointSpec, SpecFile};
+use crate::spec::{CallSpec, SpecFile};
 
 /// `idempotency_level` values of `google.protobuf.MethodOptions` that make
 /// a method safe to call twice: `NO_SIDE_EFFECTS` and `IDEMPOTENT`.
 const SAFE_LEVELS: [i32; 2] = [1, 2];
 
 /// The method a call names, checked; problems go to `diags`.
-pub(super) fn compile(
-    file: &SpecFile<EndpointSpec>,
+pub(super) fn compile<T>(
+    file: &SpecFile<T>,
     call: &Loc<CallSpec>,
     name: &Loc<String>,
     protos: &crate::proto::Protos,
@@ -89,8 +89,8 @@ fn is_idempotent(method: &MethodDescriptor) -> bool {
 /// Every object key of a `body` must name a field of the message it fills
 /// (by its `.proto` or its JSON name); values are templates, known only per
 /// request, so their types are checked when the request is built.
-fn check_fields(
-    file: &SpecFile<EndpointSpec>,
+fn check_fields<T>(
+    file: &SpecFile<T>,
     body: &Loc<serde_json::Value>,
     value: &serde_json::Value,
     message: &MessageDescriptor,
@@ -147,8 +147,8 @@ fn check_fields(
 
 /// Points at a key written inside `body`: its first occurrence as a key
 /// (`key:` or `"key":`) from the line where `body` starts.
-fn at_key(
-    file: &SpecFile<EndpointSpec>,
+fn at_key<T>(
+    file: &SpecFile<T>,
     body: &Loc<serde_json::Value>,
     key: &str,
     message: String,

@@ -5,6 +5,7 @@
 mod call;
 mod compile;
 pub mod graph;
+pub mod graphql;
 mod grpc;
 pub mod rate_limits;
 mod reads;
@@ -41,6 +42,8 @@ pub struct Plan {
     pub listen: Option<String>,
     /// Aggregated endpoints.
     pub endpoints: Vec<Arc<Endpoint>>,
+    /// The GraphQL endpoint, when the folder has `graphql.yaml`.
+    pub graphql: Option<Arc<graphql::Graphql>>,
     /// Pass-through routes.
     pub proxies: Vec<Arc<ProxyPlan>>,
     /// The compiled templates of all endpoints.

@@ -2,12 +2,14 @@
 //! parsed into typed specs with unknown keys rejected. Problems are
 //! collected across all files, never just the first.
 
+mod graphql;
 mod model;
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+pub(crate) use graphql::{GraphqlLimits, GraphqlSpec};
 pub(crate) use model::{CallSpec, EndpointSpec, ExampleSpec, RespondSpec};
 
 use crate::config::BffConfig;
@@ -77,6 +79,8 @@ pub struct SpecSet {
     pub config: SpecFile<BffConfig>,
     /// The endpoint files, sorted by path.
     pub endpoints: Vec<SpecFile<EndpointSpec>>,
+    /// `graphql.yaml`, when the folder has one.
+    pub graphql: Option<SpecFile<GraphqlSpec>>,
 }
 
 /// Reads and parses a folder. Files that fail to parse are reported and left
@@ -94,10 +98,17 @@ pub(crate) fn read_dir(dir: &Path, diags: &mut Diagnostics) -> Option<SpecSet> {
         .iter()
         .filter_map(|p| read_file::<EndpointSpec>(p, diags))
         .collect();
+    let graphql_path = dir.join("graphql.yaml");
+    let graphql = if graphql_path.is_file() {
+        read_file::<GraphqlSpec>(&graphql_path, diags)
+    } else {
+        None
+    };
     Some(SpecSet {
         dir: dir.to_owned(),
         config: config?,
         endpoints,
+        graphql,
     })
 }
 

@@ -134,6 +134,14 @@ pub struct CallSpec {
     /// What a failure of this call means; without it the call is required.
     #[serde(default)]
     pub on_error: Option<OnError>,
+    /// GraphQL resolvers only: jq turning each result (with `for_each`,
+    /// each parent's matched item) into the field's value.
+    #[serde(default)]
+    pub select: Option<Loc<String>>,
+    /// GraphQL resolvers with `for_each` and `batch` only: jq giving the key
+    /// an item of the answer belongs to, matched against the parents' keys.
+    #[serde(default)]
+    pub key: Option<Loc<String>>,
 }
 
 /// The error contract of a call.

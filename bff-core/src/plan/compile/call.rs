@@ -12,7 +12,7 @@ use super::{FolderParts, LangBuilders};
 use crate::plan::template::{Escape, Template};
 use crate::plan::{Call, ForEach, GrpcMethod, REQUEST_ROOTS};
 use crate::source::{Diagnostics, Loc};
-use crate::spec::{CallSpec, EndpointSpec, SpecFile};
+use crate::spec::{CallSpec, SpecFile};
 use crate::value::{self, Value};
 
 /// Default number of `for_each` requests in flight at once.
@@ -20,9 +20,9 @@ const DEFAULT_CONCURRENCY: usize = 8;
 
 /// What every step of compiling one call reads, and what the steps
 /// collect: the names the call's templates read, and problems.
-pub(super) struct CallCx<'a, 'c> {
-    /// The endpoint file the call is written in.
-    pub(super) file: &'a SpecFile<EndpointSpec>,
+pub(super) struct CallCx<'a, 'c, T> {
+    /// The file the call is written in (an endpoint, or `graphql.yaml`).
+    pub(super) file: &'a SpecFile<T>,
     /// The call's name, also the key of its result.
     pub(super) name: &'a str,
     /// The call as written.
@@ -37,9 +37,12 @@ pub(super) struct CallCx<'a, 'c> {
     pub(super) diags: &'c mut Diagnostics,
     /// Roots the call's templates read, in the order read; empty at first.
     pub(super) roots: Vec<String>,
+    /// A GraphQL field's resolver rather than an endpoint's call: named
+    /// `Type.field`, reading `args` and `parent` (given as `names`).
+    pub(super) resolver: bool,
 }
 
-impl<'a> CallCx<'a, '_> {
+impl<'a, T> CallCx<'a, '_, T> {
     /// The compiled call; `None` when anything about it is wrong (reported).
     pub(super) fn compile(mut self) -> Option<Call> {
         let before = self.diags.0.len();
@@ -96,6 +99,17 @@ impl<'a> CallCx<'a, '_> {
     /// it cannot hide what they read of the request.
     fn check_name(&mut self) {
         let name = self.name;
+        if self.resolver {
+            return;
+        }
+        for (key, src) in [("select", &self.spec.select), ("key", &self.spec.key)] {
+            if let Some(src) = src {
+                self.diags.push(self.file.error_at(
+                    src,
+                    format!("`{key}` is for GraphQL resolvers; an endpoint shapes its answer in `respond`"),
+                ));
+            }
+        }
         if REQUEST_ROOTS.contains(&name) || matches!(name, "batch" | "item") || !is_identifier(name)
         {
             self.diags.push(self.file.error_at_key(

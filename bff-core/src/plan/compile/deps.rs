@@ -7,7 +7,7 @@ use super::locate::at_reference;
 use crate::plan::REQUEST_ROOTS;
 use crate::plan::expr::Expr;
 
-impl CallCx<'_, '_> {
+impl<T> CallCx<'_, '_, T> {
     /// Indexes of the calls this call needs, sorted, each once.
     pub(super) fn deps(&mut self) -> Vec<usize> {
         let (spec, name, names) = (self.spec, self.name, self.names);
@@ -23,12 +23,19 @@ impl CallCx<'_, '_> {
             } else if !REQUEST_ROOTS.contains(&root.as_str())
                 && !allowed_in_templates.contains(&root.as_str())
             {
-                self.diags.push(at_reference(
-                    self.file,
-                    spec,
-                    root,
-                    format!("call `{name}` reads `{root}`, which is not a call of this endpoint nor one of path, query, headers, body, auth{}", hint_for(&allowed_in_templates, root)),
-                ));
+                let message = if self.resolver {
+                    format!(
+                        "resolver `{name}` reads `{root}`, which is not one of args, parent, auth, headers, query{}",
+                        hint_for(&allowed_in_templates, root)
+                    )
+                } else {
+                    format!(
+                        "call `{name}` reads `{root}`, which is not a call of this endpoint nor one of path, query, headers, body, auth{}",
+                        hint_for(&allowed_in_templates, root)
+                    )
+                };
+                self.diags
+                    .push(at_reference(self.file, spec, root, message));
             }
         }
         for src in [&spec.when, &spec.for_each, &spec.body_jq]

@@ -77,6 +77,7 @@ pub(super) fn compile_endpoint<'a>(
             b: &mut *b,
             diags: &mut *diags,
             roots: Vec::new(),
+            resolver: false,
         };
         if let Some(c) = cx.compile() {
             calls.push(c);

@@ -5,11 +5,11 @@
 use crate::plan::expr::ExprError;
 use crate::plan::template::TemplateError;
 use crate::source::{Diagnostic, Loc};
-use crate::spec::{CallSpec, EndpointSpec, SpecFile};
+use crate::spec::{CallSpec, SpecFile};
 
 /// A jq error, at the characters of the expression it is about.
-pub(super) fn expr_diagnostic(
-    file: &SpecFile<EndpointSpec>,
+pub(super) fn expr_diagnostic<T>(
+    file: &SpecFile<T>,
     src: &Loc<String>,
     e: &ExprError,
 ) -> Diagnostic {
@@ -22,8 +22,8 @@ pub(super) fn expr_diagnostic(
 }
 
 /// A template error, at the characters of the template it is about.
-pub(super) fn template_diagnostic(
-    file: &SpecFile<EndpointSpec>,
+pub(super) fn template_diagnostic<T>(
+    file: &SpecFile<T>,
     src: &Loc<String>,
     e: &TemplateError,
 ) -> Diagnostic {
@@ -48,8 +48,8 @@ pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Places an error found inside a scalar (template or expression) in its
 /// file: the scalar's own line of text is searched for from where the
 /// scalar starts, which works for plain, quoted and block scalars alike.
-pub(super) fn locate(
-    file: &SpecFile<EndpointSpec>,
+pub(super) fn locate<T>(
+    file: &SpecFile<T>,
     src: &Loc<String>,
     line: usize,
     column: usize,
@@ -93,8 +93,8 @@ pub(super) fn locate(
 
 /// Points at where a call reads `name`: the first template, expression or
 /// `after` entry of the call that mentions it; the call itself otherwise.
-pub(super) fn at_reference(
-    file: &SpecFile<EndpointSpec>,
+pub(super) fn at_reference<T>(
+    file: &SpecFile<T>,
     call: &Loc<CallSpec>,
     name: &str,
     message: String,

@@ -10,6 +10,7 @@ mod call;
 mod deps;
 mod endpoint;
 mod formats;
+mod graphql;
 mod locate;
 mod policies;
 mod proxies;
@@ -30,7 +31,7 @@ use super::{Plan, Service};
 use crate::auth::Policy;
 use crate::config::{BffConfig, expand_env};
 use crate::source::{Diagnostic, Diagnostics, Loc};
-use crate::spec::{EndpointSpec, SpecFile, SpecSet, read_dir};
+use crate::spec::{SpecFile, SpecSet, read_dir};
 
 /// Reads, checks and compiles a spec folder, reporting every problem.
 pub fn load(dir: &Path) -> Result<Plan, Diagnostics> {
@@ -57,6 +58,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         .endpoints
         .iter()
         .flat_map(|f| f.spec.calls.values())
+        .chain(set.graphql.iter().flat_map(|f| f.spec.resolvers.values()))
         .filter(|c| c.grpc.is_some())
         .map(|c| c.service.as_str())
         .collect();
@@ -111,6 +113,12 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             endpoints.push(Arc::new(ep));
         }
     }
+    let graphql = set.graphql.as_ref().and_then(|file| {
+        let g = graphql::compile_graphql(file, &set.dir, folder, &mut b, diags)?;
+        routes
+            .graphql(file, file.spec.path.as_ref(), &g.path, diags)
+            .then(|| Arc::new(g))
+    });
     for u in &usage {
         routes.usage(config_file, u, diags);
     }
@@ -121,6 +129,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         config_text: config_file.text.clone(),
         listen,
         endpoints,
+        graphql,
         proxies,
         templates: Arc::new(templates),
         identity_headers: policies::identity_headers(&policies),
@@ -135,6 +144,9 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         pages: Arc::new(pages),
     })
 }
+
+/// Reports an error of one expression at the place it was written.
+type ExprSite<'a> = Box<dyn Fn(&super::expr::ExprError) -> Diagnostic + 'a>;
 
 /// Authentication policies by name.
 type Policies = IndexMap<String, Arc<Policy>>;
@@ -157,21 +169,23 @@ struct FolderParts<'a> {
 struct LangBuilders<'a> {
     templates: TemplateBuilder,
     exprs: ExprBuilder,
-    /// Where each expression was written, by the order it was added in.
-    expr_sites: Vec<(&'a SpecFile<EndpointSpec>, &'a Loc<String>)>,
+    /// How to report an error of each expression where it was written, by
+    /// the order it was added in.
+    expr_sites: Vec<ExprSite<'a>>,
 }
 
 impl<'a> LangBuilders<'a> {
     /// Queues a jq expression; syntax errors are reported at once.
-    fn expr(
+    fn expr<T>(
         &mut self,
-        file: &'a SpecFile<EndpointSpec>,
+        file: &'a SpecFile<T>,
         src: &'a Loc<String>,
         diags: &mut Diagnostics,
     ) -> Option<Expr> {
         match self.exprs.add(src) {
             Ok(e) => {
-                self.expr_sites.push((file, src));
+                self.expr_sites
+                    .push(Box::new(move |e| locate::expr_diagnostic(file, src, e)));
                 Some(e)
             }
             Err(errors) => {
@@ -188,8 +202,7 @@ impl<'a> LangBuilders<'a> {
     fn finish(self, dir: &Path, diags: &mut Diagnostics) -> Option<TemplateSet> {
         if let Err(errors) = self.exprs.finish() {
             for (i, e) in errors {
-                let (file, src) = self.expr_sites[i];
-                diags.push(locate::expr_diagnostic(file, src, &e));
+                diags.push(self.expr_sites[i](&e));
             }
             return None;
         }

@@ -10,7 +10,7 @@ use crate::plan::{BodyPlan, BodyTemplate};
 use crate::source::Loc;
 use crate::value;
 
-impl CallCx<'_, '_> {
+impl<F> CallCx<'_, '_, F> {
     /// Query parameters, each value a template.
     pub(super) fn query(&mut self) -> Vec<(String, Template)> {
         let spec = self.spec;

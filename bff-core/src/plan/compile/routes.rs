@@ -67,6 +67,29 @@ impl<'a> Routes<'a> {
         true
     }
 
+    /// Places the GraphQL endpoint's path, which must be a route of its own.
+    pub(super) fn graphql<T>(
+        &mut self,
+        file: &SpecFile<T>,
+        at: Option<&crate::source::Loc<String>>,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> bool {
+        let placed = path.starts_with('/')
+            && !path.contains(['{', '}', '*'])
+            && self.router.insert(path.to_owned(), ()).is_ok();
+        if !placed {
+            let message = format!(
+                "the GraphQL path `{path}` must be a literal path of its own, starting with `/`"
+            );
+            diags.push(match at {
+                Some(at) => file.error_at(at, message),
+                None => Diagnostic::file(&file.path, message),
+            });
+        }
+        placed
+    }
+
     /// Places a policy's usage path, which must be a route of its own.
     pub(super) fn usage(
         &mut self,

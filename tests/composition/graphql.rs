@@ -1,0 +1,432 @@
+//! The GraphQL endpoint end to end: a schema and resolvers in the spec
+//! folder over a real upstream on loopback. Only the resolvers of selected
+//! fields send requests; the keys of every parent at a level go out in
+//! one batched request; a slow optional field becomes `null` with an error
+//! naming its path and reason, within the deadline; a failed non-null
+//! field nulls its nearest nullable parent; limits refuse an operation
+//! before any request; persisted operations and the automatic persisted
+//! queries protocol; GET for queries only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::routing::get;
+use bff_tests::{SpecDir, bff_yaml, client, gateway, serve};
+use serde_json::{Value, json};
+
+use crate::harness::{Reply, send};
+
+const SCHEMA: &str = r#"
+type Query {
+  products(limit: Int = 10): [Product!]!
+  product(id: ID!): Product
+  strict: Strict
+}
+
+type Product {
+  id: ID!
+  name: String!
+  price: Float
+  stock: Int
+  reviews: [Review!]
+}
+
+type Review {
+  stars: Int!
+  text: String
+}
+
+type Strict {
+  id: ID!
+  must: Int!
+}
+
+type Mutation {
+  touch(id: ID!): Product
+}
+"#;
+
+const GRAPHQL_YAML: &str = r#"
+deadline: 1s
+resolvers:
+  Query.products:
+    service: up
+    get: "/products?limit={{ args.limit }}"
+    select: "[.[] | {id, name, price: (.price_cents / 100)}]"
+  Query.product:
+    service: up
+    get: "/products/{{ args.id }}"
+    select: "{id, name, price: (.price_cents / 100)}"
+  Query.strict: { service: up, get: /strict }
+  Strict.must: { service: up, get: /fail }
+  Mutation.touch: { service: up, post: "/products/{{ args.id }}" }
+  Product.stock:
+    service: up
+    for_each: .parent.id
+    batch: 100
+    get: "/stock?ids={{ batch | join(sep=',') }}"
+    key: .product_id
+    select: .available
+  Product.reviews:
+    service: up
+    get: "/reviews/{{ parent.id }}"
+    timeout: 150ms
+    on_error: {}
+"#;
+
+/// What the upstream was asked, by path.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn upstream(seen: Seen) -> Router {
+    let log = move |what: String| seen.lock().unwrap().push(what);
+    let (l1, l2, l3, l4, l5, l6) = (
+        log.clone(),
+        log.clone(),
+        log.clone(),
+        log.clone(),
+        log.clone(),
+        log,
+    );
+    Router::new()
+        .route(
+            "/products",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let n: usize = q["limit"].parse().unwrap();
+                l1(format!("/products?limit={n}"));
+                async move {
+                    let list: Vec<Value> = (0..n)
+                        .map(|i| json!({"id": format!("p{i}"), "name": format!("P{i}"), "price_cents": 100 * i as u64, "secret": "x"}))
+                        .collect();
+                    axum::Json(Value::Array(list))
+                }
+            }),
+        )
+        .route(
+            "/products/{id}",
+            get(move |Path(id): Path<String>| {
+                l2(format!("/products/{id}"));
+                async move { axum::Json(json!({"id": id, "name": "One", "price_cents": 250})) }
+            })
+            .post(|Path(id): Path<String>| async move {
+                axum::Json(json!({"id": id, "name": "Touched"}))
+            }),
+        )
+        .route(
+            "/stock",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                l3(format!("/stock?ids={}", q["ids"]));
+                async move {
+                    let items: Vec<Value> = q["ids"]
+                        .split(',')
+                        .map(|id| json!({"product_id": id, "available": id.len()}))
+                        .collect();
+                    axum::Json(Value::Array(items))
+                }
+            }),
+        )
+        .route(
+            "/reviews/{id}",
+            get(move |Path(id): Path<String>| {
+                l4(format!("/reviews/{id}"));
+                async move {
+                    if id == "p1" {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    axum::Json(json!([{"stars": 5, "text": "good"}]))
+                }
+            }),
+        )
+        .route(
+            "/strict",
+            get(move || {
+                l5("/strict".to_owned());
+                async { axum::Json(json!({"id": "s"})) }
+            }),
+        )
+        .route(
+            "/fail",
+            get(move || {
+                l6("/fail".to_owned());
+                async { (http::StatusCode::SERVICE_UNAVAILABLE, "down") }
+            }),
+        )
+}
+
+async fn start(graphql_yaml: &str, extra: &[(&str, &str)]) -> (String, Seen, SpecDir) {
+    let seen: Seen = Arc::default();
+    let up = serve(upstream(seen.clone())).await;
+    let mut dir = SpecDir::new(&bff_yaml(&[("up", &up)]))
+        .file("graphql.yaml", graphql_yaml)
+        .file("graphql/schema.graphql", SCHEMA);
+    for (path, text) in extra {
+        dir = dir.file(path, text);
+    }
+    let gw = gateway(dir.path()).await;
+    (gw, seen, dir)
+}
+
+async fn post(gw: &str, body: Value) -> Reply {
+    send(
+        client()
+            .post(format!("{gw}/graphql"))
+            .header("accept", "application/graphql-response+json")
+            .json(&body),
+    )
+    .await
+}
+
+async fn query(gw: &str, q: &str) -> Reply {
+    post(gw, json!({ "query": q })).await
+}
+
+#[tokio::test]
+async fn only_selected_fields_reach_their_services() {
+    let (gw, seen, _dir) = start(GRAPHQL_YAML, &[]).await;
+    let r = query(&gw, r#"{ product(id: "p7") { id name price } }"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/graphql-response+json")
+    );
+    assert_eq!(
+        r.json(),
+        json!({"data": {"product": {"id": "p7", "name": "One", "price": 2.5}}})
+    );
+    assert_eq!(*seen.lock().unwrap(), ["/products/p7"]);
+}
+
+#[tokio::test]
+async fn fifty_parents_send_one_batched_request_of_their_keys() {
+    let (gw, seen, _dir) = start(GRAPHQL_YAML, &[]).await;
+    let r = query(
+        &gw,
+        r#"{ products(limit: 50) { id stock } again: products(limit: 3) { id alsoStock: stock } }"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["data"]["products"].as_array().unwrap().len(), 50);
+    assert_eq!(v["data"]["products"][12], json!({"id": "p12", "stock": 3}));
+    assert_eq!(v["data"]["again"][2], json!({"id": "p2", "alsoStock": 2}));
+    let seen = seen.lock().unwrap().clone();
+    let stock: Vec<&String> = seen.iter().filter(|s| s.starts_with("/stock")).collect();
+    // One request per field selection at the level, its keys each once.
+    assert_eq!(stock.len(), 2, "{seen:?}");
+    let ids: Vec<String> = (0..50).map(|i| format!("p{i}")).collect();
+    assert!(
+        stock.contains(&&format!("/stock?ids={}", ids.join(","))),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_optional_field_is_null_with_an_error_within_the_deadline() {
+    let (gw, _seen, _dir) = start(GRAPHQL_YAML, &[]).await;
+    let r = query(&gw, r#"{ products(limit: 3) { id reviews { stars } } }"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.ms() < 1000, "took {} ms", r.ms());
+    assert_eq!(r.header("bff-partial"), Some("true"));
+    let v = r.json();
+    assert_eq!(v["data"]["products"][0]["reviews"], json!([{"stars": 5}]));
+    assert_eq!(v["data"]["products"][1]["reviews"], Value::Null);
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{v}");
+    assert_eq!(errors[0]["path"], json!(["products", 1, "reviews"]));
+    assert_eq!(errors[0]["extensions"]["reason"], "timeout");
+    assert_eq!(errors[0]["extensions"]["code"], "UPSTREAM_TIMEOUT");
+    assert_eq!(errors[0]["extensions"]["resolver"], "Product.reviews");
+}
+
+#[tokio::test]
+async fn a_failed_non_null_field_nulls_its_nearest_nullable_parent() {
+    let (gw, _seen, _dir) = start(GRAPHQL_YAML, &[]).await;
+    let r = query(&gw, r#"{ strict { id must } product(id: "p1") { id } }"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["data"]["strict"], Value::Null, "{v}");
+    assert_eq!(v["data"]["product"], json!({"id": "p1"}));
+    assert_eq!(v["errors"][0]["path"], json!(["strict", "must"]));
+    assert_eq!(v["errors"][0]["extensions"]["reason"], "status-503");
+}
+
+#[tokio::test]
+async fn limits_refuse_an_operation_before_any_request() {
+    let yaml = format!("{GRAPHQL_YAML}limits: {{ max_depth: 2, max_aliases: 1, max_cost: 400 }}\n");
+    let (gw, seen, _dir) = start(&yaml, &[]).await;
+    let deep = query(&gw, r#"{ products { reviews { stars } } }"#).await;
+    assert_eq!(deep.status, 400, "{}", deep.text);
+    assert_eq!(
+        deep.json()["errors"][0]["extensions"]["code"],
+        "MAX_DEPTH_EXCEEDED"
+    );
+    let aliases = query(
+        &gw,
+        r#"{ a: product(id: "1") { id } b: product(id: "2") { id } }"#,
+    )
+    .await;
+    assert_eq!(
+        aliases.json()["errors"][0]["extensions"]["code"],
+        "MAX_ALIASES_EXCEEDED"
+    );
+    // 500 products, each with a per-parent stock: far past the cost limit.
+    let costly = query(&gw, r#"{ products(limit: 500) { id name } }"#).await;
+    assert_eq!(
+        costly.json()["errors"][0]["extensions"]["code"],
+        "COST_LIMIT_EXCEEDED",
+        "{}",
+        costly.text
+    );
+    assert!(costly.json().get("data").is_none());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    // Within the limits the same endpoint answers.
+    let fine = query(&gw, r#"{ products(limit: 2) { id } }"#).await;
+    assert_eq!(fine.status, 200, "{}", fine.text);
+}
+
+#[tokio::test]
+async fn invalid_operations_get_located_errors_and_plain_json_clients_get_200() {
+    let (gw, seen, _dir) = start(GRAPHQL_YAML, &[]).await;
+    let r = query(&gw, "{ product(id: \"1\") { nope } }").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let v = r.json();
+    let e = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["message"].as_str().unwrap().contains("nope"))
+        .unwrap_or_else(|| panic!("no error names the field: {v}"));
+    assert_eq!(e["locations"][0], json!({"line": 1, "column": 22}));
+    assert_eq!(e["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    let plain = send(
+        client()
+            .post(format!("{gw}/graphql"))
+            .json(&json!({"query": "{ nope }"})),
+    )
+    .await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-type"), Some("application/json"));
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn get_serves_queries_with_variables_but_not_mutations() {
+    let (gw, _seen, _dir) = start(GRAPHQL_YAML, &[]).await;
+    let r = send(client().get(format!("{gw}/graphql")).query(&[
+        ("query", "query One($id: ID!) { product(id: $id) { id } }"),
+        ("variables", r#"{"id": "p3"}"#),
+        ("operationName", "One"),
+    ]))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json(), json!({"data": {"product": {"id": "p3"}}}));
+    let m = send(
+        client()
+            .get(format!("{gw}/graphql"))
+            .query(&[("query", r#"mutation { touch(id: "1") { id } }"#)]),
+    )
+    .await;
+    assert_eq!(m.status, 405, "{}", m.text);
+    assert_eq!(m.header("allow"), Some("POST"));
+    let posted = query(&gw, r#"mutation { touch(id: "9") { name } }"#).await;
+    assert_eq!(
+        posted.json(),
+        json!({"data": {"touch": {"name": "Touched"}}})
+    );
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_register_then_answer_by_hash() {
+    let (gw, _seen, _dir) = start(
+        &format!("{GRAPHQL_YAML}persisted: {{ dir: graphql/persisted }}\n"),
+        &[(
+            "graphql/persisted/one.graphql",
+            "query { product(id: \"p5\") { id } }",
+        )],
+    )
+    .await;
+    let text = r#"{ product(id: "p2") { name } }"#;
+    let hash = sha256(text);
+    let ext = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let miss = post(&gw, json!({"extensions": ext})).await;
+    assert_eq!(
+        miss.json()["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    let wrong = post(
+        &gw,
+        json!({"query": "{ strict { id } }", "extensions": ext}),
+    )
+    .await;
+    assert_eq!(
+        wrong.json()["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_HASH_MISMATCH"
+    );
+    let register = post(&gw, json!({"query": text, "extensions": ext})).await;
+    assert_eq!(
+        register.json(),
+        json!({"data": {"product": {"name": "One"}}})
+    );
+    let by_hash = post(&gw, json!({"extensions": ext})).await;
+    assert_eq!(
+        by_hash.json(),
+        json!({"data": {"product": {"name": "One"}}})
+    );
+    // A file of the persisted folder answers by its hash from the start.
+    let file_hash = sha256("query { product(id: \"p5\") { id } }");
+    let from_file = post(
+        &gw,
+        json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": file_hash}}}),
+    )
+    .await;
+    assert_eq!(from_file.json(), json!({"data": {"product": {"id": "p5"}}}));
+}
+
+#[tokio::test]
+async fn required_persisted_operations_refuse_any_other_text() {
+    let op = "query { product(id: \"p5\") { id } }";
+    let (gw, seen, _dir) = start(
+        &format!("{GRAPHQL_YAML}persisted: {{ require: true }}\nintrospection: false\n"),
+        &[("graphql/persisted/one.graphql", op)],
+    )
+    .await;
+    let other = query(&gw, r#"{ product(id: "p6") { id } }"#).await;
+    assert_eq!(
+        other.json()["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_REQUIRED"
+    );
+    assert!(seen.lock().unwrap().is_empty());
+    let same = query(&gw, op).await;
+    assert_eq!(same.json(), json!({"data": {"product": {"id": "p5"}}}));
+}
+
+#[tokio::test]
+async fn introspection_answers_unless_turned_off() {
+    let q = "{ __schema { queryType { name } } }";
+    let (gw, _s, _d) = start(GRAPHQL_YAML, &[]).await;
+    let on = query(&gw, q).await;
+    assert_eq!(
+        on.json(),
+        json!({"data": {"__schema": {"queryType": {"name": "Query"}}}})
+    );
+    let (gw, _s, _d) = start(&format!("{GRAPHQL_YAML}introspection: false\n"), &[]).await;
+    let off = query(&gw, q).await;
+    assert!(
+        off.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("introspection"),
+        "{}",
+        off.text
+    );
+}
+
+fn sha256(text: &str) -> String {
+    bff_core::plan::graphql::sha256(text)
+}
