@@ -462,3 +462,79 @@ fn a_broken_template_hides_no_other_page() {
         );
     insta::assert_snapshot!(diagnostics(&dir));
 }
+
+/// A folder whose `graphql.yaml` and schema are given.
+fn graphql(yaml: &str, sdl: &str) -> String {
+    diagnostics(
+        &SpecDir::new(BFF)
+            .file("graphql.yaml", yaml)
+            .file("graphql/schema.graphql", sdl),
+    )
+}
+
+const SDL: &str = "\
+type Query {
+  user(id: ID!): User
+}
+
+type User {
+  id: ID!
+  name: String!
+  orders: [Order!]!
+}
+
+type Order {
+  id: ID!
+  total: Int
+}
+";
+
+#[test]
+fn graphql_schema_syntax_error() {
+    insta::assert_snapshot!(graphql(
+        "resolvers: {}\n",
+        "type Query {\n  user(id: ID!): User\n\ntype User { id: ID! }\n"
+    ));
+}
+
+#[test]
+fn graphql_schema_unknown_type() {
+    insta::assert_snapshot!(graphql("resolvers: {}\n", "type Query {\n  user: Usr\n}\n"));
+}
+
+#[test]
+fn graphql_resolvers_that_do_not_fit_the_schema() {
+    insta::assert_snapshot!(graphql(
+        "\
+resolvers:
+  Query.usr: { service: users, get: /users/1 }
+  Query.user:
+    service: users
+    get: \"/users/{{ args.id }}\"
+    select: \"{id, name, email: .mail}\"
+  User.orders:
+    service: orders
+    get: \"/orders?customer={{ parent.customer_id }}\"
+    on_error: {}
+  Order.total:
+    service: orders
+    for_each: .parent.id
+    batch: 50
+    get: \"/totals?ids={{ batch | join(sep=',') }}\"
+",
+        SDL
+    ));
+}
+
+#[test]
+fn graphql_persisted_operation_that_does_not_fit_the_schema() {
+    insta::assert_snapshot!(diagnostics(
+        &SpecDir::new(BFF)
+            .file("graphql.yaml", "persisted: { require: true }\n")
+            .file("graphql/schema.graphql", SDL)
+            .file(
+                "graphql/persisted/home.graphql",
+                "query Home {\n  user(id: \"1\") { nickname }\n}\n"
+            ),
+    ));
+}

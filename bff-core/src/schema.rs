@@ -4,7 +4,7 @@
 use schemars::{JsonSchema, Schema, schema_for};
 
 use crate::config::BffConfig;
-use crate::spec::EndpointSpec;
+use crate::spec::{EndpointSpec, GraphqlSpec};
 
 /// Schema of `bff.yaml`.
 pub fn bff_schema() -> Schema {
@@ -49,11 +49,17 @@ pub fn endpoint_schema() -> Schema {
     schema_for!(EndpointSpec)
 }
 
-/// Both schemas as pretty JSON, by file name under `schema/`.
-pub fn files() -> [(&'static str, String); 2] {
+/// Schema of `graphql.yaml`.
+pub fn graphql_schema() -> Schema {
+    schema_for!(GraphqlSpec)
+}
+
+/// The schemas as pretty JSON, by file name under `schema/`.
+pub fn files() -> [(&'static str, String); 3] {
     [
         ("bff.schema.json", pretty(&bff_schema())),
         ("endpoint.schema.json", pretty(&endpoint_schema())),
+        ("graphql.schema.json", pretty(&graphql_schema())),
     ]
 }
 
