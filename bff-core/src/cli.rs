@@ -178,8 +178,13 @@ fn validate<E: Extension>(dir: &Path) -> ExitCode {
     });
     match checked {
         Ok(plan) => {
+            let graphql = plan.graphql.as_ref().map_or_else(String::new, |g| {
+                let resolvers: usize = g.resolvers.values().map(|r| r.len()).sum();
+                let persisted = g.persisted.by_hash.len();
+                format!(", GraphQL at {} with {resolvers} resolvers and {persisted} persisted operations", g.path)
+            });
             println!(
-                "{}: ok ({} endpoints, {} pass-through routes)",
+                "{}: ok ({} endpoints, {} pass-through routes{graphql})",
                 dir.display(),
                 plan.endpoints.len(),
                 plan.proxies.len()
