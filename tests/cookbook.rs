@@ -39,14 +39,14 @@ fn files() -> Vec<(String, String)> {
             .strip_prefix("# file: ")
             .or_else(|| first.strip_prefix("// file: "));
         match (lang.as_str(), path) {
-            ("yaml" | "proto", Some(path)) => {
+            ("yaml" | "proto" | "graphql", Some(path)) => {
                 assert!(
                     files.iter().all(|(p, _)| p != path),
                     "two blocks claim {path}"
                 );
                 files.push((path.to_owned(), text));
             }
-            ("yaml" | "proto", None) => {
+            ("yaml" | "proto" | "graphql", None) => {
                 panic!("a {lang} block names no file (`# file: …`): {first}")
             }
             _ => {}
@@ -128,6 +128,26 @@ async fn every_recipe_loads_and_answers_its_example() {
             assert!(!binary.bytes().await.unwrap().is_empty());
         }
     }
+    // The GraphQL recipe answers its query in full.
+    assert!(plan.graphql.is_some(), "the GraphQL recipe did not load");
+    let query =
+        r#"{ product(id: "p-2001") { name stock related { reason product { name stock } } } }"#;
+    let answer: serde_json::Value = http
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let related = answer["data"]["product"]["related"].as_array().unwrap();
+    assert!(!related.is_empty(), "{answer}");
+    assert!(
+        related.iter().all(|r| r["product"]["name"].is_string()),
+        "{answer}"
+    );
     // The free plan is kept out of the partner endpoint.
     let free = http
         .get(format!("{base}/partner/v1/stock-levels?skus=p-2001"))

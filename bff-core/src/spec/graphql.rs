@@ -38,9 +38,6 @@ pub struct GraphqlSpec {
     /// Whether `__schema` and `__type` answer (default true).
     #[serde(default = "yes")]
     pub introspection: bool,
-    /// Serve the GraphiQL explorer at the endpoint's path to browsers (default false).
-    #[serde(default)]
-    pub explorer: bool,
     /// Limits checked before any upstream request is made.
     #[serde(default)]
     pub limits: GraphqlLimits,

@@ -337,6 +337,20 @@ async fn resolve_field(
     let mut keys: Vec<Result<(Vec<Val>, bool), CallError>> = Vec::with_capacity(parents.len());
     for parent in parents {
         let s = scope(parent.clone());
+        // A parent whose `when` is false asks for nothing and gets null.
+        if let Some(when) = &call.when {
+            match when.first(s.jq_input()) {
+                Ok(v) if !value::truthy(&v) => {
+                    keys.push(Ok((Vec::new(), false)));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    keys.push(Err(CallError::Input(e.to_string())));
+                    continue;
+                }
+            }
+        }
         let k = fe
             .items
             .run(s.jq_input())
