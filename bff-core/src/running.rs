@@ -40,6 +40,9 @@ pub(crate) struct Running {
     /// GraphQL operations clients registered by their SHA-256 (automatic
     /// persisted queries), when the GraphQL endpoint lets them.
     pub graphql_registered: Option<moka::sync::Cache<String, Arc<crate::plan::graphql::Operation>>>,
+    /// GraphQL operations seen lately, parsed and validated, by the SHA-256
+    /// of their text: a repeated operation is not parsed again.
+    pub graphql_documents: moka::sync::Cache<String, Arc<crate::plan::graphql::Operation>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -49,6 +52,9 @@ impl std::fmt::Debug for Running {
             .finish_non_exhaustive()
     }
 }
+
+/// How many parsed GraphQL operations are kept.
+const PARSED_OPERATIONS: u64 = 512;
 
 impl Running {
     /// Starts the state of `plan`; `client` is the gateway's. What the plan
@@ -105,6 +111,7 @@ impl Running {
                 .as_ref()
                 .filter(|g| g.persisted.register > 0)
                 .map(|g| moka::sync::Cache::new(g.persisted.register as u64)),
+            graphql_documents: moka::sync::Cache::new(PARSED_OPERATIONS),
         })
     }
 

@@ -297,6 +297,14 @@ fn find_document(
                     "PERSISTED_QUERY_REQUIRED",
                 ));
             }
+            if let Some(op) = cx.running.graphql_documents.get(&own) {
+                if hash.is_some()
+                    && let Some(r) = registered
+                {
+                    r.insert(own, op.clone());
+                }
+                return Ok(op);
+            }
             let document = ExecutableDocument::parse_and_validate(
                 &g.schema,
                 text.as_str(),
@@ -317,6 +325,7 @@ fn find_document(
                 text: text.clone(),
                 document,
             });
+            cx.running.graphql_documents.insert(own.clone(), op.clone());
             if hash.is_some()
                 && let Some(r) = registered
             {

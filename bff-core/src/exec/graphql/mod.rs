@@ -19,7 +19,7 @@ pub(crate) use shape::request_error;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use apollo_compiler::executable::{Field, Operation, Selection};
+use apollo_compiler::executable::{Field, Operation, OperationType, Selection};
 use apollo_compiler::response::{ExecutionResponse, JsonMap};
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Name, Node as AstNode};
@@ -105,9 +105,30 @@ pub(crate) async fn run(
     };
     let root_type = operation.object_type().clone();
     let selections: Vec<&Selection> = operation.selection_set.selections.iter().collect();
-    let root = vec![(root_type.clone(), value::object([]))];
-    let mut objects = resolve_level(&run, root, selections).await;
-    let root = objects.pop().expect("one root object");
+    let start = || vec![(root_type.clone(), value::object([]))];
+    let root = if operation.operation_type == OperationType::Mutation {
+        // A mutation's root fields run one after the other, in order.
+        let mut root = Object {
+            type_name: root_type.clone(),
+            data: value::object([]),
+            fields: HashMap::new(),
+        };
+        let singles: Vec<Vec<Selection>> = run
+            .doc
+            .collect(&root_type, &selections)
+            .into_values()
+            .map(|fields| fields.into_iter().cloned().map(Selection::Field).collect())
+            .collect();
+        for one in &singles {
+            let mut done = resolve_level(&run, start(), one.iter().collect()).await;
+            let first = done.pop().expect("one root object");
+            root.fields.extend(first.fields);
+        }
+        root
+    } else {
+        let mut objects = resolve_level(&run, start(), selections).await;
+        objects.pop().expect("one root object")
+    };
     let mut response = shape::execute(graphql, document, operation, variables, &root);
     let failures = run.failures.into_inner().unwrap_or_default();
     for e in &mut response.errors {

@@ -227,6 +227,12 @@ fn compile_resolver<'a>(
         resolver: true,
     };
     let call = cx.compile();
+    if let Some(after) = spec.after.first() {
+        diags.push(file.error_at(
+            after,
+            format!("resolver `{name}`: `after` names calls of an endpoint; a resolver runs when its parent is resolved"),
+        ));
+    }
     if let Some(on_error) = &spec.on_error {
         if !on_error.forward_status.is_empty() {
             diags.push(file.error_at(
