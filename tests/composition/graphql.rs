@@ -527,3 +527,41 @@ async fn graphql_js_and_graphql_request_agree_with_the_web_bffs_endpoint() {
             .is_some_and(|o| !o.is_empty())
     );
 }
+
+/// A mutation's root fields run one after the other (GraphQL spec
+/// §6.2.2), a query's at once.
+#[tokio::test]
+async fn mutation_fields_run_in_order_and_query_fields_at_once() {
+    let log = crate::harness::SleepLog::new();
+    let up = serve(log.router()).await;
+    let sdl = "type Query { nap(ms: Int!, tag: String!): Int }\ntype Mutation { nap(ms: Int!, tag: String!): Int }\n";
+    let yaml = r#"
+resolvers:
+  Query.nap: { service: up, get: "/sleep/{{ args.ms }}/{{ args.tag }}", select: .slept }
+  Mutation.nap: { service: up, get: "/sleep/{{ args.ms }}/{{ args.tag }}", select: .slept }
+"#;
+    let dir = SpecDir::new(&bff_yaml(&[("up", &up)]))
+        .file("graphql.yaml", yaml)
+        .file("graphql/schema.graphql", sdl);
+    let gw = gateway(dir.path()).await;
+    let m = query(
+        &gw,
+        r#"mutation { a: nap(ms: 120, tag: "m1") b: nap(ms: 10, tag: "m2") }"#,
+    )
+    .await;
+    assert_eq!(m.json(), json!({"data": {"a": 120, "b": 10}}), "{}", m.text);
+    assert!(
+        log.at("m2", "arrived") >= log.at("m1", "finished"),
+        "the second mutation field started before the first ended"
+    );
+    let q = query(
+        &gw,
+        r#"{ a: nap(ms: 120, tag: "q1") b: nap(ms: 10, tag: "q2") }"#,
+    )
+    .await;
+    assert_eq!(q.status, 200, "{}", q.text);
+    assert!(
+        log.at("q2", "arrived") < log.at("q1", "finished"),
+        "query fields did not run at once"
+    );
+}
