@@ -364,3 +364,50 @@ fn healthcheck_asks_the_admin_listener() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no admin.listen"));
 }
+
+#[test]
+fn explain_graphql_prints_the_waves_of_an_operation() {
+    let web = bff_tests::workspace_root().join("composition-specs/web");
+    let run = |args: &[&str]| {
+        std::process::Command::new(process::binary("bff-web"))
+            .arg("explain")
+            .arg("--specs")
+            .arg(&web)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--graphql",
+        r#"query Page($more: Boolean!) { product(id: "p-2001") { name stock { available } related @include(if: $more) { product { name } } } }"#,
+        "--variables",
+        r#"{"more": true}"#,
+    ]);
+    let plan = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(plan.contains("query Page"), "{plan}");
+    assert!(plan.contains("estimated cost"), "{plan}");
+    let wave = |n: usize| plan.split("wave ").nth(n).unwrap_or_default().to_owned();
+    assert!(wave(1).contains("Query.product → GET catalog"), "{plan}");
+    assert!(
+        wave(2).contains("Product.stock") && wave(2).contains("50 per request"),
+        "{plan}"
+    );
+    assert!(wave(3).contains("Recommendation.product"), "{plan}");
+    // Skipped fields run nothing.
+    let skipped = run(&[
+        "--graphql",
+        r#"query Page($more: Boolean!) { product(id: "p-2001") { related @include(if: $more) { product { name } } } }"#,
+        "--variables",
+        r#"{"more": false}"#,
+    ]);
+    assert!(
+        !text(&skipped.stdout).contains("Product.related"),
+        "{}",
+        text(&skipped.stdout)
+    );
+    // An operation the schema does not allow is refused with its location.
+    let bad = run(&["--graphql", "{ product(id: \"1\") { nope } }"]);
+    assert_eq!(bad.status.code(), Some(EXIT_CONFIG));
+    assert!(text(&bad.stderr).contains("nope"), "{}", text(&bad.stderr));
+}

@@ -51,6 +51,16 @@ enum Command {
         specs: Option<PathBuf>,
         /// The endpoint, e.g. "GET /v1/home"; all endpoints when left out.
         endpoint: Option<String>,
+        /// A GraphQL operation to explain against the folder's `graphql.yaml`
+        /// instead: which resolvers its fields run, in which order, how often.
+        #[arg(long, conflicts_with = "endpoint")]
+        graphql: Option<String>,
+        /// With `--graphql`: the operation's variables, as JSON (for `@skip`/`@include`).
+        #[arg(long, requires = "graphql")]
+        variables: Option<String>,
+        /// With `--graphql`: the operation to explain, when the document has several.
+        #[arg(long, requires = "graphql")]
+        operation: Option<String>,
     },
     /// GET a URL and exit 0 on a 2xx answer, 1 otherwise (container health checks).
     Healthcheck {
@@ -108,9 +118,21 @@ pub fn main<E: Extension>(name: &str, default_specs: &str, extension: E) -> Exit
             println!("{}", crate::schema::pretty(&schema).trim_end());
             ExitCode::SUCCESS
         }
-        Some(Command::Explain { specs, endpoint }) => {
-            explain(&specs_or_default(specs), endpoint.as_deref())
-        }
+        Some(Command::Explain {
+            specs,
+            graphql: Some(text),
+            variables,
+            operation,
+            ..
+        }) => explain_graphql(
+            &specs_or_default(specs),
+            &text,
+            variables.as_deref(),
+            operation.as_deref(),
+        ),
+        Some(Command::Explain {
+            specs, endpoint, ..
+        }) => explain(&specs_or_default(specs), endpoint.as_deref()),
         Some(Command::Healthcheck {
             specs,
             timeout,
@@ -228,6 +250,42 @@ fn explain(dir: &Path, endpoint: Option<&str>) -> ExitCode {
         println!();
     }
     ExitCode::SUCCESS
+}
+
+/// Prints the plan of a GraphQL operation.
+fn explain_graphql(
+    dir: &Path,
+    text: &str,
+    variables: Option<&str>,
+    operation: Option<&str>,
+) -> ExitCode {
+    let plan = match crate::plan::load(dir) {
+        Ok(p) => p,
+        Err(d) => return report(dir, &d),
+    };
+    let Some(g) = &plan.graphql else {
+        eprintln!("{} has no graphql.yaml", dir.display());
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let variables = match variables.map(serde_json::from_str::<apollo_compiler::response::JsonMap>)
+    {
+        None => apollo_compiler::response::JsonMap::new(),
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            eprintln!("--variables is not a JSON object: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match crate::exec::graphql::explain(g, text, operation, &variables) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
 }
 
 /// Exit 0 when the URL (or the admin listener's `/healthz`) answers 2xx;

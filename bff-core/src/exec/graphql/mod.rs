@@ -10,10 +10,12 @@
 //! gathered ([`shape`]), which gives aliases, fragments, `__typename`,
 //! introspection, value coercion and the spec's null propagation.
 
+mod explain;
 mod fields;
 pub(crate) mod limits;
 mod shape;
 
+pub(crate) use explain::explain;
 pub(crate) use shape::request_error;
 
 use std::collections::HashMap;
