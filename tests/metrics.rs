@@ -333,3 +333,67 @@ async fn labels_stay_bounded_whatever_methods_and_paths_clients_send() {
         "{text}"
     );
 }
+
+/// The GraphQL endpoint's resolvers are counted like an endpoint's calls:
+/// by `endpoint` (`GraphQL /graphql`) and `call` (the resolver).
+#[tokio::test]
+async fn graphql_resolvers_are_timed_and_their_failures_counted() {
+    let up = serve(
+        Router::new()
+            .route(
+                "/ok",
+                get(|| async { axum::Json(serde_json::json!({"n": 1})) }),
+            )
+            .route("/fail", get(|| async { StatusCode::SERVICE_UNAVAILABLE })),
+    )
+    .await;
+    let admin_port = free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  up: {{ url: \"{up}\" }}\nadmin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n"
+    ))
+    .file(
+        "graphql.yaml",
+        "resolvers:\n  Query.good: { service: up, get: /ok, select: .n }\n  Query.bad: { service: up, get: /fail }\n",
+    )
+    .file("graphql/schema.graphql", "type Query { good: Int bad: Int }\n");
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    for _ in 0..2 {
+        let r = client()
+            .post(format!("{}/graphql", bff.url()))
+            .json(&serde_json::json!({"query": "{ good bad }"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let text = client()
+        .get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let got = |name, labels: &[(&str, &str)]| bff_tests::metric_sample(&text, name, labels);
+    let endpoint = ("endpoint", "GraphQL /graphql");
+    assert_eq!(
+        got(
+            "bff_call_duration_seconds_count",
+            &[endpoint, ("call", "Query.good")]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        got(
+            "bff_call_errors_total",
+            &[endpoint, ("call", "Query.bad"), ("outcome", "status-503")]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        got("bff_call_errors_total", &[endpoint, ("call", "Query.good")]),
+        None
+    );
+}

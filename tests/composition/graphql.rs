@@ -565,3 +565,12 @@ resolvers:
         "query fields did not run at once"
     );
 }
+
+#[tokio::test]
+async fn each_resolver_shows_in_server_timing() {
+    let (gw, _seen, _dir) = start(GRAPHQL_YAML, &[]).await;
+    let r = query(&gw, r#"{ products(limit: 3) { id stock } }"#).await;
+    let timing = r.header("server-timing").unwrap_or_default();
+    assert!(timing.contains("Query.products;dur="), "{timing}");
+    assert!(timing.contains("Product.stock;dur="), "{timing}");
+}

@@ -237,6 +237,7 @@ async fn answer(
         );
     }
     let mut r = json(StatusCode::OK, &serde_json::Value::Object(body), modern);
+    report(cx, g, &answer, &mut r);
     if answer.partial {
         r.headers_mut()
             .insert(crate::headers::PARTIAL, HeaderValue::from_static("true"));
@@ -252,6 +253,53 @@ async fn answer(
         }
     }
     Ok(r)
+}
+
+/// What an operation leaves for operators: each resolver's time and
+/// failures in the metrics (by endpoint and resolver), in Server-Timing
+/// and in the request log.
+fn report(cx: &Context, g: &Graphql, answer: &graphql::Answer, r: &mut Response) {
+    let id = format!("GraphQL {}", g.path);
+    if crate::metrics::enabled() {
+        for (name, took, outcome) in &answer.timings {
+            metrics::histogram!("bff_call_duration_seconds", "endpoint" => id.clone(), "call" => name.clone())
+                .record(took.as_secs_f64());
+            if outcome != "ok" {
+                metrics::counter!("bff_call_errors_total", "endpoint" => id.clone(), "call" => name.clone(), "outcome" => outcome.clone()).increment(1);
+            }
+        }
+    }
+    if cx.plan.config.telemetry.server_timing && !answer.timings.is_empty() {
+        // One entry per resolver: the time of its runs added up.
+        let mut total: Vec<(&str, f64)> = Vec::new();
+        for (name, took, _) in &answer.timings {
+            let ms = took.as_secs_f64() * 1000.0;
+            match total.iter_mut().find(|(n, _)| n == name) {
+                Some((_, t)) => *t += ms,
+                None => total.push((name, ms)),
+            }
+        }
+        let timing: Vec<String> = total
+            .iter()
+            .map(|(n, ms)| format!("{n};dur={ms:.1}"))
+            .collect();
+        if let Ok(v) = HeaderValue::try_from(timing.join(", ")) {
+            r.headers_mut().insert("server-timing", v);
+        }
+    }
+    if cx.plan.config.telemetry.access_log {
+        let calls = answer
+            .timings
+            .iter()
+            .map(|(name, took, outcome)| crate::access_log::CallLog {
+                name: name.clone(),
+                ms: crate::access_log::ms(*took),
+                outcome: outcome.clone(),
+            })
+            .collect();
+        r.extensions_mut()
+            .insert(crate::access_log::CallReport(calls));
+    }
 }
 
 /// The operation a request names: its text, or a persisted one by the

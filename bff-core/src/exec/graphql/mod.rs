@@ -66,6 +66,9 @@ pub(crate) struct Answer {
     pub degraded: Vec<Degraded>,
     /// Whether any resolver failed (covered or not).
     pub partial: bool,
+    /// Each resolver run, in the order they ended: its name, time and
+    /// outcome (`ok`, or the reason of its failure).
+    pub timings: Vec<(String, std::time::Duration, String)>,
 }
 
 /// What every level of one operation reads.
@@ -79,6 +82,7 @@ struct Run<'a> {
     /// Failures, by the message they have in `errors`: their reason.
     failures: Mutex<HashMap<String, (String, String)>>,
     degraded: Mutex<Vec<Degraded>>,
+    timings: Mutex<Vec<(String, std::time::Duration, String)>>,
 }
 
 /// Runs one validated operation.
@@ -104,6 +108,7 @@ pub(crate) async fn run(
         deadline: Instant::now() + graphql.deadline,
         failures: Mutex::default(),
         degraded: Mutex::default(),
+        timings: Mutex::default(),
     };
     let root_type = operation.object_type().clone();
     let selections: Vec<&Selection> = operation.selection_set.selections.iter().collect();
@@ -158,6 +163,7 @@ pub(crate) async fn run(
         partial: !failures.is_empty() || !degraded.is_empty(),
         response,
         degraded,
+        timings: run.timings.into_inner().unwrap_or_default(),
     }
 }
 
@@ -207,7 +213,12 @@ fn resolve_level<'a>(
                 let members = members.clone();
                 work.push(async move {
                     let values = match resolver {
-                        Some(r) => resolve_field(run, r, field, &data).await,
+                        Some(r) => {
+                            let began = Instant::now();
+                            let values = resolve_field(run, r, field, &data).await;
+                            run.record(r, began.elapsed(), &values);
+                            values
+                        }
                         None => data.iter().map(|d| Ok(member(d, &field.name))).collect(),
                     };
                     let outs = if composite {
@@ -314,6 +325,28 @@ fn member(v: &Val, name: &str) -> Val {
     match v {
         Val::Obj(map) => map.get(&value::string(name)).cloned().unwrap_or(Val::Null),
         _ => Val::Null,
+    }
+}
+
+impl Run<'_> {
+    /// A resolver's run, for metrics, Server-Timing and the request log.
+    fn record(&self, r: &Resolver, took: std::time::Duration, values: &[Result<Val, String>]) {
+        let failed = values.iter().find_map(|v| v.as_ref().err()).and_then(|m| {
+            let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            failures.get(m).map(|(_, reason)| reason.clone())
+        });
+        let covered = || {
+            let degraded = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+            degraded
+                .iter()
+                .find(|d| *d.call == *r.name)
+                .map(|d| d.reason.clone())
+        };
+        let outcome = failed.or_else(covered).unwrap_or_else(|| "ok".to_owned());
+        self.timings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((r.name.to_string(), took, outcome));
     }
 }
 
