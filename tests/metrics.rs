@@ -396,4 +396,29 @@ async fn graphql_resolvers_are_timed_and_their_failures_counted() {
         got("bff_call_errors_total", &[endpoint, ("call", "Query.good")]),
         None
     );
+    // The request log lists each resolver's run.
+    client()
+        .post(format!("{}/graphql", bff.url()))
+        .header("x-request-id", "gql-log-1")
+        .json(&serde_json::json!({"query": "{ good bad }"}))
+        .send()
+        .await
+        .unwrap();
+    let log = bff.stdout_with(&["gql-log-1"]);
+    let line: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["request_id"] == "gql-log-1")
+        .unwrap_or_else(|| panic!("no log line in:\n{log}"));
+    assert_eq!(line["endpoint"], "POST /graphql");
+    assert_eq!(line["partial"], true, "{line}");
+    let calls = line["calls"].as_array().unwrap();
+    let outcome = |name: &str| {
+        calls
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["outcome"].clone())
+    };
+    assert_eq!(outcome("Query.good"), Some("ok".into()), "{line}");
+    assert_eq!(outcome("Query.bad"), Some("status-503".into()), "{line}");
 }
