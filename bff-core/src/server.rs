@@ -151,6 +151,7 @@ impl Gateway {
             let shared = self.shared.clone();
             let g = g.clone();
             let path = g.path.clone();
+            let g_explorer = g.explorer;
             let handler = move |req: Request| {
                 let shared = shared.clone();
                 let g = g.clone();
@@ -167,6 +168,16 @@ impl Gateway {
                 }
             };
             router = router.route(&path, any(handler));
+            if g_explorer {
+                router = router.route(
+                    &format!("{path}/explorer/{{file}}"),
+                    axum::routing::get(
+                        |axum::extract::Path(file): axum::extract::Path<String>| async move {
+                            crate::pipeline::explorer_file(&file)
+                        },
+                    ),
+                );
+            }
         }
         for (i, _) in self.shared.plan.usage.iter().enumerate() {
             let shared = self.shared.clone();

@@ -574,3 +574,61 @@ async fn each_resolver_shows_in_server_timing() {
     assert!(timing.contains("Query.products;dur="), "{timing}");
     assert!(timing.contains("Product.stock;dur="), "{timing}");
 }
+
+/// With `explorer: true`, a browser opening the path gets GraphiQL from
+/// the binary (no CDN: this machine has no route out), runs a query with
+/// it and sees the answer; GraphQL clients at the same path are unaffected.
+#[tokio::test]
+async fn a_browser_runs_a_query_in_the_embedded_graphiql() {
+    let (gw, _seen, _dir) = start(&format!("{GRAPHQL_YAML}explorer: true\n"), &[]).await;
+    let q = r#"{ product(id: "p9") { id name } }"#;
+    // The page is for a browser opening the path; the query is typed into
+    // its editor and run with its execute button.
+    let page = format!("{gw}/graphql");
+    let run = format!(
+        r#"(() => {{
+            const button = document.querySelector('.graphiql-execute-button');
+            const editor = document.querySelector('.graphiql-query-editor .CodeMirror');
+            if (!button || !editor) return false;
+            if (!window.__ran) {{
+                editor.CodeMirror.setValue({q:?});
+                button.click();
+                window.__ran = true;
+            }}
+            const out = document.querySelector('.graphiql-response .CodeMirror');
+            return out && out.CodeMirror.getValue().includes('"p9"');
+        }})()"#
+    );
+    let results = bff_tests::browser::browse(json!({
+        "pages": [{
+            "url": page,
+            "wait_for": ".graphiql-container",
+            "wait_until": run,
+            "evaluate": "document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue()",
+        }]
+    }))
+    .await;
+    let answer: Value = serde_json::from_str(results[0]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        answer,
+        json!({"data": {"product": {"id": "p9", "name": "One"}}})
+    );
+    // A GraphQL GET with `query` is still a GraphQL request, even from a browser.
+    let r = send(
+        client()
+            .get(format!("{gw}/graphql"))
+            .query(&[("query", q)])
+            .header("accept", "text/html,application/json"),
+    )
+    .await;
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json"),
+        "{}",
+        r.text
+    );
+    // The files come from the binary.
+    let js = send(client().get(format!("{gw}/graphql/explorer/graphiql.min.js"))).await;
+    assert_eq!(js.status, 200);
+    assert!(js.text.len() > 100_000);
+}

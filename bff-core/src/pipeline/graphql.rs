@@ -52,6 +52,11 @@ pub(crate) async fn handle_graphql(cx: &Context, g: &Arc<Graphql>, req: Request)
         hooks: &*cx.extension,
         running: &cx.running,
     };
+    // The explorer page holds no data: it is the browser's own requests
+    // that are admitted.
+    if g.explorer && super::explorer::wants_page(&parts) {
+        return super::explorer::page(&g.path);
+    }
     let mut admitted = match admit(gate, &parts).await {
         Ok(a) => a,
         Err(refused) => return refused,

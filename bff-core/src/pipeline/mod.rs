@@ -9,6 +9,7 @@
 mod admit;
 mod compose;
 mod endpoint;
+mod explorer;
 mod graphql;
 mod input;
 mod proxy;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub(crate) use admit::{Gate, admit};
 pub(crate) use endpoint::handle_endpoint;
+pub(crate) use explorer::file as explorer_file;
 pub(crate) use graphql::handle_graphql;
 pub(crate) use proxy::handle_proxy;
 pub(crate) use usage::handle_usage;

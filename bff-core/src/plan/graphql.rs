@@ -37,6 +37,8 @@ pub struct Graphql {
     pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
     /// Whether `__schema` and `__type` answer.
     pub introspection: bool,
+    /// Whether browsers get the GraphiQL explorer at the path.
+    pub explorer: bool,
     /// What an operation may ask for.
     pub limits: crate::spec::GraphqlLimits,
     /// Persisted operations.

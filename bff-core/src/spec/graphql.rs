@@ -38,6 +38,10 @@ pub struct GraphqlSpec {
     /// Whether `__schema` and `__type` answer (default true).
     #[serde(default = "yes")]
     pub introspection: bool,
+    /// Serve the GraphiQL explorer (embedded, no CDN) to browsers that open
+    /// the endpoint's path (default false).
+    #[serde(default)]
+    pub explorer: bool,
     /// Limits checked before any upstream request is made.
     #[serde(default)]
     pub limits: GraphqlLimits,

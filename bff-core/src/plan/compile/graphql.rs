@@ -77,6 +77,7 @@ pub(super) fn compile_graphql<'a>(
             .map(|r| crate::auth::Requirement::new(r)),
         rate_limit,
         introspection: spec.introspection,
+        explorer: spec.explorer,
         limits: spec.limits.clone(),
         persisted,
         body_limit: folder.config.defaults.body_limit,

@@ -116,7 +116,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let graphql = set.graphql.as_ref().and_then(|file| {
         let g = graphql::compile_graphql(file, &set.dir, folder, &mut b, diags)?;
         routes
-            .graphql(file, file.spec.path.as_ref(), &g.path, diags)
+            .graphql(file, file.spec.path.as_ref(), &g.path, g.explorer, diags)
             .then(|| Arc::new(g))
     });
     for u in &usage {

@@ -67,17 +67,24 @@ impl<'a> Routes<'a> {
         true
     }
 
-    /// Places the GraphQL endpoint's path, which must be a route of its own.
+    /// Places the GraphQL endpoint's path (and its explorer's files), which
+    /// must be routes of their own.
     pub(super) fn graphql<T>(
         &mut self,
         file: &SpecFile<T>,
         at: Option<&crate::source::Loc<String>>,
         path: &str,
+        explorer: bool,
         diags: &mut Diagnostics,
     ) -> bool {
         let placed = path.starts_with('/')
             && !path.contains(['{', '}', '*'])
-            && self.router.insert(path.to_owned(), ()).is_ok();
+            && self.router.insert(path.to_owned(), ()).is_ok()
+            && (!explorer
+                || self
+                    .router
+                    .insert(format!("{path}/explorer/{{file}}"), ())
+                    .is_ok());
         if !placed {
             let message = format!(
                 "the GraphQL path `{path}` must be a literal path of its own, starting with `/`"
