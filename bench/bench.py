@@ -27,7 +27,7 @@ from driver.peers import Launcher, find_binaries
 from driver.procs import GATEWAY_CORE, LOAD_CORE, free_port, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
-GROUP_IDS = ("passthrough", "aggregation", "jwt", "fanout", "payload", "endpoints",
+GROUP_IDS = ("passthrough", "aggregation", "jwt", "fanout", "payload", "endpoints", "graphql",
              "startup", "connections")
 
 
@@ -183,6 +183,8 @@ def main() -> int:
             "bff": lambda: launch.bff(folders["compose"], "bff", probe="/agg"),
             "bff-proxy+log": lambda: launch.bff(folders["proxy+log"], "bff (proxy)+log"),
             "bff+log": lambda: launch.bff(folders["compose+log"], "bff+log", probe="/agg"),
+            "bff-graphql": lambda: launch.bff(folders["compose"], "bff GraphQL", probe="/agg"),
+            "apollo": lambda: launch.apollo(folders["compose"] / "graphql" / "schema.graphql"),
             scenarios.AS_STARTED_PROXY: lambda: launch.bff(
                 folders["proxy+log"], "bff (proxy) as started", as_started=True),
             scenarios.AS_STARTED: lambda: launch.bff(

@@ -403,3 +403,74 @@ async fn a_reload_that_changes_the_keep_alive_timeout_says_it_waits_for_a_restar
         idle_since.elapsed()
     );
 }
+
+/// Editing the GraphQL schema and `graphql.yaml` reloads them like any
+/// spec file; a broken schema is refused at its line while the last good
+/// one keeps answering.
+#[tokio::test]
+async fn graphql_schema_and_resolvers_reload_when_edited() {
+    let up = upstream().await;
+    let admin_port = free_port();
+    let dir = SpecDir::new(&bff_yaml(&up, admin_port, true))
+        .file(
+            "graphql.yaml",
+            "resolvers:\n  Query.n: { service: s, get: /item, select: .n }\n",
+        )
+        .file("graphql/schema.graphql", "type Query { n: Int }\n");
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let base = bff.url();
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let ask = |q: &'static str| {
+        let url = format!("{base}/graphql");
+        async move {
+            let r = client()
+                .post(url)
+                .json(&json!({ "query": q }))
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(ask("{ n }").await, json!({"data": {"n": 7}}));
+    // A new field, with its resolver.
+    std::fs::write(
+        dir.path().join("graphql/schema.graphql"),
+        "type Query { n: Int\n  twice: Int }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("graphql.yaml"),
+        "resolvers:\n  Query.n: { service: s, get: /item, select: .n }\n  Query.twice: { service: s, get: /item, select: .n * 2 }\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    while ask("{ n twice }").await != json!({"data": {"n": 7, "twice": 14}}) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the new field never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A broken schema: refused with its location, the last good one stays.
+    std::fs::write(
+        dir.path().join("graphql/schema.graphql"),
+        "type Query { n: Int\n  twice: Itn }\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let state = loop {
+        let state = reload_state(&admin).await;
+        if state["last_attempt"]["result"] == "error" {
+            break state;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{state}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let error = state["last_attempt"]["errors"][0].as_str().unwrap();
+    assert!(error.contains("schema.graphql:2:10"), "located: {error}");
+    assert_eq!(
+        ask("{ n twice }").await,
+        json!({"data": {"n": 7, "twice": 14}})
+    );
+}

@@ -161,6 +161,18 @@ class Launcher:
         proc = Proc(name, argv, GATEWAY_CORE, self.logs, env={"TOKIO_WORKER_THREADS": "1"})
         return self._ready("axum floor", proc, port, "/agg")
 
+    def apollo(self, schema: Path) -> Peer:
+        """Apollo Server on Node (bench/apollo), one process like the others."""
+        port, name = free_port(), self._name("apollo")
+        script = Path(__file__).resolve().parents[1] / "apollo" / "server.mjs"
+        if not (script.parent / "node_modules" / "@apollo" / "server").is_dir():
+            raise RuntimeError("bench/apollo has no node_modules: run bench/run (npm ci)")
+        argv = ["node", str(script), str(port), self.origin_url, str(schema)]
+        proc = Proc(name, argv, GATEWAY_CORE, self.logs)
+        from .specs import GRAPHQL_AGG
+        return self._ready("Apollo Server", proc, port, GRAPHQL_AGG,
+                           headers={"apollo-require-preflight": "true"})
+
     def validate(self, specs: Path) -> tuple[bool, str]:
         """`bff-web validate`: (ok, its first lines)."""
         out = subprocess.run([str(self.bins.bff), "validate", "--specs", str(specs)],

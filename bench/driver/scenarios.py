@@ -18,7 +18,7 @@ from typing import Callable
 from .load import LoadShape, hold_connections, measure_quietly
 from .peers import Peer
 from .procs import http_get
-from .specs import ENDPOINT_COUNTS, FAN_WIDTHS, PAYLOADS, routed_path
+from .specs import ENDPOINT_COUNTS, FAN_WIDTHS, GRAPHQL_AGG, PAYLOADS, routed_path
 
 NOISY = 0.10
 # Our BFF exactly as a user starts it, measured once per run.
@@ -80,6 +80,12 @@ def groups(latency_ms: int) -> list[Group]:
                 Point(f"aggregate 1 call {name}", same(agg, f"/one/{name}.json")))
         ], [("bff-proxy", "nginx"), ("bff-proxy", "direct"), ("bff", "floor"),
             ("bff", "nginx+lua")]),
+        Group("graphql", "5. The 3-call aggregation as a GraphQL query", [
+            Point("fast origin", {"bff": "/agg", "bff-graphql": GRAPHQL_AGG,
+                                  "apollo": GRAPHQL_AGG}),
+        ], [("bff-graphql", "bff"), ("bff-graphql", "apollo")],
+            # Apollo Server refuses GETs without it (CSRF prevention).
+            headers={"apollo-require-preflight": "true"}),
         Group("endpoints", "4c. Endpoints loaded (routing cost)", [
             Point("one endpoint's req/s", {f"bff-{n}": routed_path(n) for n in ENDPOINT_COUNTS}),
         ], [(f"bff-{ENDPOINT_COUNTS[-1]}", f"bff-{ENDPOINT_COUNTS[0]}")]),
@@ -96,6 +102,8 @@ def expected(www: Path, path: str):
         return "json", {f"c{i}": load(f"f/{i}.json") for i in range(int(path[5:]))}
     if path.startswith("/one/"):
         return "json", {"a": load(path[5:])}
+    if path.startswith("/graphql"):
+        return "json", {"data": {k: load(f"{k}.json") for k in "abc"}}
     if path.startswith("/v1/"):
         return "json", {"a": load("a.json")}
     return "bytes", (www / path.lstrip("/")).read_bytes()

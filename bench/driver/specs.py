@@ -9,12 +9,23 @@ import base64
 import json
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 FAN_WIDTHS = (1, 3, 10, 30)
 PAYLOADS = {"1k": 1024, "100k": 100 * 1024, "1m": 1024 * 1024}
 ENDPOINT_COUNTS = (10, 10_000)
 ISSUER = "https://issuer.bench"
+# The 3-call aggregation as a GraphQL schema and query: every field of the
+# three documents, so the answer's `data` is the REST endpoint's answer.
+GRAPHQL_SCHEMA = """type Query { a: Item! b: Item! c: Item! }
+type Item { id: ID! name: String! price_cents: Int! currency: String!
+  tags: [String!]! stock: Stock! updated: String! }
+type Stock { warehouse: String! count: Int! }
+"""
+_ITEM = "{ id name price_cents currency tags stock { warehouse count } updated }"
+GRAPHQL_QUERY = f"{{ a {_ITEM} b {_ITEM} c {_ITEM} }}"
+GRAPHQL_AGG = "/graphql?" + urllib.parse.urlencode({"query": GRAPHQL_QUERY})
 AUDIENCE = "bench"
 
 
@@ -84,6 +95,11 @@ def write_bff_specs(root: Path, origin: str) -> dict[str, Path]:
     for name in PAYLOADS:
         composed[f"one-{name}"] = _endpoint(f"/one/{name}.json", {"a": f"/{name}.json"})
     folders["compose"] = _folder(root, "compose", _bff_yaml(origin), composed)
+    # The same aggregation as a GraphQL query, on the same BFF.
+    (folders["compose"] / "graphql").mkdir(exist_ok=True)
+    (folders["compose"] / "graphql" / "schema.graphql").write_text(GRAPHQL_SCHEMA)
+    (folders["compose"] / "graphql.yaml").write_text("resolvers:\n" + "".join(
+        f"  Query.{k}: {{ service: origin, get: /{k}.json }}\n" for k in "abc"))
     folders["compose+log"] = _folder(root, "compose-log", _bff_yaml(origin, log=True),
                                      {"agg": composed["agg"]})
     for count in ENDPOINT_COUNTS:

@@ -632,3 +632,83 @@ async fn a_browser_runs_a_query_in_the_embedded_graphiql() {
     assert_eq!(js.status, 200);
     assert!(js.text.len() > 100_000);
 }
+
+/// Two callers on one GraphQL endpoint with `auth`: each gets their own
+/// data, through the service's HTTP cache and through a persisted query
+/// the other registered; no token is a 401 problem before any call.
+#[tokio::test]
+async fn two_callers_each_get_their_own_data() {
+    const SECRET: &str = "graphql-two-callers-secret";
+    let calls = Arc::new(Mutex::new(0usize));
+    let counted = calls.clone();
+    let up = serve(Router::new().route(
+        "/me",
+        get(move |headers: http::HeaderMap| {
+            *counted.lock().unwrap() += 1;
+            let user = headers["x-user-id"].to_str().unwrap().to_owned();
+            async move {
+                (
+                    [("cache-control", "max-age=60")],
+                    axum::Json(json!({"sub": user, "secret": format!("secret of {user}")})),
+                )
+            }
+        }),
+    ))
+    .await;
+    let bff = format!(
+        "services:\n  up: {{ url: \"{up}\", cache: {{}} }}\n\
+         auth:\n  user:\n    jwt: {{ keys: [ {{ alg: HS256, secret: \"{SECRET}\" }} ] }}\n    forward: {{ x-user-id: sub }}\n"
+    );
+    let dir = SpecDir::new(&bff)
+        .file(
+            "graphql.yaml",
+            "auth: user\npersisted: {}\nresolvers:\n  Query.me: { service: up, get: /me }\n",
+        )
+        .file(
+            "graphql/schema.graphql",
+            "type Query { me: Me }\ntype Me { sub: ID! secret: String! }\n",
+        )
+        .file("graphql/persisted/.keep.graphql", "{ me { sub } }\n");
+    let gw = gateway(dir.path()).await;
+    let token = |sub: &str| {
+        bff_tests::jwt::hs256(
+            SECRET,
+            json!({"sub": sub, "exp": bff_tests::jwt::in_ten_minutes()}),
+        )
+    };
+    let text = "{ me { sub secret } }";
+    let ext = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256(text)}});
+    let ask = |sub: &str, body: Value| {
+        let req = client()
+            .post(format!("{gw}/graphql"))
+            .bearer_auth(token(sub))
+            .json(&body);
+        async move { send(req).await.json() }
+    };
+    assert_eq!(
+        ask("alice", json!({"query": text, "extensions": ext})).await,
+        json!({"data": {"me": {"sub": "alice", "secret": "secret of alice"}}})
+    );
+    // Bob sends only the hash Alice registered, and gets his own answer.
+    assert_eq!(
+        ask("bob", json!({"extensions": ext})).await,
+        json!({"data": {"me": {"sub": "bob", "secret": "secret of bob"}}})
+    );
+    assert_eq!(
+        ask("alice", json!({"query": text})).await["data"]["me"]["sub"],
+        "alice"
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        2,
+        "one upstream call per caller, the rest from the cache"
+    );
+    let anonymous = send(
+        client()
+            .post(format!("{gw}/graphql"))
+            .json(&json!({"query": text})),
+    )
+    .await;
+    anonymous.problem(401);
+    assert_eq!(*calls.lock().unwrap(), 2);
+}

@@ -219,29 +219,21 @@ async fn answer(
         &variables,
     )
     .await;
-    let mut body = serde_json::Map::new();
-    if !answer.response.errors.is_empty() {
-        body.insert(
-            "errors".into(),
-            serde_json::to_value(&answer.response.errors).unwrap_or_default(),
-        );
-    }
-    body.insert(
-        "data".into(),
-        serde_json::to_value(&answer.response.data).unwrap_or_default(),
-    );
-    if !answer.degraded.is_empty() {
-        let degraded: Vec<serde_json::Value> = answer
-            .degraded
-            .iter()
-            .map(|d| serde_json::json!({ "resolver": d.call, "reason": d.reason }))
-            .collect();
-        body.insert(
-            "extensions".into(),
-            serde_json::json!({ "degraded": degraded }),
-        );
-    }
-    let mut r = json(StatusCode::OK, &serde_json::Value::Object(body), modern);
+    let body = Answered {
+        errors: &answer.response.errors,
+        data: &answer.response.data,
+        extensions: (!answer.degraded.is_empty()).then(|| Extensions {
+            degraded: answer
+                .degraded
+                .iter()
+                .map(|d| DegradedEntry {
+                    resolver: &d.call,
+                    reason: &d.reason,
+                })
+                .collect(),
+        }),
+    };
+    let mut r = json(StatusCode::OK, &body, modern);
     report(cx, g, &answer, &mut r);
     if answer.partial {
         r.headers_mut()
@@ -402,7 +394,28 @@ fn request_errors(errors: &[GraphQLError], modern: bool) -> Response {
     json(status, &body, modern)
 }
 
-fn json(status: StatusCode, body: &serde_json::Value, modern: bool) -> Response {
+/// A GraphQL response as it is written: errors first, as the spec suggests.
+#[derive(serde::Serialize)]
+struct Answered<'a> {
+    #[serde(skip_serializing_if = "<[GraphQLError]>::is_empty")]
+    errors: &'a [GraphQLError],
+    data: &'a Option<JsonMap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extensions: Option<Extensions<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Extensions<'a> {
+    degraded: Vec<DegradedEntry<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct DegradedEntry<'a> {
+    resolver: &'a str,
+    reason: &'a str,
+}
+
+fn json(status: StatusCode, body: &impl serde::Serialize, modern: bool) -> Response {
     let media = if modern {
         GRAPHQL_RESPONSE
     } else {

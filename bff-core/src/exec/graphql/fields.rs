@@ -157,7 +157,23 @@ pub(super) fn from_response_json(v: &serde_json_bytes::Value) -> Val {
         .unwrap_or(Val::Null)
 }
 
-/// The engine's value as apollo-compiler's JSON.
+/// The engine's value as apollo-compiler's JSON, converted directly (each
+/// leaf of every answer passes here).
 pub(super) fn to_response_json(v: &Val) -> serde_json_bytes::Value {
-    serde_json::from_slice(&value::to_json(v)).unwrap_or(serde_json_bytes::Value::Null)
+    use serde_json_bytes::Value as J;
+    match v {
+        Val::Null => J::Null,
+        Val::Bool(b) => J::Bool(*b),
+        Val::Num(jaq_json::Num::Int(i)) => J::from(*i as i64),
+        Val::Num(jaq_json::Num::Float(f)) => J::from(*f),
+        Val::TStr(_) | Val::BStr(_) => J::from(value::to_text(v)),
+        Val::Arr(items) => J::Array(items.iter().map(to_response_json).collect()),
+        Val::Obj(map) => J::Object(
+            map.iter()
+                .map(|(k, x)| (value::to_text(k).into(), to_response_json(x)))
+                .collect(),
+        ),
+        // Big integers and decimals: as their JSON text says.
+        other => serde_json::from_slice(&value::to_json(other)).unwrap_or(J::Null),
+    }
 }
