@@ -174,6 +174,6 @@ pub(super) fn to_response_json(v: &Val) -> serde_json_bytes::Value {
                 .collect(),
         ),
         // Big integers and decimals: as their JSON text says.
-        other => serde_json::from_slice(&value::to_json(other)).unwrap_or(J::Null),
+        other @ Val::Num(_) => serde_json::from_slice(&value::to_json(other)).unwrap_or(J::Null),
     }
 }
