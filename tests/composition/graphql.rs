@@ -712,3 +712,165 @@ async fn two_callers_each_get_their_own_data() {
     anonymous.problem(401);
     assert_eq!(*calls.lock().unwrap(), 2);
 }
+
+/// `for_each` without `batch` (one request per distinct key, matched by
+/// position), keys that are lists (a list field), keys with no answer,
+/// `when` per parent, and a default that stands in for a failure.
+#[tokio::test]
+async fn per_key_requests_list_keys_missing_keys_when_and_defaults() {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let up = serve(
+        Router::new()
+            .route(
+                "/shelves",
+                get(|| async {
+                    axum::Json(json!([
+                        {"id": "s1", "items": ["x", "y"], "open": true},
+                        {"id": "s2", "items": ["y", "nope"], "open": true},
+                        {"id": "s3", "items": ["x"], "open": false}
+                    ]))
+                }),
+            )
+            .route(
+                "/item/{id}",
+                get(move |Path(id): Path<String>| {
+                    log.lock().unwrap().push(format!("/item/{id}"));
+                    async move {
+                        if id == "nope" {
+                            return axum::Json(Value::Null);
+                        }
+                        axum::Json(json!({"id": id, "label": id.to_uppercase()}))
+                    }
+                }),
+            )
+            .route("/down", get(|| async { http::StatusCode::BAD_GATEWAY })),
+    )
+    .await;
+    let sdl = "type Query { shelves: [Shelf!]! }\n\
+               type Shelf { id: ID! items: [String!]! open: Boolean! things: [Item!] first: Item note: String! }\n\
+               type Item { id: ID! label: String! }\n";
+    let yaml = r#"
+resolvers:
+  Query.shelves: { service: up, get: /shelves }
+  Shelf.things:
+    service: up
+    for_each: .parent.items
+    get: "/item/{{ item }}"
+    when: .parent.open
+    on_error: { default: [] }
+  Shelf.first:
+    service: up
+    for_each: ".parent.items[0]"
+    get: "/item/{{ item }}"
+  Shelf.note:
+    service: up
+    get: /down
+    on_error: { default: "no note" }
+"#;
+    let dir = SpecDir::new(&bff_yaml(&[("up", &up)]))
+        .file("graphql.yaml", yaml)
+        .file("graphql/schema.graphql", sdl);
+    let gw = gateway(dir.path()).await;
+    let r = query(&gw, "{ shelves { id things { label } first { id } note } }").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(
+        v["data"]["shelves"],
+        json!([
+            {"id": "s1", "things": [{"label": "X"}, {"label": "Y"}], "first": {"id": "x"}, "note": "no note"},
+            {"id": "s2", "things": [{"label": "Y"}], "first": {"id": "y"}, "note": "no note"},
+            // `when` is false for a closed shelf: nothing sent, null.
+            {"id": "s3", "things": null, "first": {"id": "x"}, "note": "no note"}
+        ]),
+        "{v}"
+    );
+    // The default stands in: no error, but the answer says it is partial.
+    assert!(v.get("errors").is_none(), "{v}");
+    assert_eq!(
+        v["extensions"]["degraded"],
+        json!([{"resolver": "Shelf.note", "reason": "status-502"}])
+    );
+    assert_eq!(r.header("bff-partial"), Some("true"));
+    assert_eq!(
+        r.header("bff-degraded"),
+        Some("Shelf.note;reason=status-502")
+    );
+    // One request per distinct key of the level, for each field.
+    let mut asked = seen.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(
+        asked,
+        ["/item/nope", "/item/x", "/item/x", "/item/y", "/item/y"],
+        "{asked:?}"
+    );
+}
+
+/// What GraphQL over HTTP asks of the transport, and the request errors
+/// that stop an operation before it runs.
+#[tokio::test]
+async fn transport_and_request_errors() {
+    let yaml = format!("{GRAPHQL_YAML}limits: {{ max_root_fields: 2 }}\n");
+    let (gw, seen, _dir) = start(&yaml, &[]).await;
+    let url = format!("{gw}/graphql");
+    let put = send(
+        client()
+            .put(&url)
+            .json(&json!({"query": "{ strict { id } }"})),
+    )
+    .await;
+    put.problem(405);
+    assert_eq!(put.header("allow"), Some("GET, POST"));
+    let text = send(
+        client()
+            .post(&url)
+            .header("content-type", "text/plain")
+            .body("{ strict { id } }"),
+    )
+    .await;
+    text.problem(415);
+    let big = send(
+        client()
+            .post(&url)
+            .json(&json!({"query": "#".repeat(2 << 20)})),
+    )
+    .await;
+    big.problem(413);
+    let broken = send(
+        client()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{"),
+    )
+    .await;
+    broken.problem(400);
+    let named = post(&gw, json!({"query": "query A { strict { id } } query B { strict { id } }", "operationName": "C"})).await;
+    assert_eq!(named.status, 400, "{}", named.text);
+    assert!(
+        named.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("C"),
+        "{}",
+        named.text
+    );
+    let vars = post(&gw, json!({"query": "query ($id: ID!) { product(id: $id) { id } }", "variables": {"id": [1, 2]}})).await;
+    assert_eq!(vars.status, 400, "{}", vars.text);
+    assert!(vars.json().get("data").is_none());
+    let roots = query(
+        &gw,
+        r#"{ a: strict { id } b: strict { id } c: strict { id } }"#,
+    )
+    .await;
+    assert_eq!(
+        roots.json()["errors"][0]["extensions"]["code"],
+        "MAX_ROOT_FIELDS_EXCEEDED",
+        "{}",
+        roots.text
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+}

@@ -191,7 +191,9 @@ fn resolve_level<'a>(
                 fields: HashMap::new(),
             })
             .collect();
-        let mut work = Vec::new();
+        // Boxed: a field's future holds its calls' and is large; join_all
+        // would move each one whole.
+        let mut work: Vec<BoxFuture<'a, FieldOutcome<'a>>> = Vec::new();
         for (ty, members) in &groups {
             let selected = run.doc.collect(ty, &selections);
             for (key, fields) in selected {
@@ -211,7 +213,7 @@ fn resolve_level<'a>(
                     continue;
                 }
                 let members = members.clone();
-                work.push(async move {
+                work.push(Box::pin(async move {
                     let values = match resolver {
                         Some(r) => {
                             let began = Instant::now();
@@ -231,7 +233,7 @@ fn resolve_level<'a>(
                         values.into_iter().map(|v| v.map(Out::Leaf)).collect()
                     };
                     (key, members, outs)
-                });
+                }));
             }
         }
         for (key, members, outs) in join_all(work).await {
@@ -242,6 +244,10 @@ fn resolve_level<'a>(
         objects
     })
 }
+
+/// A field of a level resolved: its response key, the objects it was
+/// resolved for, and its outcome for each.
+type FieldOutcome<'a> = (&'a str, Vec<usize>, Vec<Result<Out, String>>);
 
 /// The objects inside a composite field's values, resolved one level down
 /// together, and put back in place.
@@ -374,12 +380,12 @@ async fn resolve_field(
         let results = stream::iter(parents.iter().cloned())
             .map(|parent| {
                 let scope = scope(parent);
-                async move {
+                Box::pin(async move {
                     match call::prepare(call, &scope, run.templates) {
                         Ok(p) => self::send(run, resolver, p).await,
                         Err(e) => Err(e),
                     }
-                }
+                })
             })
             .buffered(PER_PARENT_CONCURRENCY)
             .collect::<Vec<_>>()
@@ -451,7 +457,13 @@ async fn resolve_field(
             }
             Ok(map)
         } else {
-            Ok(all.into_iter().zip(items).collect())
+            // A key whose request answered null has no item, as a key a
+            // batch left out.
+            Ok(all
+                .into_iter()
+                .zip(items)
+                .filter(|(_, item)| !matches!(item, Val::Null))
+                .collect())
         }
     });
     keys.into_iter()
