@@ -40,8 +40,8 @@ pub(crate) struct Running {
     /// GraphQL operations clients registered by their SHA-256 (automatic
     /// persisted queries), when the GraphQL endpoint lets them.
     pub graphql_registered: Option<moka::sync::Cache<String, Arc<crate::plan::graphql::Operation>>>,
-    /// GraphQL operations seen lately, parsed and validated, by the SHA-256
-    /// of their text: a repeated operation is not parsed again.
+    /// GraphQL operations seen lately, parsed and validated, by their
+    /// text: a repeated operation is not parsed again.
     pub graphql_documents: moka::sync::Cache<String, Arc<crate::plan::graphql::Operation>>,
 }
 

@@ -219,10 +219,18 @@ async fn answer(
         &variables,
     )
     .await;
-    let body = Answered {
-        errors: &answer.response.errors,
-        data: &answer.response.data,
-        extensions: (!answer.degraded.is_empty()).then(|| Extensions {
+    // Errors first, as the spec suggests; `data` is written already.
+    let mut body = Vec::with_capacity(answer.data.len() + 64);
+    body.push(b'{');
+    if !answer.errors.is_empty() {
+        body.extend_from_slice(b"\"errors\":");
+        let _ = serde_json::to_writer(&mut body, &answer.errors);
+        body.push(b',');
+    }
+    body.extend_from_slice(b"\"data\":");
+    body.extend_from_slice(&answer.data);
+    if !answer.degraded.is_empty() {
+        let extensions = Extensions {
             degraded: answer
                 .degraded
                 .iter()
@@ -231,9 +239,12 @@ async fn answer(
                     reason: &d.reason,
                 })
                 .collect(),
-        }),
-    };
-    let mut r = json(StatusCode::OK, &body, modern);
+        };
+        body.extend_from_slice(b",\"extensions\":");
+        let _ = serde_json::to_writer(&mut body, &extensions);
+    }
+    body.push(b'}');
+    let mut r = bytes_response(StatusCode::OK, body, modern);
     report(cx, g, &answer, &mut r);
     if answer.partial {
         r.headers_mut()
@@ -324,16 +335,19 @@ fn find_document(
             .ok_or_else(|| error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")),
         (None, None) => Err(error("the request has no `query`", "BAD_REQUEST")),
         (Some(text), hash) => {
-            let own = crate::plan::graphql::sha256(text);
-            if let Some(h) = &hash
-                && *h != own
+            // The hash is needed to check the one sent, to find the text
+            // among persisted operations and to register it; not otherwise.
+            let own = (hash.is_some() || !g.persisted.by_hash.is_empty())
+                .then(|| crate::plan::graphql::sha256(text));
+            if let (Some(h), Some(own)) = (&hash, &own)
+                && h != own
             {
                 return Err(error(
                     "provided sha does not match query",
                     "PERSISTED_QUERY_HASH_MISMATCH",
                 ));
             }
-            if let Some(op) = g.persisted.by_hash.get(&own) {
+            if let Some(op) = own.as_ref().and_then(|h| g.persisted.by_hash.get(h)) {
                 return Ok(op.clone());
             }
             if g.persisted.require {
@@ -342,12 +356,13 @@ fn find_document(
                     "PERSISTED_QUERY_REQUIRED",
                 ));
             }
-            if let Some(op) = cx.running.graphql_documents.get(&own) {
-                if hash.is_some()
-                    && let Some(r) = registered
-                {
-                    r.insert(own, op.clone());
+            let register = |op: &Arc<Operation>| {
+                if let (Some(_), Some(own), Some(r)) = (&hash, &own, registered) {
+                    r.insert(own.clone(), op.clone());
                 }
+            };
+            if let Some(op) = cx.running.graphql_documents.get(text.as_str()) {
+                register(&op);
                 return Ok(op);
             }
             let document = ExecutableDocument::parse_and_validate(
@@ -370,12 +385,10 @@ fn find_document(
                 text: text.clone(),
                 document,
             });
-            cx.running.graphql_documents.insert(own.clone(), op.clone());
-            if hash.is_some()
-                && let Some(r) = registered
-            {
-                r.insert(own, op.clone());
-            }
+            cx.running
+                .graphql_documents
+                .insert(text.clone(), op.clone());
+            register(&op);
             Ok(op)
         }
     }
@@ -394,16 +407,6 @@ fn request_errors(errors: &[GraphQLError], modern: bool) -> Response {
     json(status, &body, modern)
 }
 
-/// A GraphQL response as it is written: errors first, as the spec suggests.
-#[derive(serde::Serialize)]
-struct Answered<'a> {
-    #[serde(skip_serializing_if = "<[GraphQLError]>::is_empty")]
-    errors: &'a [GraphQLError],
-    data: &'a Option<JsonMap>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    extensions: Option<Extensions<'a>>,
-}
-
 #[derive(serde::Serialize)]
 struct Extensions<'a> {
     degraded: Vec<DegradedEntry<'a>>,
@@ -416,12 +419,16 @@ struct DegradedEntry<'a> {
 }
 
 fn json(status: StatusCode, body: &impl serde::Serialize, modern: bool) -> Response {
+    bytes_response(status, serde_json::to_vec(body).unwrap_or_default(), modern)
+}
+
+fn bytes_response(status: StatusCode, body: Vec<u8>, modern: bool) -> Response {
     let media = if modern {
         GRAPHQL_RESPONSE
     } else {
         "application/json"
     };
-    let mut r = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    let mut r = (status, body).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
     r

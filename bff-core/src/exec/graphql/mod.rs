@@ -10,6 +10,7 @@
 //! gathered ([`shape`]), which gives aliases, fragments, `__typename`,
 //! introspection, value coercion and the spec's null propagation.
 
+mod complete;
 mod explain;
 mod fields;
 pub(crate) mod limits;
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use apollo_compiler::executable::{Field, Operation, OperationType, Selection};
-use apollo_compiler::response::{ExecutionResponse, JsonMap};
+use apollo_compiler::response::JsonMap;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Name, Node as AstNode};
 use futures::future::{BoxFuture, join_all};
@@ -60,8 +61,10 @@ enum Out {
 
 /// What a run produced: the response, and the resolvers that fell back.
 pub(crate) struct Answer {
-    /// `data` and `errors`.
-    pub response: ExecutionResponse,
+    /// `data`, as JSON text.
+    pub data: Vec<u8>,
+    /// `errors`.
+    pub errors: Vec<apollo_compiler::response::GraphQLError>,
     /// Resolvers whose failure was covered by their `on_error.default`.
     pub degraded: Vec<Degraded>,
     /// Whether any resolver failed (covered or not).
@@ -133,37 +136,52 @@ pub(crate) async fn run(
         }
         root
     } else {
-        let mut objects = resolve_level(&run, start(), selections).await;
+        let mut objects = resolve_level(&run, start(), selections.clone()).await;
         objects.pop().expect("one root object")
     };
-    let mut response = shape::execute(graphql, document, operation, variables, &root);
     let failures = run.failures.into_inner().unwrap_or_default();
-    for e in &mut response.errors {
-        // The executor prefixes what a field's resolution said.
-        let own = e
-            .message
-            .strip_prefix("resolver error: ")
-            .unwrap_or(&e.message);
-        if let Some((resolver, reason)) = failures.get(own) {
-            e.message = own.to_owned();
-            let code = if reason == "timeout" {
-                "UPSTREAM_TIMEOUT"
-            } else if reason == "input" {
-                "RESOLVER_INPUT"
-            } else {
-                "UPSTREAM_ERROR"
-            };
-            e.extensions.insert("code", code.into());
-            e.extensions.insert("reason", reason.as_str().into());
-            e.extensions.insert("resolver", resolver.as_str().into());
+    let introspects = run
+        .doc
+        .collect(&root_type, &selections)
+        .values()
+        .any(|f| matches!(f[0].name.as_str(), "__schema" | "__type"));
+    let (data, errors) = if introspects {
+        // The introspection schema is the executor's to answer.
+        let mut response = shape::execute(graphql, document, operation, variables, &root);
+        for e in &mut response.errors {
+            // The executor prefixes what a field's resolution said.
+            let own = e
+                .message
+                .strip_prefix("resolver error: ")
+                .unwrap_or(&e.message);
+            if let Some((resolver, reason)) = failures.get(own) {
+                e.message = own.to_owned();
+                e.extensions.insert("code", code(reason).into());
+                e.extensions.insert("reason", reason.as_str().into());
+                e.extensions.insert("resolver", resolver.as_str().into());
+            }
         }
-    }
+        (complete::data_text(response.data.as_ref()), response.errors)
+    } else {
+        let c = complete::complete(run.doc, &root, &selections, &failures);
+        (c.data, c.errors)
+    };
     let degraded = run.degraded.into_inner().unwrap_or_default();
     Answer {
         partial: !failures.is_empty() || !degraded.is_empty(),
-        response,
+        data,
+        errors,
         degraded,
         timings: run.timings.into_inner().unwrap_or_default(),
+    }
+}
+
+/// The `extensions.code` of a resolver's failure, by its reason.
+fn code(reason: &str) -> &'static str {
+    match reason {
+        "timeout" => "UPSTREAM_TIMEOUT",
+        "input" => "RESOLVER_INPUT",
+        _ => "UPSTREAM_ERROR",
     }
 }
 
