@@ -42,6 +42,7 @@ pub(super) fn complete(
         errors: Vec::new(),
         path: Vec::new(),
         failures,
+        collected: std::collections::HashMap::new(),
     };
     if w.object(root, selections).is_err() {
         w.out.clear();
@@ -59,13 +60,37 @@ struct Writer<'a, 'f> {
     errors: Vec<GraphQLError>,
     path: Vec<ResponseDataPathSegment>,
     failures: &'f std::collections::HashMap<String, (String, String)>,
+    /// The fields of each selection on each type, collected once: every
+    /// item of a list selects the same.
+    collected: std::collections::HashMap<
+        (apollo_compiler::Name, usize, usize),
+        std::rc::Rc<Collected<'a>>,
+    >,
 }
+
+/// Fields by response key, as [`Doc::collect`] gives them.
+type Collected<'a> = indexmap::IndexMap<&'a str, Vec<&'a Node<Field>>>;
 
 impl<'a> Writer<'a, '_> {
     fn object(&mut self, obj: &Object, selections: &[&'a Selection]) -> Result<(), Propagate> {
         self.out.push(b'{');
-        let fields = self.doc.collect(&obj.type_name, selections);
-        for (i, (key, fields)) in fields.into_iter().enumerate() {
+        let id = (
+            obj.type_name.clone(),
+            selections
+                .first()
+                .map_or(0, |s| std::ptr::from_ref(*s) as usize),
+            selections.len(),
+        );
+        let fields = match self.collected.get(&id) {
+            Some(c) => c.clone(),
+            None => {
+                let c = std::rc::Rc::new(self.doc.collect(&obj.type_name, selections));
+                self.collected.insert(id, c.clone());
+                c
+            }
+        };
+        for (i, (key, fields)) in fields.iter().enumerate() {
+            let key: &'a str = key;
             if i > 0 {
                 self.out.push(b',');
             }
@@ -79,7 +104,7 @@ impl<'a> Writer<'a, '_> {
             self.path
                 .push(ResponseDataPathSegment::Field(field.response_key().clone()));
             let start = self.out.len();
-            let done = self.field(obj, key, field, &fields);
+            let done = self.field(obj, key, field, fields);
             self.path.pop();
             if done.is_err() {
                 if field.ty().is_non_null() {

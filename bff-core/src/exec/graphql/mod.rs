@@ -346,10 +346,23 @@ fn rebuild(shape: Shape, resolved: &mut impl Iterator<Item = Object>) -> Out {
 
 /// A member of an object value; null for anything else.
 fn member(v: &Val, name: &str) -> Val {
-    match v {
-        Val::Obj(map) => map.get(&value::string(name)).cloned().unwrap_or(Val::Null),
-        _ => Val::Null,
+    let Val::Obj(map) = v else {
+        return Val::Null;
+    };
+    // The objects of answers are small: comparing keys beats making one
+    // to look up (an allocation and a hash per field).
+    if map.len() <= 16 {
+        for (k, x) in map.iter() {
+            if let Val::TStr(b) = k {
+                let bytes: &[u8] = b;
+                if bytes == name.as_bytes() {
+                    return x.clone();
+                }
+            }
+        }
+        return Val::Null;
     }
+    map.get(&value::string(name)).cloned().unwrap_or(Val::Null)
 }
 
 impl Run<'_> {
