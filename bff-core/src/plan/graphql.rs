@@ -2,7 +2,7 @@
 //! compiled call) per field that needs data, its limits and its persisted
 //! operations.
 
-use std::collections::HashMap;
+use apollo_compiler::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -34,7 +34,7 @@ pub(super) fn complete(
     doc: Doc<'_>,
     root: &Object,
     selections: &[&Selection],
-    failures: &std::collections::HashMap<String, (String, String)>,
+    failures: &apollo_compiler::collections::HashMap<String, (String, String)>,
 ) -> Completed {
     let mut w = Writer {
         doc,
@@ -42,7 +42,7 @@ pub(super) fn complete(
         errors: Vec::new(),
         path: Vec::new(),
         failures,
-        collected: std::collections::HashMap::new(),
+        collected: apollo_compiler::collections::HashMap::default(),
     };
     if w.object(root, selections).is_err() {
         w.out.clear();
@@ -59,17 +59,17 @@ struct Writer<'a, 'f> {
     out: Vec<u8>,
     errors: Vec<GraphQLError>,
     path: Vec<ResponseDataPathSegment>,
-    failures: &'f std::collections::HashMap<String, (String, String)>,
+    failures: &'f apollo_compiler::collections::HashMap<String, (String, String)>,
     /// The fields of each selection on each type, collected once: every
     /// item of a list selects the same.
-    collected: std::collections::HashMap<
+    collected: apollo_compiler::collections::HashMap<
         (apollo_compiler::Name, usize, usize),
         std::rc::Rc<Collected<'a>>,
     >,
 }
 
 /// Fields by response key, as [`Doc::collect`] gives them.
-type Collected<'a> = indexmap::IndexMap<&'a str, Vec<&'a Node<Field>>>;
+type Collected<'a> = apollo_compiler::collections::IndexMap<&'a str, Vec<&'a Node<Field>>>;
 
 impl<'a> Writer<'a, '_> {
     fn object(&mut self, obj: &Object, selections: &[&'a Selection]) -> Result<(), Propagate> {

@@ -3,10 +3,10 @@
 //! (the spec's CollectFields), and a field's arguments as values.
 
 use apollo_compiler::ast;
+use apollo_compiler::collections::IndexMap;
 use apollo_compiler::executable::{Field, Selection};
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::{ExecutableDocument, Node, Schema};
-use indexmap::IndexMap;
 use jaq_json::Val;
 
 use crate::value;
@@ -26,7 +26,7 @@ impl<'a> Doc<'a> {
         type_name: &str,
         selections: &[&'a Selection],
     ) -> IndexMap<&'a str, Vec<&'a Node<Field>>> {
-        let mut out: IndexMap<&'a str, Vec<&'a Node<Field>>> = IndexMap::new();
+        let mut out: IndexMap<&'a str, Vec<&'a Node<Field>>> = IndexMap::default();
         let mut seen_fragments = Vec::new();
         for s in selections {
             self.collect_one(type_name, s, &mut out, &mut seen_fragments);

@@ -19,7 +19,7 @@ mod shape;
 pub(crate) use explain::explain;
 pub(crate) use shape::request_error;
 
-use std::collections::HashMap;
+use apollo_compiler::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use apollo_compiler::executable::{Field, Operation, OperationType, Selection};
@@ -47,7 +47,7 @@ use fields::Doc;
 struct Object {
     type_name: Name,
     data: Val,
-    fields: HashMap<String, Result<Out, String>>,
+    fields: HashMap<Name, Result<Out, String>>,
 }
 
 /// A resolved value, with the objects in it resolved further.
@@ -121,7 +121,7 @@ pub(crate) async fn run(
         let mut root = Object {
             type_name: root_type.clone(),
             data: value::object([]),
-            fields: HashMap::new(),
+            fields: HashMap::default(),
         };
         let singles: Vec<Vec<Selection>> = run
             .doc
@@ -206,15 +206,15 @@ fn resolve_level<'a>(
             .map(|(type_name, data)| Object {
                 type_name,
                 data,
-                fields: HashMap::new(),
+                fields: HashMap::default(),
             })
             .collect();
         // Boxed: a field's future holds its calls' and is large; join_all
         // would move each one whole.
-        let mut work: Vec<BoxFuture<'a, FieldOutcome<'a>>> = Vec::new();
+        let mut work: Vec<BoxFuture<'a, FieldOutcome>> = Vec::new();
         for (ty, members) in &groups {
             let selected = run.doc.collect(ty, &selections);
-            for (key, fields) in selected {
+            for fields in selected.into_values() {
                 let field = fields[0];
                 if field.name.starts_with("__") {
                     continue;
@@ -250,13 +250,13 @@ fn resolve_level<'a>(
                     } else {
                         values.into_iter().map(|v| v.map(Out::Leaf)).collect()
                     };
-                    (key, members, outs)
+                    (field.response_key().clone(), members, outs)
                 }));
             }
         }
         for (key, members, outs) in join_all(work).await {
             for (i, out) in members.into_iter().zip(outs) {
-                objects[i].fields.insert(key.to_owned(), out);
+                objects[i].fields.insert(key.clone(), out);
             }
         }
         objects
@@ -265,7 +265,7 @@ fn resolve_level<'a>(
 
 /// A field of a level resolved: its response key, the objects it was
 /// resolved for, and its outcome for each.
-type FieldOutcome<'a> = (&'a str, Vec<usize>, Vec<Result<Out, String>>);
+type FieldOutcome = (Name, Vec<usize>, Vec<Result<Out, String>>);
 
 /// The objects inside a composite field's values, resolved one level down
 /// together, and put back in place.
@@ -479,7 +479,7 @@ async fn resolve_field(
     let by_key: Result<HashMap<Val, Val>, CallError> = answered.and_then(|items| {
         if batched {
             let key = resolver.key.as_ref().expect("checked at load time");
-            let mut map = HashMap::new();
+            let mut map = HashMap::default();
             for item in items {
                 let k = key
                     .first(item.clone())

@@ -3,7 +3,7 @@
 //! call of its own and checked against the field it resolves, and every
 //! persisted operation validated against the schema.
 
-use std::collections::HashMap;
+use apollo_compiler::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ pub(super) fn compile_graphql<'a>(
         diags,
     );
     let schema = load_schema(file, dir, diags)?;
-    let mut resolvers: HashMap<String, HashMap<String, Resolver>> = HashMap::new();
+    let mut resolvers: HashMap<String, HashMap<String, Resolver>> = HashMap::default();
     for (name, call) in &spec.resolvers {
         if let Some(r) = compile_resolver(file, name, call, &schema, folder, b, diags) {
             let (ty, field) = name.split_once('.').expect("checked by compile_resolver");
@@ -466,7 +466,7 @@ fn load_persisted(
             .map_or("graphql/persisted", |d| d.value.as_str()),
     );
     let mut persisted = Persisted {
-        by_hash: HashMap::new(),
+        by_hash: HashMap::default(),
         require: spec.require,
         register: if spec.require { 0 } else { spec.register },
     };
