@@ -69,7 +69,7 @@ struct Writer<'a, 'f> {
 }
 
 /// Fields by response key, as [`Doc::collect`] gives them.
-type Collected<'a> = apollo_compiler::collections::IndexMap<&'a str, Vec<&'a Node<Field>>>;
+type Collected<'a> = apollo_compiler::collections::IndexMap<&'a str, super::fields::Fields<'a>>;
 
 impl<'a> Writer<'a, '_> {
     fn object(&mut self, obj: &Object, selections: &[&'a Selection]) -> Result<(), Propagate> {

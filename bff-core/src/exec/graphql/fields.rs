@@ -11,6 +11,9 @@ use jaq_json::Val;
 
 use crate::value;
 
+/// The fields of one response key: one, unless the operation repeats it.
+pub(super) type Fields<'a> = smallvec::SmallVec<[&'a Node<Field>; 1]>;
+
 /// What field collection reads: the schema, the document, the variables.
 #[derive(Clone, Copy)]
 pub(super) struct Doc<'a> {
@@ -25,8 +28,8 @@ impl<'a> Doc<'a> {
         &self,
         type_name: &str,
         selections: &[&'a Selection],
-    ) -> IndexMap<&'a str, Vec<&'a Node<Field>>> {
-        let mut out: IndexMap<&'a str, Vec<&'a Node<Field>>> = IndexMap::default();
+    ) -> IndexMap<&'a str, Fields<'a>> {
+        let mut out: IndexMap<&'a str, Fields<'a>> = IndexMap::default();
         let mut seen_fragments = Vec::new();
         for s in selections {
             self.collect_one(type_name, s, &mut out, &mut seen_fragments);
@@ -38,7 +41,7 @@ impl<'a> Doc<'a> {
         &self,
         type_name: &str,
         selection: &'a Selection,
-        out: &mut IndexMap<&'a str, Vec<&'a Node<Field>>>,
+        out: &mut IndexMap<&'a str, Fields<'a>>,
         seen: &mut Vec<&'a str>,
     ) {
         match selection {
@@ -85,6 +88,9 @@ impl<'a> Doc<'a> {
 
     /// `@skip(if:)` and `@include(if:)`.
     fn included(&self, directives: &apollo_compiler::executable::DirectiveList) -> bool {
+        if directives.is_empty() {
+            return true;
+        }
         let flag = |name: &str| {
             let d = directives.get(name)?;
             let v = d.specified_argument_by_name("if")?;
