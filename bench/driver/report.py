@@ -97,6 +97,8 @@ def targets(rows: list[dict], startup: list[dict], conns: list[dict]) -> list[di
     rel("aggregation", fast, "bff+log", "bff", "request log costs ≤ 5% (aggregation)", 1.05,
         "cpu")
     rel("fanout", "1 calls", "bff", "floor", "fan-out of 1 call ≥ 1.0× axum floor", 1.0)
+    rel("graphql", fast, "bff-graphql", "bff", "GraphQL query CPU/req ≤ 1.2× its REST endpoint",
+        1.2, "cpu")
     out.append(_fan_out_linear(rows))
     lo, hi = ENDPOINT_COUNTS
     rel("endpoints", "one endpoint's req/s", f"bff-{hi}", f"bff-{lo}",

@@ -6,9 +6,10 @@
 //! deduplicated and sent in batches), fields run concurrently, and the
 //! level below a field starts as soon as that field is resolved. Fields
 //! without a resolver read the parent's member of the same name. Then the
-//! answer: apollo-compiler's executor walks the operation over the data
-//! gathered ([`shape`]), which gives aliases, fragments, `__typename`,
-//! introspection, value coercion and the spec's null propagation.
+//! answer is written from the data gathered ([`complete`]: aliases,
+//! fragments, `__typename`, value coercion, the spec's null propagation);
+//! an operation that introspects goes to apollo-compiler's executor
+//! instead ([`shape`]).
 
 mod complete;
 mod explain;
