@@ -411,3 +411,33 @@ fn explain_graphql_prints_the_waves_of_an_operation() {
     assert_eq!(bad.status.code(), Some(EXIT_CONFIG));
     assert!(text(&bad.stderr).contains("nope"), "{}", text(&bad.stderr));
 }
+
+/// Every binary serves a folder's GraphQL endpoint: it is bff-core's, not
+/// one BFF's.
+#[tokio::test]
+async fn every_binary_serves_graphql() {
+    let up = serve(Router::new().route(
+        "/n",
+        get(|| async { axum::Json(serde_json::json!({"n": 5})) }),
+    ))
+    .await;
+    let dir = SpecDir::new(&format!("services:\n  up: {{ url: \"{up}\" }}\n"))
+        .file(
+            "graphql.yaml",
+            "resolvers:\n  Query.n: { service: up, get: /n, select: .n }\n",
+        )
+        .file("graphql/schema.graphql", "type Query { n: Int }\n");
+    for binary in ["bff-mobile", "bff-web", "bff-partner"] {
+        let bff = BffProcess::start(binary, dir.path(), &[]);
+        let answer: serde_json::Value = client()
+            .post(format!("{}/graphql", bff.url()))
+            .json(&serde_json::json!({"query": "{ n }"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer, serde_json::json!({"data": {"n": 5}}), "{binary}");
+    }
+}

@@ -874,3 +874,54 @@ async fn transport_and_request_errors() {
         seen.lock().unwrap()
     );
 }
+
+/// Objects of an interface or union type say what they are with a
+/// `__typename` member; fragments on each type select their fields.
+#[tokio::test]
+async fn abstract_types_are_told_apart_by_typename() {
+    let up = serve(Router::new().route(
+        "/feed",
+        get(|| async {
+            axum::Json(json!([
+                {"__typename": "Post", "id": "1", "title": "Hello"},
+                {"__typename": "Photo", "id": "2", "url": "https://img/2"},
+                {"id": "3", "title": "no type"}
+            ]))
+        }),
+    ))
+    .await;
+    let sdl = "type Query { feed: [Item] }\ninterface Node { id: ID! }\n\
+               type Post implements Node { id: ID! title: String }\n\
+               type Photo implements Node { id: ID! url: String }\nunion Item = Post | Photo\n";
+    let dir = SpecDir::new(&bff_yaml(&[("up", &up)]))
+        .file(
+            "graphql.yaml",
+            "resolvers:\n  Query.feed: { service: up, get: /feed }\n",
+        )
+        .file("graphql/schema.graphql", sdl);
+    let gw = gateway(dir.path()).await;
+    let r = query(
+        &gw,
+        "{ feed { __typename ... on Node { id } ... on Post { title } ... on Photo { url } } }",
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(
+        v["data"]["feed"][0],
+        json!({"__typename": "Post", "id": "1", "title": "Hello"}),
+        "{v}"
+    );
+    assert_eq!(
+        v["data"]["feed"][1],
+        json!({"__typename": "Photo", "id": "2", "url": "https://img/2"})
+    );
+    // Without `__typename` the object cannot be placed: that item is null, with an error.
+    assert_eq!(v["data"]["feed"][2], Value::Null);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("__typename"),
+        "{v}"
+    );
+}

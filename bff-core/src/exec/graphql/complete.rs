@@ -158,6 +158,7 @@ impl<'a> Writer<'a, '_> {
     ) -> Result<(), Propagate> {
         match out {
             Out::Null => self.null(ty, field),
+            Out::Failed(message) => self.fail(message.clone(), field),
             Out::Leaf(v) => self.leaf(v, ty, field),
             Out::Object(o) => {
                 if ty.is_list() {

@@ -58,6 +58,8 @@ enum Out {
     Leaf(Val),
     Object(Object),
     List(Vec<Out>),
+    /// A value that cannot be what the schema says: a field error here.
+    Failed(String),
 }
 
 /// What a run produced: the response, and the resolvers that fell back.
@@ -294,6 +296,8 @@ enum Shape {
     Null,
     Object,
     List(Vec<Shape>),
+    /// An item of a list that cannot be one of the list's type.
+    Failed(String),
 }
 
 fn flatten(
@@ -306,11 +310,14 @@ fn flatten(
         Val::Null => Ok(Shape::Null),
         Val::Arr(items) if ty.is_list() => {
             let item = ty.item_type();
-            items
-                .iter()
-                .map(|x| flatten(run, item, x.clone(), out))
-                .collect::<Result<_, _>>()
-                .map(Shape::List)
+            // An item that does not fit fails alone, as a field error at
+            // its place in the list.
+            Ok(Shape::List(
+                items
+                    .iter()
+                    .map(|x| flatten(run, item, x.clone(), out).unwrap_or_else(Shape::Failed))
+                    .collect(),
+            ))
         }
         Val::Obj(_) if !ty.is_list() => {
             let named = ty.inner_named_type();
@@ -323,7 +330,18 @@ fn flatten(
                             "an object of the abstract type `{named}` has no `__typename` to tell its type"
                         ));
                     };
-                    Name::new(&String::from_utf8_lossy(t)).map_err(|e| e.to_string())?
+                    let concrete =
+                        Name::new(&String::from_utf8_lossy(t)).map_err(|e| e.to_string())?;
+                    let fits = matches!(
+                        run.doc.schema.types.get(&concrete),
+                        Some(apollo_compiler::schema::ExtendedType::Object(_))
+                    ) && run.doc.schema.is_subtype(named, &concrete);
+                    if !fits {
+                        return Err(format!(
+                            "`__typename: {concrete}` is not an object type of `{named}`"
+                        ));
+                    }
+                    concrete
                 }
             };
             out.push((concrete, v));
@@ -342,6 +360,7 @@ fn rebuild(shape: Shape, resolved: &mut impl Iterator<Item = Object>) -> Out {
         Shape::Null => Out::Null,
         Shape::Object => resolved.next().map_or(Out::Null, Out::Object),
         Shape::List(items) => Out::List(items.into_iter().map(|s| rebuild(s, resolved)).collect()),
+        Shape::Failed(message) => Out::Failed(message),
     }
 }
 

@@ -52,7 +52,7 @@ impl ObjectValue for View<'_> {
         let key = info.field_selections()[0].response_key().as_str();
         let ty = &info.field_definition().ty;
         match self.0.fields.get(key) {
-            Some(Ok(out)) => Ok(resolved(out, ty)),
+            Some(Ok(out)) => resolved(out, ty),
             Some(Err(message)) => Err(FieldError {
                 message: message.clone(),
             }),
@@ -61,16 +61,21 @@ impl ObjectValue for View<'_> {
     }
 }
 
-fn resolved<'a>(out: &'a Out, ty: &'a Type) -> ResolvedValue<'a> {
-    match out {
+fn resolved<'a>(out: &'a Out, ty: &'a Type) -> Result<ResolvedValue<'a>, FieldError> {
+    Ok(match out {
         Out::Null => ResolvedValue::null(),
         Out::Leaf(v) => leaf(v.clone(), ty),
         Out::Object(o) => ResolvedValue::object(View(o)),
         Out::List(items) => {
             let item = ty.item_type();
-            ResolvedValue::List(Box::new(items.iter().map(move |x| Ok(resolved(x, item)))))
+            ResolvedValue::List(Box::new(items.iter().map(move |x| resolved(x, item))))
         }
-    }
+        Out::Failed(message) => {
+            return Err(FieldError {
+                message: message.clone(),
+            });
+        }
+    })
 }
 
 /// A scalar, enum or list of them.
