@@ -538,3 +538,21 @@ fn graphql_persisted_operation_that_does_not_fit_the_schema() {
             ),
     ));
 }
+
+#[test]
+fn respond_headers_and_status_that_cannot_be() {
+    insta::assert_snapshot!(one_endpoint(
+        "\
+endpoint: GET /v1/x
+calls:
+  profile: { service: users, get: /users/1 }
+respond:
+  status: 99
+  headers:
+    Content-Type: text/plain
+    Set-Cookie: \"a=1\"
+    X-Who: \"{{ profle.name }}\"
+    X-Ok: \"{{ profile.name }}\"
+"
+    ));
+}

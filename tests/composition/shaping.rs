@@ -50,3 +50,55 @@ respond:
         r#"{"zeta":1,"alpha":"two","mid":[10,20],"id":"p-1","q":"hi"}"#
     );
 }
+
+/// `respond.status` computed by jq and `respond.headers` rendered from the
+/// results; both kept by the endpoint's answer cache.
+#[tokio::test]
+async fn respond_status_and_headers_come_from_the_results() {
+    let (gw, _dir) = start(
+        shaping_upstream(),
+        &[(
+            "made",
+            r#"
+endpoint: GET /v1/made
+cache: { ttl: 60s }
+calls:
+  a: { service: up, get: /a }
+  b: { service: up, get: /b }
+respond:
+  jq: '{y: .b.y}'
+  status: 'if .query.new == "1" then 201 else (if .a.x == 1 then 203 else 200 end) end'
+  headers:
+    X-Total-Count: "{{ a.list | length }}"
+    Location: "/v1/things/{{ b.y }}"
+    Cache-Control: "private, max-age=5"
+"#,
+        )],
+    )
+    .await;
+    for _ in 0..2 {
+        let r = get_url(&format!("{gw}/v1/made")).await;
+        assert_eq!(r.status, 203, "{}", r.text);
+        assert_eq!(r.header("x-total-count"), Some("2"));
+        assert_eq!(r.header("location"), Some("/v1/things/two"));
+        assert_eq!(r.header("cache-control"), Some("private, max-age=5"));
+        assert_eq!(r.json(), json!({"y": "two"}));
+    }
+    let created = get_url(&format!("{gw}/v1/made?new=1")).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+}
+
+/// A status expression that gives no status is the spec's fault: a 500
+/// problem, logged, not a made-up status.
+#[tokio::test]
+async fn a_status_expression_that_gives_no_status_is_a_500() {
+    let (gw, _dir) = start(
+        shaping_upstream(),
+        &[(
+            "bad",
+            "endpoint: GET /v1/bad\ncalls:\n  b: { service: up, get: /b }\nrespond:\n  status: .b.y\n",
+        )],
+    )
+    .await;
+    get_url(&format!("{gw}/v1/bad")).await.problem(500);
+}

@@ -46,6 +46,10 @@ pub(crate) struct Outcome {
     pub timings: Vec<(String, Duration)>,
     /// How fresh the parts of the answer are.
     pub freshness: crate::cache::Freshness,
+    /// The status `respond.status` computed, when it is an expression.
+    pub status: Option<http::StatusCode>,
+    /// The headers of `respond.headers`, rendered.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// A failed run: why, and how each call that started went.
@@ -310,6 +314,14 @@ async fn run_graph(
             crate::value::object(pairs)
         }
     };
+    let shaped = answer_head(endpoint, templates, &scope).map_err(|e| {
+        tracing::error!(endpoint = %endpoint.id(), error = %e, "respond status or headers failed");
+        Failure {
+            error: ExecError::Shape(e),
+            calls: report(&began, &ended, &timings, "cancelled"),
+        }
+    });
+    let (status, headers) = shaped?;
     let timings = calls
         .iter()
         .map(|c| c.name.to_string())
@@ -320,5 +332,54 @@ async fn run_graph(
         degraded,
         timings,
         freshness,
+        status,
+        headers,
     })
+}
+
+/// The status an expression gave, and the rendered headers.
+type Head = (
+    Option<http::StatusCode>,
+    Vec<(http::HeaderName, http::HeaderValue)>,
+);
+
+/// `respond.status` (when it is an expression) and `respond.headers`,
+/// from the results and the request; `Err` says what did not fit.
+fn answer_head(
+    endpoint: &Endpoint,
+    templates: &TemplateSet,
+    scope: &Scope,
+) -> Result<Head, String> {
+    let status = match &endpoint.status_expr {
+        None => None,
+        Some(e) => {
+            let v = e.first(scope.jq_input()).map_err(|e| e.to_string())?;
+            let code = match &v {
+                Val::Num(n) => n.as_isize(),
+                _ => None,
+            };
+            match code
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| (200..=599).contains(c))
+                .and_then(|c| http::StatusCode::from_u16(c).ok())
+            {
+                Some(s) => Some(s),
+                None => {
+                    let shown = String::from_utf8_lossy(&crate::value::to_json(&v)).into_owned();
+                    return Err(format!(
+                        "respond.status gave {shown}, not a status from 200 to 599"
+                    ));
+                }
+            }
+        }
+    };
+    let mut headers = Vec::with_capacity(endpoint.headers.len());
+    for (name, t) in &endpoint.headers {
+        let ctx = scope.tera_context(&t.roots, None);
+        let text = templates.render(t, &ctx).map_err(|e| e.to_string())?;
+        let value = http::HeaderValue::try_from(text)
+            .map_err(|_| format!("respond header `{name}` is not a valid header value"))?;
+        headers.push((name.clone(), value));
+    }
+    Ok((status, headers))
 }

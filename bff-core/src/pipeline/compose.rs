@@ -102,8 +102,11 @@ fn respond(
     let mut response = encoded
         .or_else(|| cx.extension.encode(endpoint, parts, &outcome.value))
         .unwrap_or_else(|| crate::formats::json_response(&outcome.value));
-    *response.status_mut() = endpoint.status;
+    *response.status_mut() = outcome.status.unwrap_or(endpoint.status);
     let headers = response.headers_mut();
+    for (name, value) in &outcome.headers {
+        headers.insert(name.clone(), value.clone());
+    }
     if crate::formats::negotiated(endpoint) {
         headers.insert(header::VARY, HeaderValue::from_static("accept"));
     }

@@ -90,6 +90,10 @@ pub struct Endpoint {
     pub respond: Option<Expr>,
     /// Status of a successful response.
     pub status: StatusCode,
+    /// jq computing the status instead, from the results and the request.
+    pub status_expr: Option<Expr>,
+    /// Response headers, each a template over the results and the request.
+    pub headers: Vec<(http::HeaderName, template::Template)>,
     /// Largest client body read.
     pub body_limit: usize,
     /// A sample request.

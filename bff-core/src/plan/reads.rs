@@ -31,8 +31,16 @@ pub(super) fn query_params(spec: &EndpointSpec) -> Vec<String> {
             strings(&body.value, &mut texts);
         }
     }
-    if let Some(jq) = spec.respond.as_ref().and_then(|r| r.jq.as_ref()) {
-        texts.push(&jq.value);
+    if let Some(r) = &spec.respond {
+        if let Some(jq) = &r.jq {
+            texts.push(&jq.value);
+        }
+        if let Some(status) = &r.status
+            && let crate::spec::StatusSpec::Jq(jq) = &status.value
+        {
+            texts.push(jq);
+        }
+        texts.extend(r.headers.values().map(|v| v.value.as_str()));
     }
     let mut names: Vec<String> = texts.into_iter().flat_map(scan).collect();
     names.sort();

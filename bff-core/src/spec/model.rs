@@ -158,6 +158,16 @@ pub struct OnError {
     pub forward_status: Vec<u16>,
 }
 
+/// `respond.status`: a literal status, or jq computing one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    /// A status, e.g. `201`.
+    Code(u16),
+    /// jq giving the status, e.g. `if .order.state == "new" then 201 else 200 end`.
+    Jq(String),
+}
+
 /// Keeps an explicit `default: null` apart from a missing `default`.
 fn some_value<'de, D: serde::Deserializer<'de>>(
     d: D,
@@ -172,9 +182,16 @@ pub struct RespondSpec {
     /// jq over the results by call name (and `path`, `query`, `headers`, `body`, `auth`).
     #[serde(default)]
     pub jq: Option<Loc<String>>,
-    /// Status of a successful response (default 200).
+    /// Status of a successful response: a number (default 200), or a jq
+    /// expression over the results (and the request) that gives one.
     #[serde(default)]
-    pub status: Option<u16>,
+    pub status: Option<Loc<StatusSpec>>,
+    /// Response headers: name → tera template over the results and the
+    /// request. Hop-by-hop headers, the ones the BFF writes itself
+    /// (`Content-Type`, `Content-Length`, `Content-Encoding`, `Bff-*`) and
+    /// `Set-Cookie` cannot be set.
+    #[serde(default)]
+    pub headers: IndexMap<String, Loc<String>>,
     /// Protobuf message of the answer, e.g. `shop.mobile.v1.Home`, from the
     /// `.proto` files under `proto/`: clients sending `Accept:
     /// application/x-protobuf` (or `application/protobuf`) get it encoded.

@@ -88,18 +88,34 @@ pub(super) fn compile_endpoint<'a>(
         .as_ref()
         .and_then(|r| r.jq.as_ref())
         .and_then(|jq| b.expr(file, jq, diags));
-    let status = match spec.respond.as_ref().and_then(|r| r.status) {
-        Some(s) => match StatusCode::from_u16(s) {
-            Ok(s) => s,
-            Err(_) => {
-                diags.push(file.error_at(
-                    &spec.endpoint,
-                    format!("respond.status {s} is not an HTTP status"),
-                ));
+    let mut status_expr = None;
+    let status = match spec.respond.as_ref().and_then(|r| r.status.as_ref()) {
+        Some(at) => match &at.value {
+            crate::spec::StatusSpec::Code(s) => match StatusCode::from_u16(*s) {
+                Ok(s) if (200..=599).contains(&s.as_u16()) => s,
+                _ => {
+                    diags.push(file.error_at(
+                        at,
+                        format!("respond.status {s} is not an HTTP status from 200 to 599"),
+                    ));
+                    StatusCode::OK
+                }
+            },
+            crate::spec::StatusSpec::Jq(text) => {
+                let src = Loc {
+                    value: text.clone(),
+                    line: at.line,
+                    column: at.column,
+                };
+                status_expr = b.expr_owned(file, src, diags);
                 StatusCode::OK
             }
         },
         None => StatusCode::OK,
+    };
+    let headers = match &spec.respond {
+        Some(r) => super::respond::headers(file, r, &names, b, diags),
+        None => Vec::new(),
     };
     let (message, page) = match &spec.respond {
         Some(r) => super::formats::compile_formats(file, r, folder, diags),
@@ -140,6 +156,8 @@ pub(super) fn compile_endpoint<'a>(
         calls,
         respond,
         status,
+        status_expr,
+        headers,
         body_limit: config.defaults.body_limit,
         example: spec.example.as_ref().map(|e| e.value.clone()),
         auth,

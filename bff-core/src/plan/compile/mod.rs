@@ -15,6 +15,7 @@ mod locate;
 mod policies;
 mod proxies;
 mod request;
+mod respond;
 mod routes;
 mod services;
 mod tls;
@@ -191,6 +192,29 @@ impl<'a> LangBuilders<'a> {
             Err(errors) => {
                 for e in errors {
                     diags.push(locate::expr_diagnostic(file, src, &e));
+                }
+                None
+            }
+        }
+    }
+
+    /// Queues a jq expression whose source was not a plain string of the
+    /// file (it came out of a value that may also be a number).
+    fn expr_owned<T>(
+        &mut self,
+        file: &'a SpecFile<T>,
+        src: Loc<String>,
+        diags: &mut Diagnostics,
+    ) -> Option<Expr> {
+        match self.exprs.add(&src) {
+            Ok(e) => {
+                self.expr_sites
+                    .push(Box::new(move |e| locate::expr_diagnostic(file, &src, e)));
+                Some(e)
+            }
+            Err(errors) => {
+                for e in errors {
+                    diags.push(locate::expr_diagnostic(file, &src, &e));
                 }
                 None
             }
