@@ -52,7 +52,7 @@ respond:
 }
 
 /// `respond.status` computed by jq and `respond.headers` rendered from the
-/// results; both kept by the endpoint's answer cache.
+/// results.
 #[tokio::test]
 async fn respond_status_and_headers_come_from_the_results() {
     let (gw, _dir) = start(
@@ -61,7 +61,6 @@ async fn respond_status_and_headers_come_from_the_results() {
             "made",
             r#"
 endpoint: GET /v1/made
-cache: { ttl: 60s }
 calls:
   a: { service: up, get: /a }
   b: { service: up, get: /b }
@@ -101,4 +100,39 @@ async fn a_status_expression_that_gives_no_status_is_a_500() {
     )
     .await;
     get_url(&format!("{gw}/v1/bad")).await.problem(500);
+}
+
+/// An answer kept by the endpoint's cache keeps the headers `respond`
+/// gave it.
+#[tokio::test]
+async fn cached_answers_keep_their_respond_headers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let upstream = axum::Router::new().route(
+        "/total",
+        axum::routing::get(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move { axum::Json(json!({"total": 40 + n})) }
+        }),
+    );
+    let (gw, _dir) = start(
+        upstream,
+        &[(
+            "kept",
+            "endpoint: GET /v1/kept\ncache: { ttl: 60s }\ncalls:\n  t: { service: up, get: /total }\nrespond:\n  jq: '{ok: true}'\n  headers:\n    X-Total-Count: \"{{ t.total }}\"\n",
+        )],
+    )
+    .await;
+    for _ in 0..3 {
+        let r = get_url(&format!("{gw}/v1/kept")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.header("x-total-count"), Some("40"));
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the later answers came from the cache"
+    );
 }

@@ -191,8 +191,11 @@ impl AnswerCache {
                         } else {
                             None
                         };
+                        // An answer that sets a cookie (an extension's) is
+                        // the caller's own: never kept for others.
                         let keep = response.status() == StatusCode::OK
-                            && !response.headers().contains_key(crate::headers::PARTIAL);
+                            && !response.headers().contains_key(crate::headers::PARTIAL)
+                            && !response.headers().contains_key(http::header::SET_COOKIE);
                         let ttl = ttl.filter(|_| keep).unwrap_or_default();
                         let (head, body) = response.into_parts();
                         let body = body
