@@ -433,3 +433,36 @@ async fn the_dashboard_shows_live_traffic_in_a_browser() {
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
     drop(bff);
 }
+
+#[tokio::test]
+async fn endpoints_lists_the_graphql_endpoint_and_its_resolvers() {
+    let port = free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  up: {{ url: \"http://127.0.0.1:9\" }}\n{}",
+        admin_yaml(port, Some(TOKEN))
+    ))
+    .file(
+        "graphql.yaml",
+        "deadline: 700ms\nresolvers:\n  Query.item: { service: up, get: \"/items/{{ args.id }}\" }\n  Item.stock:\n    service: up\n    for_each: .parent.id\n    batch: 20\n    get: \"/stock?ids={{ batch | join(sep=',') }}\"\n    key: .id\n    on_error: {}\n",
+    )
+    .file(
+        "graphql/schema.graphql",
+        "type Query { item(id: ID!): Item }\ntype Item { id: ID! stock: Int }\n",
+    );
+    gateway(dir.path()).await;
+    let admin = admin_up(port).await;
+    let listing = get_json(&format!("{admin}/endpoints")).await;
+    let g = &listing["graphql"];
+    assert_eq!(g["path"], "/graphql", "{listing:#}");
+    assert_eq!(g["deadline"], "700ms");
+    assert_eq!(g["limits"]["max_depth"], 12);
+    assert_eq!(
+        g["resolvers"],
+        json!([
+            {"field": "Item.stock", "service": "up", "method": "GET", "path": "/stock?ids={{ batch | join(sep=',') }}",
+             "grpc": null, "batch": 20, "for_each": ".parent.id", "optional": false},
+            {"field": "Query.item", "service": "up", "method": "GET", "path": "/items/{{ args.id }}",
+             "grpc": null, "batch": null, "for_each": null, "optional": false}
+        ])
+    );
+}

@@ -19,6 +19,7 @@ pub(super) async fn list(State(live): State<Live>) -> Response {
         "dir": plan.dir.display().to_string(),
         "endpoints": plan.endpoints.iter().map(|e| endpoint(plan, e)).collect::<Vec<_>>(),
         "routes": plan.proxies.iter().map(|r| route(plan, r)).collect::<Vec<_>>(),
+        "graphql": plan.graphql.as_ref().map(|g| graphql(plan, g)),
     }))
 }
 
@@ -60,6 +61,40 @@ fn endpoint(plan: &Plan, e: &Endpoint) -> Value {
         "calls": e.calls.iter().zip(&stages).map(|(c, s)| call(e, c, *s)).collect::<Vec<_>>(),
         "stages": by_stage.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>(),
         "respond": if e.respond.is_some() { "jq" } else { "results by call name" },
+    })
+}
+
+/// The GraphQL endpoint: its settings and a resolver per field.
+fn graphql(plan: &Plan, g: &crate::plan::graphql::Graphql) -> Value {
+    let mut resolvers: Vec<&crate::plan::graphql::Resolver> = g
+        .resolvers
+        .values()
+        .flat_map(|by_field| by_field.values())
+        .collect();
+    resolvers.sort_by(|a, b| a.name.cmp(&b.name));
+    json!({
+        "path": g.path,
+        "file": g.file.display().to_string(),
+        "auth": policy_name(plan, g.auth.as_ref()),
+        "rate_limit": g.rate_limit.as_ref().map(|p| &p.name),
+        "deadline": humantime::format_duration(g.deadline).to_string(),
+        "introspection": g.introspection,
+        "explorer": g.explorer,
+        "limits": g.limits,
+        "persisted": g.persisted.by_hash.len(),
+        "resolvers": resolvers.iter().map(|r| {
+            let c = &r.call;
+            json!({
+                "field": &*r.name,
+                "service": c.service.name,
+                "method": c.method.as_str(),
+                "path": &*c.path.source,
+                "grpc": c.grpc.as_ref().map(|m| &m.name),
+                "batch": c.for_each.as_ref().and_then(|f| f.batch),
+                "for_each": c.for_each.as_ref().map(|f| f.items.source()),
+                "optional": c.is_optional(),
+            })
+        }).collect::<Vec<_>>(),
     })
 }
 

@@ -59,7 +59,7 @@ fn yes() -> bool {
 }
 
 /// What an operation may ask for.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GraphqlLimits {
     /// Deepest nesting of selections (the root fields are depth 1).
