@@ -556,3 +556,32 @@ respond:
 "
     ));
 }
+
+#[test]
+fn exposed_headers_that_cannot_be() {
+    insta::assert_snapshot!(one_endpoint(
+        "\
+endpoint: GET /v1/x
+calls:
+  upstream: { service: users, get: /users/1 }
+  many:
+    service: users
+    for_each: '[1, 2]'
+    get: \"/users/{{ item }}\"
+    expose_headers: [x-total]
+  reads: { service: users, get: \"/u/{{ upstream.many.headers.x }}\" }
+"
+    ));
+}
+
+#[test]
+fn a_call_cannot_read_what_calls_expose() {
+    insta::assert_snapshot!(one_endpoint(
+        "\
+endpoint: GET /v1/x
+calls:
+  first: { service: users, get: /users/1, expose_headers: [etag] }
+  then: { service: users, get: \"/u?v={{ upstream.first.headers.etag }}\" }
+"
+    ));
+}

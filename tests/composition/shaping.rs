@@ -136,3 +136,92 @@ async fn cached_answers_keep_their_respond_headers() {
         "the later answers came from the cache"
     );
 }
+
+/// `expose_headers`: the chosen headers of a call's answer are readable in
+/// `respond` as `upstream.<call>.headers`, and `set-cookie` passes every
+/// cookie of every exposing call on, each its own header, under the
+/// folder's cookie policy; such an answer is never kept by the cache.
+#[tokio::test]
+async fn exposed_headers_and_cookies_reach_the_answer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let upstream = axum::Router::new()
+        .route(
+            "/list",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async {
+                    let mut h = http::HeaderMap::new();
+                    h.insert("x-total-count", "42".parse().unwrap());
+                    h.append(
+                        "set-cookie",
+                        "sid=abc; Path=/; SameSite=None".parse().unwrap(),
+                    );
+                    h.append("set-cookie", "theme=dark".parse().unwrap());
+                    h.insert("x-secret", "not exposed".parse().unwrap());
+                    (h, axum::Json(json!([1, 2])))
+                }
+            }),
+        )
+        .route(
+            "/cart",
+            axum::routing::get(|| async {
+                (
+                    [("set-cookie", "cart=7; Max-Age=60")],
+                    axum::Json(json!({"n": 1})),
+                )
+            }),
+        );
+    let up = bff_tests::serve(upstream).await;
+    let dir = bff_tests::SpecDir::new(&format!(
+        "services:\n  up: {{ url: \"{up}\" }}\ncookies: {{ secure: true, http_only: true, same_site: lax }}\n"
+    ))
+    .endpoint(
+        "e",
+        r#"
+endpoint: GET /v1/page
+cache: { ttl: 60s }
+calls:
+  list: { service: up, get: /list, expose_headers: [x-total-count, set-cookie] }
+  cart: { service: up, get: /cart, expose_headers: [set-cookie] }
+respond:
+  jq: '{items: .list, total: (.upstream.list.headers["x-total-count"] | tonumber), secret: .upstream.list.headers["x-secret"]}'
+  headers:
+    X-Total-Count: '{{ upstream.list.headers["x-total-count"] }}'
+"#,
+    );
+    let gw = bff_tests::gateway(dir.path()).await;
+    for round in 1..=2 {
+        let r = crate::harness::send(bff_tests::client().get(format!("{gw}/v1/page"))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.json(),
+            json!({"items": [1, 2], "total": 42, "secret": null})
+        );
+        assert_eq!(r.header("x-total-count"), Some("42"));
+        assert!(r.header("x-secret").is_none());
+        let mut cookies: Vec<&str> = r
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        cookies.sort_unstable();
+        assert_eq!(
+            cookies,
+            [
+                "cart=7; Max-Age=60; Secure; HttpOnly; SameSite=Lax",
+                "sid=abc; Path=/; Secure; HttpOnly; SameSite=Lax",
+                "theme=dark; Secure; HttpOnly; SameSite=Lax",
+            ],
+            "round {round}"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            round,
+            "an answer with cookies is not kept"
+        );
+    }
+}

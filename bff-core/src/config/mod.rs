@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod cache;
 mod compression;
+mod cookies;
 mod defaults;
 mod discovery;
 mod env;
@@ -36,6 +37,7 @@ pub use auth::{
 };
 pub use cache::CacheConfig;
 pub use compression::CompressionConfig;
+pub use cookies::{CookiesConfig, SameSite};
 pub use defaults::Defaults;
 pub use discovery::{DiscoveryConfig, EtcdConfig, HealthCheckConfig};
 pub use env::{EnvError, expand_env};
@@ -101,6 +103,10 @@ pub struct BffConfig {
     /// The API description served on the public listener.
     #[serde(default)]
     pub openapi: OpenApiConfig,
+    /// Attributes forced onto the cookies services set through composed
+    /// endpoints (`expose_headers: [set-cookie]`).
+    #[serde(default)]
+    pub cookies: CookiesConfig,
     /// Settings of the BFF binary's own extension (bff-web: `cors`),
     /// checked by that binary; its schema (`schema/bff-web.schema.json`)
     /// describes them.

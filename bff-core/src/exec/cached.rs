@@ -65,6 +65,25 @@ pub(super) async fn uncached(
     (result, part)
 }
 
+/// A call whose answer's headers `respond` reads: sent every time (the
+/// HTTP cache keeps answers for their bodies), its headers kept.
+pub(super) async fn exposing(
+    call: &Call,
+    r: Rendered,
+    running: &Running,
+    deadline: Instant,
+) -> (Fetched, Option<HeaderMap>) {
+    let capture = Capture::default();
+    let result = fetch(call, &r, running, deadline, Some(&capture)).await;
+    let personal = r.has_credentials() || running.call_cache.personal(&r.headers);
+    let answer = capture.take();
+    let private = answer
+        .as_ref()
+        .is_some_and(|(_, h, _)| private_part(personal, h));
+    let part = Part::unkept(private || (personal && answer.is_none()));
+    ((result, part), answer.map(|(_, h, _)| h))
+}
+
 /// A GET to a cached service.
 pub(super) async fn fetch_cached(
     call: &Call,

@@ -269,10 +269,18 @@ pub(super) async fn send(
     prepared: Prepared,
     running: &Running,
     deadline: Instant,
-) -> (Result<Val, CallError>, Freshness) {
+) -> (Result<Val, CallError>, Freshness, Option<HeaderMap>) {
     let mut freshness = Freshness::default();
+    let mut exposed = None;
     let result = match prepared {
         Prepared::Skipped => Ok(Val::Null),
+        Prepared::One(r) if !call.expose.is_empty() => {
+            let ((result, part), headers) =
+                super::cached::exposing(call, r, running, deadline).await;
+            freshness.add(part);
+            exposed = headers;
+            result
+        }
         Prepared::One(r) => match &running.upstream(&call.service).stale {
             None => {
                 let (result, part) = fetch_one(call, r, running, deadline).await;
@@ -318,7 +326,7 @@ pub(super) async fn send(
             results.await.map(|results| results.into_iter().collect())
         }
     };
-    (result, freshness)
+    (result, freshness, exposed)
 }
 
 /// Sends requests with at most `concurrency` in flight; results keep the

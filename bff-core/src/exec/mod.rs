@@ -50,6 +50,8 @@ pub(crate) struct Outcome {
     pub status: Option<http::StatusCode>,
     /// The headers of `respond.headers`, rendered.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Cookies the services set, passed on (`expose_headers: [set-cookie]`).
+    pub cookies: Vec<http::HeaderValue>,
 }
 
 /// A failed run: why, and how each call that started went.
@@ -72,7 +74,8 @@ fn running_indices<'a>(
     (0..began.len()).filter(|&i| began[i].is_some() && ended[i].is_none())
 }
 
-/// A call's index, result, freshness of its answers, and time taken.
+/// A call's index, result, freshness of its answers, time taken, and the
+/// headers of its answer when it exposes some.
 type CallFuture<'a> = Pin<
     Box<
         dyn Future<
@@ -81,6 +84,7 @@ type CallFuture<'a> = Pin<
                     Result<Val, CallError>,
                     crate::cache::Freshness,
                     Duration,
+                    Option<http::HeaderMap>,
                 ),
             > + Send
             + 'a,
@@ -133,6 +137,8 @@ async fn run_graph(
     // How fresh the answer is, from what the calls' answers said.
     let mut freshness = crate::cache::Freshness::default();
     let mut in_flight: FuturesUnordered<CallFuture<'_>> = FuturesUnordered::new();
+    // The cookies of calls that expose `set-cookie`, each kept apart.
+    let mut cookies: Vec<http::HeaderValue> = Vec::new();
 
     let start = |i: usize, scope: &Scope| -> CallFuture<'_> {
         let call = &calls[i];
@@ -148,22 +154,24 @@ async fn run_graph(
                 });
                 match span.flatten() {
                     Some(cx) => Box::pin(async move {
-                        let (r, fresh) = crate::telemetry::within(
+                        let (r, fresh, seen) = crate::telemetry::within(
                             cx.clone(),
                             call::send(call, prepared, running, deadline),
                         )
                         .await;
                         let error = r.as_ref().err().map(CallError::reason);
                         crate::telemetry::finish(&cx, None, error.as_deref());
-                        (i, r, fresh, began.elapsed())
+                        (i, r, fresh, began.elapsed(), seen)
                     }),
                     None => Box::pin(async move {
-                        let (r, fresh) = call::send(call, prepared, running, deadline).await;
-                        (i, r, fresh, began.elapsed())
+                        let (r, fresh, seen) = call::send(call, prepared, running, deadline).await;
+                        (i, r, fresh, began.elapsed(), seen)
                     }),
                 }
             }
-            Err(e) => Box::pin(async move { (i, Err(e), Default::default(), began.elapsed()) }),
+            Err(e) => {
+                Box::pin(async move { (i, Err(e), Default::default(), began.elapsed(), None) })
+            }
         }
     };
     for (i, _) in calls.iter().enumerate().filter(|(_, c)| c.deps.is_empty()) {
@@ -210,7 +218,7 @@ async fn run_graph(
                 });
             }
         };
-        let Some((i, result, fresh, took)) = next else {
+        let Some((i, result, fresh, took, seen)) = next else {
             break;
         };
         freshness.merge(fresh);
@@ -277,6 +285,14 @@ async fn run_graph(
                 }
             },
         };
+        if let Some(seen) = seen {
+            scope
+                .upstream
+                .push((call.name.clone(), exposed(&call.expose, &seen)));
+            if call.expose.contains(&http::header::SET_COOKIE) {
+                cookies.extend(seen.get_all(http::header::SET_COOKIE).iter().cloned());
+            }
+        }
         scope.results[i] = Some(value);
         if failed.is_some() {
             // The answer is a failure: nothing new starts.
@@ -299,7 +315,7 @@ async fn run_graph(
     }
 
     let value = match &endpoint.respond {
-        Some(expr) => expr.first(scope.jq_input()).map_err(|e| {
+        Some(expr) => expr.first(scope.respond_input()).map_err(|e| {
             tracing::error!(endpoint = %endpoint.id(), error = %e, "respond expression failed");
             Failure {
                 error: ExecError::Shape(e.to_string()),
@@ -334,7 +350,30 @@ async fn run_graph(
         freshness,
         status,
         headers,
+        cookies,
     })
+}
+
+/// The headers a call exposes, by lower-case name: each a string (values
+/// joined by `, `), `set-cookie` a list of its cookies.
+fn exposed(names: &[http::HeaderName], seen: &http::HeaderMap) -> Val {
+    let pairs = names.iter().filter_map(|name| {
+        let values: Vec<&str> = seen
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        let v = if *name == http::header::SET_COOKIE {
+            values.iter().map(|c| crate::value::string(c)).collect()
+        } else {
+            crate::value::string(&values.join(", "))
+        };
+        Some((name.as_str(), v))
+    });
+    crate::value::object(pairs)
 }
 
 /// The status an expression gave, and the rendered headers.
@@ -353,7 +392,7 @@ fn answer_head(
     let status = match &endpoint.status_expr {
         None => None,
         Some(e) => {
-            let v = e.first(scope.jq_input()).map_err(|e| e.to_string())?;
+            let v = e.first(scope.respond_input()).map_err(|e| e.to_string())?;
             let code = match &v {
                 Val::Num(n) => n.as_isize(),
                 _ => None,

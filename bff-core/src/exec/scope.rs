@@ -34,6 +34,8 @@ pub(super) struct Scope {
     pub(super) hooks: Option<Arc<dyn crate::extension::Hooks>>,
     names: Vec<Arc<str>>,
     pub(super) results: Vec<Option<Val>>,
+    /// The headers calls exposed (`expose_headers`), by call name, for `respond`.
+    pub(super) upstream: Vec<(Arc<str>, Val)>,
 }
 
 impl Scope {
@@ -51,7 +53,33 @@ impl Scope {
             hooks: request.hooks,
             names,
             results,
+            upstream: Vec::new(),
         }
+    }
+
+    /// What `respond` reads: the input of jq, and the exposed headers as
+    /// `upstream.<call>.headers`.
+    pub(super) fn respond_input(&self) -> Val {
+        let input = self.jq_input();
+        if self.upstream.is_empty() {
+            return input;
+        }
+        match input {
+            Val::Obj(o) => {
+                let mut map = (*o).clone();
+                map.insert(value::string("upstream"), self.upstream_value());
+                Val::obj(map)
+            }
+            other => other,
+        }
+    }
+
+    fn upstream_value(&self) -> Val {
+        value::object(
+            self.upstream
+                .iter()
+                .map(|(name, headers)| (&**name, value::object([("headers", headers.clone())]))),
+        )
     }
 
     /// The caller's verified identity (`null` without `auth`).
@@ -91,6 +119,9 @@ impl Scope {
         }
         if let Some((k, v)) = extra {
             ctx.insert(*k, &Json(v));
+        }
+        if roots.iter().any(|r| r == "upstream") {
+            ctx.insert("upstream", &Json(&self.upstream_value()));
         }
         ctx
     }

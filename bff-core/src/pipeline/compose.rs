@@ -107,6 +107,17 @@ fn respond(
     for (name, value) in &outcome.headers {
         headers.insert(name.clone(), value.clone());
     }
+    // Each cookie its own header line, under the folder's cookie policy.
+    let policy = &cx.plan.config.cookies;
+    for cookie in &outcome.cookies {
+        let value = match cookie.to_str() {
+            Ok(text) => HeaderValue::try_from(policy.apply(text)).ok(),
+            Err(_) => None,
+        };
+        if let Some(v) = value {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
     if crate::formats::negotiated(endpoint) {
         headers.insert(header::VARY, HeaderValue::from_static("accept"));
     }

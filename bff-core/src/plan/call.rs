@@ -74,6 +74,8 @@ pub struct Call {
     pub forward_status: Vec<StatusCode>,
     /// Top-level names the templates read, so only those enter their context.
     pub template_roots: Vec<String>,
+    /// Upstream response headers `respond` reads (lower case).
+    pub expose: Vec<HeaderName>,
 }
 
 /// A unary gRPC method, as its `.proto` file declares it.

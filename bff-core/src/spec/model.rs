@@ -134,6 +134,13 @@ pub struct CallSpec {
     /// What a failure of this call means; without it the call is required.
     #[serde(default)]
     pub on_error: Option<OnError>,
+    /// Upstream response headers `respond` may read, as
+    /// `upstream.<call>.headers.<name>` (lower case). `set-cookie` also
+    /// passes the service's cookies on to the client, each one kept
+    /// apart. Only for a call of one request (no `for_each`); the call is
+    /// then sent each time, past the service's HTTP cache.
+    #[serde(default)]
+    pub expose_headers: Vec<Loc<String>>,
     /// GraphQL resolvers only: jq turning each result (with `for_each`,
     /// each parent's matched item) into the field's value.
     #[serde(default)]

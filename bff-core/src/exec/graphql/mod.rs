@@ -548,7 +548,7 @@ async fn send(
 ) -> Result<Val, CallError> {
     let sent = call::send(&resolver.call, prepared, run.running, run.deadline);
     match tokio::time::timeout_at(run.deadline, sent).await {
-        Ok((result, _freshness)) => match result {
+        Ok((result, _freshness, _headers)) => match result {
             Err(CallError::Stale(v)) => Ok(v),
             other => other,
         },

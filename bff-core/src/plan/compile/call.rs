@@ -64,6 +64,7 @@ impl<'a, T> CallCx<'a, '_, T> {
         let for_each = self.for_each();
         let deps = self.deps();
         let (fallback, forward_status) = self.on_error();
+        let expose = self.expose();
         if self.diags.0.len() > before {
             return None;
         }
@@ -91,6 +92,7 @@ impl<'a, T> CallCx<'a, '_, T> {
             fallback,
             forward_status,
             template_roots: self.roots,
+            expose,
             service,
         })
     }
@@ -110,12 +112,14 @@ impl<'a, T> CallCx<'a, '_, T> {
                 ));
             }
         }
-        if REQUEST_ROOTS.contains(&name) || matches!(name, "batch" | "item") || !is_identifier(name)
+        if REQUEST_ROOTS.contains(&name)
+            || matches!(name, "batch" | "item" | "upstream")
+            || !is_identifier(name)
         {
             self.diags.push(self.file.error_at_key(
                 name,
                 self.spec,
-                format!("`{name}` cannot name a call: use letters, digits and `_`, and none of path, query, headers, body, auth, batch, item"),
+                format!("`{name}` cannot name a call: use letters, digits and `_`, and none of path, query, headers, body, auth, batch, item, upstream"),
             ));
         }
     }
@@ -230,6 +234,36 @@ impl<'a, T> CallCx<'a, '_, T> {
                 .push(self.file.error_at(fe, "`batch` must be at least 1"));
         }
         for_each
+    }
+
+    /// `expose_headers`: header names, for a call of one request of an endpoint.
+    fn expose(&mut self) -> Vec<http::HeaderName> {
+        let spec = self.spec;
+        let mut out = Vec::new();
+        for h in &spec.expose_headers {
+            if self.resolver {
+                self.diags.push(self.file.error_at(
+                    h,
+                    "expose_headers is for endpoint calls: a GraphQL answer has no headers of its resolvers",
+                ));
+                break;
+            }
+            if spec.for_each.is_some() {
+                self.diags.push(self.file.error_at(
+                    h,
+                    "expose_headers needs a call of one request: with for_each, whose answer's headers would it be?",
+                ));
+                break;
+            }
+            match http::HeaderName::try_from(h.to_ascii_lowercase()) {
+                Ok(name) => out.push(name),
+                Err(_) => self.diags.push(
+                    self.file
+                        .error_at(h, format!("`{}` is not a header name", h.value)),
+                ),
+            }
+        }
+        out
     }
 
     /// `on_error`: the value standing in for a failed call, and the upstream

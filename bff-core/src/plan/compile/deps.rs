@@ -66,6 +66,7 @@ impl<T> CallCx<'_, '_, T> {
 /// Why `batch` or `item` cannot be read here, when that is what was read.
 fn hint_for(allowed: &[&str], root: &str) -> String {
     match root {
+        "upstream" => " (`upstream`, the headers calls expose, is read in respond only)".into(),
         "batch" if !allowed.contains(&"batch") => " (`batch` needs for_each with batch)".into(),
         "item" if !allowed.contains(&"item") => " (`item` needs for_each without batch)".into(),
         _ => String::new(),

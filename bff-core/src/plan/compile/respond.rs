@@ -62,7 +62,10 @@ pub(super) fn headers<'a>(
         match b.templates.add(src, Escape::Verbatim) {
             Ok(t) => {
                 for root in &t.roots {
-                    if !calls.contains(&root.as_str()) && !REQUEST_ROOTS.contains(&root.as_str()) {
+                    if !calls.contains(&root.as_str())
+                        && !REQUEST_ROOTS.contains(&root.as_str())
+                        && root != "upstream"
+                    {
                         diags.push(file.error_at(
                             src,
                             format!("header `{name}` reads `{root}`, which is not a call of this endpoint nor one of path, query, headers, body, auth"),
