@@ -272,3 +272,26 @@ async fn a_route_is_described_with_exactly_the_methods_it_forwards() {
     }
     assert!(item.contains_key("head"), "HEAD passes through: {item:#?}");
 }
+
+/// `respond.headers` and passed-on cookies are described on the answer;
+/// a computed status is described as the range it is in, and the document
+/// stays valid OpenAPI 3.1.
+#[tokio::test]
+async fn respond_headers_and_computed_statuses_are_described() {
+    let dir = SpecDir::new("services:\n  s: { url: \"http://127.0.0.1:9\" }\n").endpoint(
+        "a",
+        "endpoint: GET /v1/a\ncalls:\n  a: { service: s, get: /a, expose_headers: [set-cookie] }\n\
+         respond:\n  status: 'if .a.new then 201 else 200 end'\n  headers:\n    X-Total-Count: \"{{ a.total }}\"\n",
+    );
+    let base = gateway(dir.path()).await;
+    let doc = description(&base).await;
+    validate(&doc);
+    let responses = &doc["paths"]["/v1/a"]["get"]["responses"];
+    assert!(responses["200"].is_null(), "{responses:#}");
+    let headers = &responses["2XX"]["headers"];
+    assert_eq!(
+        headers["x-total-count"]["schema"]["type"], "string",
+        "{responses:#}"
+    );
+    assert!(headers["Set-Cookie"].is_object(), "{responses:#}");
+}

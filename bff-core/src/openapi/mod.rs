@@ -274,7 +274,12 @@ fn endpoint(plan: &Plan, e: &Endpoint, base: &str) -> Value {
         "operationId": operation_id(&e.method, &e.path),
         "summary": summary,
         "parameters": parameters,
-        "responses": { e.status.as_u16().to_string(): success(e) },
+        // A status computed by `respond.status` is one of a range only
+        // its expression knows.
+        "responses": {
+            if e.status_expr.is_some() { "2XX".to_owned() } else { e.status.as_u16().to_string() }:
+                success(e)
+        },
     });
     if let Some(d) = &e.description {
         op["description"] = json!(d);
@@ -345,6 +350,24 @@ fn success(e: &Endpoint) -> Value {
         content["text/html"] = json!({ "schema": { "type": "string" } });
     }
     let mut headers = Map::new();
+    for (name, t) in &e.headers {
+        headers.insert(
+            name.as_str().to_owned(),
+            json!({
+                "description": format!("`{}`", t.source),
+                "schema": { "type": "string" },
+            }),
+        );
+    }
+    if e.calls
+        .iter()
+        .any(|c| c.expose.contains(&http::header::SET_COOKIE))
+    {
+        headers.insert(
+            "Set-Cookie".into(),
+            json!({ "description": "Cookies the services set, passed on", "schema": { "type": "string" } }),
+        );
+    }
     if e.calls.iter().any(crate::plan::Call::is_optional) {
         headers.insert(
             "Bff-Partial".into(),
