@@ -925,3 +925,48 @@ async fn abstract_types_are_told_apart_by_typename() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn subscriptions_are_refused() {
+    let up = serve(Router::new()).await;
+    let dir = SpecDir::new(&bff_yaml(&[("up", &up)]))
+        .file("graphql.yaml", "resolvers: {}\n")
+        .file(
+            "graphql/schema.graphql",
+            "type Query { n: Int }\ntype Subscription { ticks: Int }\n",
+        );
+    let gw = gateway(dir.path()).await;
+    let r = query(&gw, "subscription { ticks }").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json()["errors"][0]["extensions"]["code"],
+        "OPERATION_NOT_SUPPORTED"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_refuses_with_a_problem_before_any_call() {
+    let seen: Seen = Arc::default();
+    let up = serve(upstream(seen.clone())).await;
+    let bff = format!(
+        "{}rate_limits:\n  tight: {{ rate: 1/min, burst: 1 }}\n",
+        bff_yaml(&[("up", &up)])
+    );
+    let dir = SpecDir::new(&bff)
+        .file(
+            "graphql.yaml",
+            &format!("rate_limit: tight\n{GRAPHQL_YAML}"),
+        )
+        .file("graphql/schema.graphql", SCHEMA);
+    let gw = gateway(dir.path()).await;
+    let q = r#"{ product(id: "p1") { id } }"#;
+    assert_eq!(query(&gw, q).await.status, 200);
+    let refused = query(&gw, q).await;
+    refused.problem(429);
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the refused request made no call"
+    );
+}
