@@ -585,3 +585,21 @@ calls:
 "
     ));
 }
+
+#[test]
+fn request_schemas_that_cannot_be() {
+    insta::assert_snapshot!(one_endpoint(
+        "\
+endpoint: POST /v1/x/{id}
+request:
+  path:
+    id: { type: integr }
+    other: { type: string }
+  query:
+    page: { type: integer, required: yes }
+  body: schemas/missing.json
+calls:
+  profile: { service: users, get: /users/1 }
+"
+    ));
+}

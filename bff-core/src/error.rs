@@ -27,7 +27,23 @@ pub struct Problem {
     pub call: Option<String>,
     /// Each of several errors, when there are several (an extension member).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
+    pub errors: Vec<ErrorEntry>,
+}
+
+/// One entry of a problem's `errors`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ErrorEntry {
+    /// A sentence.
+    Text(String),
+    /// What is wrong, and where in the request (RFC 9457 §3.2's example):
+    /// a JSON pointer into `{"path": …, "query": …, "body": …}`.
+    At {
+        /// What is wrong.
+        detail: String,
+        /// Where: `/query/page`, `/body/items/0/quantity`.
+        pointer: String,
+    },
 }
 
 impl Problem {
@@ -57,7 +73,16 @@ impl Problem {
 
     /// Lists the individual errors behind the problem.
     pub fn errors(mut self, errors: Vec<String>) -> Self {
-        self.errors = errors;
+        self.errors = errors.into_iter().map(ErrorEntry::Text).collect();
+        self
+    }
+
+    /// Adds what is wrong with the request, each where it is.
+    pub fn violations(mut self, violations: Vec<(String, String)>) -> Self {
+        self.errors = violations
+            .into_iter()
+            .map(|(pointer, detail)| ErrorEntry::At { detail, pointer })
+            .collect();
         self
     }
 
@@ -129,6 +154,12 @@ pub(crate) enum Refusal {
     UnsupportedMediaType(String),
     /// 422: a request understood but refused, with each reason.
     Unprocessable { detail: String, errors: Vec<String> },
+    /// 400 (parameters) or 422 (body): the request is not what the
+    /// endpoint's `request:` says; each violation with its JSON pointer.
+    Invalid {
+        status: StatusCode,
+        violations: Vec<(String, String)>,
+    },
     /// 429: a limit of the caller; retry after that many seconds.
     TooManyRequests { detail: String, retry_after: u64 },
     /// 503: shed load, an open circuit, keys or a store not ready; retry
@@ -188,6 +219,13 @@ impl Refusal {
             Self::UnsupportedMediaType(d) => with(StatusCode::UNSUPPORTED_MEDIA_TYPE, d),
             Self::Unprocessable { detail, errors } => {
                 with(StatusCode::UNPROCESSABLE_ENTITY, detail).errors(errors.clone())
+            }
+            Self::Invalid { status, violations } => {
+                let detail = match violations.len() {
+                    1 => "the request breaks a rule of this endpoint".to_owned(),
+                    n => format!("the request breaks {n} rules of this endpoint"),
+                };
+                with(*status, &detail).violations(violations.clone())
             }
             Self::TooManyRequests { detail, .. } => with(StatusCode::TOO_MANY_REQUESTS, detail),
             Self::Unavailable { detail, call, .. } => {

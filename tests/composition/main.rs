@@ -14,6 +14,7 @@ mod deadline;
 mod errors;
 mod for_each;
 mod graphql;
+mod input;
 mod observability;
 mod routing;
 mod shaping;

@@ -25,8 +25,11 @@ pub(crate) const JSON_PATH: &str = "/openapi.json";
 pub(crate) const DOCS_PATH: &str = "/docs";
 
 /// Statuses of errors, with what they mean to a client.
-const ERRORS: [(u16, &str); 11] = [
-    (400, "The path, query or body cannot be read"),
+const ERRORS: [(u16, &str); 12] = [
+    (
+        400,
+        "The path, query or body cannot be read, or a parameter breaks its schema",
+    ),
     (401, "Credentials are missing or not accepted"),
     (403, "The caller lacks a scope, role or tier this needs"),
     (
@@ -35,6 +38,7 @@ const ERRORS: [(u16, &str); 11] = [
     ),
     (413, "The request body is too large"),
     (415, "The request body is neither JSON nor XML"),
+    (422, "The body breaks its schema; `errors` says where"),
     (
         429,
         "Rate limit or quota exceeded; see Retry-After and RateLimit",
@@ -258,13 +262,36 @@ fn takes_body(method: &Method) -> bool {
 }
 
 fn endpoint(plan: &Plan, e: &Endpoint, base: &str) -> Value {
+    // A parameter `request:` declares has its schema; others are text.
+    let declared = |place: crate::plan::input::Place, name: &str| {
+        e.input
+            .as_ref()
+            .and_then(|c| c.params.iter().find(|p| p.place == place && p.name == name))
+    };
     let mut parameters: Vec<Value> = path_params(&e.path)
         .into_iter()
-        .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|p| {
+            let schema = declared(crate::plan::input::Place::Path, &p)
+                .map_or_else(|| json!({ "type": "string" }), |d| d.schema.clone());
+            json!({ "name": p, "in": "path", "required": true, "schema": schema })
+        })
         .collect();
-    parameters.extend(e.query_params.iter().map(
-        |q| json!({ "name": q, "in": "query", "required": false, "schema": { "type": "string" } }),
-    ));
+    let mut query: Vec<String> = e.query_params.clone();
+    if let Some(c) = &e.input {
+        for p in c
+            .params
+            .iter()
+            .filter(|p| p.place == crate::plan::input::Place::Query)
+        {
+            if !query.contains(&p.name) {
+                query.push(p.name.clone());
+            }
+        }
+    }
+    parameters.extend(query.iter().map(|q| match declared(crate::plan::input::Place::Query, q) {
+        Some(d) => json!({ "name": q, "in": "query", "required": d.required, "schema": d.schema }),
+        None => json!({ "name": q, "in": "query", "required": false, "schema": { "type": "string" } }),
+    }));
     let summary = e
         .description
         .as_deref()
@@ -285,15 +312,20 @@ fn endpoint(plan: &Plan, e: &Endpoint, base: &str) -> Value {
         op["description"] = json!(d);
     }
     if takes_body(&e.method) {
+        let body = e.input.as_ref().and_then(|c| c.body.as_ref());
+        let schema = body.map_or_else(|| json!({}), |(s, _)| s.clone());
         op["requestBody"] = json!({
-            "required": false,
+            "required": body.is_some(),
             "content": {
-                "application/json": { "schema": {} },
-                "application/xml": { "schema": {} },
+                "application/json": { "schema": schema },
+                "application/xml": { "schema": schema },
             },
         });
         add_error(&mut op, 413);
         add_error(&mut op, 415);
+        if body.is_some() {
+            add_error(&mut op, 422);
+        }
     }
     if e.method == Method::GET {
         op["responses"]["304"] =

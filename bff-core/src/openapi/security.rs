@@ -40,7 +40,20 @@ pub(super) fn components(plan: &Plan) -> Value {
                     "status": { "type": "integer" },
                     "detail": { "type": "string" },
                     "call": { "type": "string", "description": "The call of the composition that failed" },
-                    "errors": { "type": "array", "items": { "type": "string" } },
+                    "errors": {
+                        "type": "array",
+                        "description": "Each error; for a request that breaks its schemas, where (a JSON pointer into path, query and body) and what",
+                        "items": {
+                            "oneOf": [
+                                { "type": "string" },
+                                {
+                                    "type": "object",
+                                    "required": ["detail", "pointer"],
+                                    "properties": { "detail": { "type": "string" }, "pointer": { "type": "string" } },
+                                },
+                            ],
+                        },
+                    },
                 },
             },
         },

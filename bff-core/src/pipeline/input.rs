@@ -11,6 +11,7 @@ use jaq_json::Val;
 use crate::error::Refusal;
 use crate::exec::RequestData;
 use crate::plan::Endpoint;
+use crate::plan::input::{Kind, Place};
 use crate::value;
 
 /// The path with its query parameters in sorted order: `?b=2&a=1` and
@@ -36,7 +37,10 @@ pub(super) async fn read_request(
     let params = RawPathParams::from_request_parts(parts, &())
         .await
         .map_err(|_| Refusal::BadRequest("the path parameters are not valid UTF-8".to_owned()))?;
-    let path = value::object(params.iter().map(|(k, v)| (k, value::string(v))));
+    let mut path_pairs: Vec<(String, Val)> = params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), value::string(v)))
+        .collect();
     let mut query_pairs: Vec<(String, String)> = Vec::new();
     if let Some(q) = parts.uri.query() {
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
@@ -45,11 +49,54 @@ pub(super) async fn read_request(
             }
         }
     }
-    let query = value::object(
-        query_pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), value::string(v))),
-    );
+    let mut query_typed: Vec<(String, Val)> = query_pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), value::string(v)))
+        .collect();
+    let mut violations = Vec::new();
+    if let Some(check) = &endpoint.input {
+        for p in &check.params {
+            let (pairs, texts): (&mut Pairs, Vec<(&str, &str)>) = match p.place {
+                Place::Path => (&mut path_pairs, params.iter().collect()),
+                Place::Query => (
+                    &mut query_typed,
+                    query_pairs
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect(),
+                ),
+            };
+            let pointer = format!("/{}/{}", p.place.as_str(), p.name);
+            let Some((_, text)) = texts.iter().find(|(k, _)| *k == p.name) else {
+                if p.required {
+                    violations.push((pointer, "is required".to_owned()));
+                }
+                continue;
+            };
+            match typed(p.kind, text) {
+                Some(json) => {
+                    for e in p.validator.iter_errors(&json) {
+                        violations.push((
+                            format!("{pointer}{}", e.instance_path().as_str()),
+                            e.to_string(),
+                        ));
+                    }
+                    if let Some(slot) = pairs.iter_mut().find(|(k, _)| *k == p.name) {
+                        slot.1 = value::from_json(&json);
+                    }
+                }
+                None => violations.push((pointer, format!("must be {}", kind_name(p.kind)))),
+            }
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Refusal::Invalid {
+            status: http::StatusCode::BAD_REQUEST,
+            violations,
+        });
+    }
+    let path = value::object(path_pairs.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let query = value::object(query_typed.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let headers = value::object(
         parts
             .headers
@@ -57,6 +104,25 @@ pub(super) async fn read_request(
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), value::string(v)))),
     );
     let body = read_body(endpoint, parts, body).await?;
+    if let Some((_, validator)) = endpoint.input.as_ref().and_then(|c| c.body.as_ref()) {
+        let json: serde_json::Value =
+            serde_json::from_slice(&value::to_json(&body)).unwrap_or(serde_json::Value::Null);
+        let violations: Vec<(String, String)> = validator
+            .iter_errors(&json)
+            .map(|e| {
+                (
+                    format!("/body{}", e.instance_path().as_str()),
+                    e.to_string(),
+                )
+            })
+            .collect();
+        if !violations.is_empty() {
+            return Err(Refusal::Invalid {
+                status: http::StatusCode::UNPROCESSABLE_ENTITY,
+                violations,
+            });
+        }
+    }
     Ok(RequestData {
         path,
         query,
@@ -113,4 +179,35 @@ async fn read_body(
     }
     value::parse(&bytes)
         .map_err(|e| Refusal::BadRequest(format!("the request body is not valid JSON: {e}")))
+}
+
+/// Parameters by name, as templates and jq will see them.
+type Pairs = Vec<(String, Val)>;
+
+/// A parameter's text as the JSON value its schema's type says.
+fn typed(kind: Kind, text: &str) -> Option<serde_json::Value> {
+    match kind {
+        Kind::Text => Some(serde_json::Value::String(text.to_owned())),
+        Kind::Integer => text.parse::<i64>().ok().map(Into::into),
+        Kind::Number => text
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number),
+        Kind::Boolean => match text {
+            "true" => Some(true.into()),
+            "false" => Some(false.into()),
+            _ => None,
+        },
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text => "text",
+        Kind::Integer => "an integer",
+        Kind::Number => "a number",
+        Kind::Boolean => "`true` or `false`",
+    }
 }

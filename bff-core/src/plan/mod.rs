@@ -7,6 +7,7 @@ mod compile;
 pub mod graph;
 pub mod graphql;
 mod grpc;
+pub mod input;
 pub mod rate_limits;
 mod reads;
 mod shape;
@@ -112,6 +113,8 @@ pub struct Endpoint {
     pub page: Option<String>,
     /// Query parameters its templates and expressions read.
     pub query_params: Vec<String>,
+    /// What its input must be (`request:`), checked before any call.
+    pub input: Option<input::InputCheck>,
 }
 
 impl Endpoint {

@@ -34,6 +34,10 @@ pub struct EndpointSpec {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub deadline: Option<Duration>,
+    /// What a request must be before any call is made: JSON Schemas of its
+    /// path and query parameters and of its body.
+    #[serde(default)]
+    pub request: Option<RequestSpec>,
     /// Upstream calls by name. A call starts as soon as the calls it refers to have finished.
     #[serde(default)]
     pub calls: IndexMap<String, Loc<CallSpec>>,
@@ -43,6 +47,28 @@ pub struct EndpointSpec {
     /// A sample request, shown by `explain` and the demo as a ready-to-paste curl command.
     #[serde(default)]
     pub example: Option<Loc<ExampleSpec>>,
+}
+
+/// The checks of a request's input, each a JSON Schema (draft 2020-12).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// Path parameter → its JSON Schema, e.g. `id: { type: integer, minimum: 1 }`.
+    /// A parameter whose schema says `type: integer`, `number` or `boolean`
+    /// is converted from its text first and reaches templates and jq typed.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, serde_json::Value>")]
+    pub path: IndexMap<String, Loc<serde_json::Value>>,
+    /// Query parameter → its JSON Schema, converted like path parameters;
+    /// `required: true` beside the schema's keywords makes it required.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, serde_json::Value>")]
+    pub query: IndexMap<String, Loc<serde_json::Value>>,
+    /// JSON Schema of the JSON body, inline, or the path (relative to the
+    /// folder) of a file holding it.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub body: Option<Loc<serde_json::Value>>,
 }
 
 /// A sample request of an endpoint.

@@ -124,6 +124,10 @@ pub(super) fn compile_endpoint<'a>(
     if let Some(example) = &spec.example {
         check_example(file, example, &path, diags);
     }
+    let input = spec
+        .request
+        .as_ref()
+        .map(|r| super::input::compile_input(file, r, &path, folder.dir, diags));
     // Dependencies are indexes into all calls: every one must have compiled.
     if diags.0.len() > before || calls.len() < spec.calls.len() {
         return None;
@@ -167,6 +171,7 @@ pub(super) fn compile_endpoint<'a>(
         message,
         page,
         query_params: crate::plan::reads::query_params(spec),
+        input,
     })
 }
 

@@ -11,6 +11,7 @@ mod deps;
 mod endpoint;
 mod formats;
 mod graphql;
+mod input;
 mod locate;
 mod policies;
 mod proxies;
@@ -105,6 +106,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         rate_limits: &rate_limits,
         protos: &protos,
         pages: &pages,
+        dir: &set.dir,
     };
     for file in &set.endpoints {
         let Some(ep) = endpoint::compile_endpoint(file, folder, &mut b, diags) else {
@@ -163,6 +165,8 @@ struct FolderParts<'a> {
     protos: &'a crate::proto::Protos,
     /// Page templates of `templates/`.
     pages: &'a crate::pages::Pages,
+    /// The spec folder.
+    dir: &'a Path,
 }
 
 /// What compiling collects across endpoints, to build once at the end.
