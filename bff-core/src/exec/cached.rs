@@ -47,6 +47,18 @@ pub(super) async fn uncached(
     running: &Running,
     deadline: Instant,
 ) -> Fetched {
+    uncached_seen(call, r, running, deadline).await.0
+}
+
+/// [`uncached`], with the headers of the answer: what a call that exposes
+/// headers (`expose_headers`) is sent with, every time, since the HTTP
+/// cache keeps answers for their bodies.
+pub(super) async fn uncached_seen(
+    call: &Call,
+    r: Rendered,
+    running: &Running,
+    deadline: Instant,
+) -> (Fetched, Option<HeaderMap>) {
     let capture = Capture::default();
     let result = fetch(call, &r, running, deadline, Some(&capture)).await;
     let cache = call.service.cache.is_some().then_some(&running.call_cache);
@@ -62,25 +74,6 @@ pub(super) async fn uncached(
         let targets = cache::invalidated_targets(&r.path, headers, None);
         c.invalidate(&call.service.name, targets.iter().map(String::as_str));
     }
-    (result, part)
-}
-
-/// A call whose answer's headers `respond` reads: sent every time (the
-/// HTTP cache keeps answers for their bodies), its headers kept.
-pub(super) async fn exposing(
-    call: &Call,
-    r: Rendered,
-    running: &Running,
-    deadline: Instant,
-) -> (Fetched, Option<HeaderMap>) {
-    let capture = Capture::default();
-    let result = fetch(call, &r, running, deadline, Some(&capture)).await;
-    let personal = r.has_credentials() || running.call_cache.personal(&r.headers);
-    let answer = capture.take();
-    let private = answer
-        .as_ref()
-        .is_some_and(|(_, h, _)| private_part(personal, h));
-    let part = Part::unkept(private || (personal && answer.is_none()));
     ((result, part), answer.map(|(_, h, _)| h))
 }
 

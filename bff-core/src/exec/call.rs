@@ -276,7 +276,7 @@ pub(super) async fn send(
         Prepared::Skipped => Ok(Val::Null),
         Prepared::One(r) if !call.expose.is_empty() => {
             let ((result, part), headers) =
-                super::cached::exposing(call, r, running, deadline).await;
+                super::cached::uncached_seen(call, r, running, deadline).await;
             freshness.add(part);
             exposed = headers;
             result

@@ -103,16 +103,9 @@ impl<'a> Writer<'a, '_> {
             }
             self.path
                 .push(ResponseDataPathSegment::Field(field.response_key().clone()));
-            let start = self.out.len();
-            let done = self.field(obj, key, field, fields);
+            let done = self.nullable(field.ty(), |w| w.field(obj, key, field, fields));
             self.path.pop();
-            if done.is_err() {
-                if field.ty().is_non_null() {
-                    return Err(Propagate);
-                }
-                self.out.truncate(start);
-                self.out.extend_from_slice(b"null");
-            }
+            done?;
         }
         self.out.push(b'}');
         Ok(())
@@ -171,25 +164,7 @@ impl<'a> Writer<'a, '_> {
                     return self.fail(format!("expected `{ty}`, got a list"), field);
                 }
                 let item = ty.item_type();
-                self.out.push(b'[');
-                for (i, x) in items.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(b',');
-                    }
-                    self.path.push(ResponseDataPathSegment::ListIndex(i));
-                    let start = self.out.len();
-                    let done = self.out_value(x, item, field, sub);
-                    self.path.pop();
-                    if done.is_err() {
-                        if item.is_non_null() {
-                            return Err(Propagate);
-                        }
-                        self.out.truncate(start);
-                        self.out.extend_from_slice(b"null");
-                    }
-                }
-                self.out.push(b']');
-                Ok(())
+                self.list(items, item, |w, x| w.out_value(x, item, field, sub))
             }
         }
     }
@@ -204,25 +179,7 @@ impl<'a> Writer<'a, '_> {
                 return self.fail(format!("expected a list for `{ty}`"), field);
             };
             let item = ty.item_type();
-            self.out.push(b'[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(b',');
-                }
-                self.path.push(ResponseDataPathSegment::ListIndex(i));
-                let start = self.out.len();
-                let done = self.leaf(x, item, field);
-                self.path.pop();
-                if done.is_err() {
-                    if item.is_non_null() {
-                        return Err(Propagate);
-                    }
-                    self.out.truncate(start);
-                    self.out.extend_from_slice(b"null");
-                }
-            }
-            self.out.push(b']');
-            return Ok(());
+            return self.list(items, item, |w, x| w.leaf(x, item, field));
         }
         let named = ty.inner_named_type().as_str();
         let ok = match (named, v) {
@@ -286,6 +243,45 @@ impl<'a> Writer<'a, '_> {
             let shown = String::from_utf8_lossy(&value::to_json(v)).into_owned();
             self.fail(format!("{named} cannot represent value: {shown}"), field)
         }
+    }
+
+    /// Writes one value of type `ty`; when it fails, a `null` stands in
+    /// for it if `ty` may be null, else the failure goes up to the parent.
+    fn nullable(
+        &mut self,
+        ty: &Type,
+        write: impl FnOnce(&mut Self) -> Result<(), Propagate>,
+    ) -> Result<(), Propagate> {
+        let start = self.out.len();
+        if write(self).is_err() {
+            if ty.is_non_null() {
+                return Err(Propagate);
+            }
+            self.out.truncate(start);
+            self.out.extend_from_slice(b"null");
+        }
+        Ok(())
+    }
+
+    /// A list whose items are of type `item`, each written at its index.
+    fn list<T>(
+        &mut self,
+        items: &[T],
+        item: &Type,
+        mut write: impl FnMut(&mut Self, &T) -> Result<(), Propagate>,
+    ) -> Result<(), Propagate> {
+        self.out.push(b'[');
+        for (i, x) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.path.push(ResponseDataPathSegment::ListIndex(i));
+            let done = self.nullable(item, |w| write(w, x));
+            self.path.pop();
+            done?;
+        }
+        self.out.push(b']');
+        Ok(())
     }
 
     fn null(&mut self, ty: &Type, field: &'a Node<Field>) -> Result<(), Propagate> {
