@@ -198,12 +198,7 @@ async fn answer(
     let request = crate::exec::RequestData {
         path: value::object([]),
         query: value::object([]),
-        headers: value::object(
-            parts
-                .headers
-                .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), value::string(v)))),
-        ),
+        headers: super::input::request_headers(&parts.headers),
         body: jaq_json::Val::Null,
         auth: std::mem::replace(&mut admitted.identity, jaq_json::Val::Null),
         forward,

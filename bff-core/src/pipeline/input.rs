@@ -97,12 +97,7 @@ pub(super) async fn read_request(
     }
     let path = value::object(path_pairs.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let query = value::object(query_typed.iter().map(|(k, v)| (k.as_str(), v.clone())));
-    let headers = value::object(
-        parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), value::string(v)))),
-    );
+    let headers = request_headers(&parts.headers);
     let body = read_body(endpoint, parts, body).await?;
     if let Some((_, validator)) = endpoint.input.as_ref().and_then(|c| c.body.as_ref()) {
         let json: serde_json::Value =
@@ -210,4 +205,14 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Number => "a number",
         Kind::Boolean => "`true` or `false`",
     }
+}
+
+/// The request's headers as specs read them: by lower-case name, those
+/// whose value is text.
+pub(super) fn request_headers(headers: &http::HeaderMap) -> Val {
+    value::object(
+        headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), value::string(v)))),
+    )
 }
