@@ -603,3 +603,44 @@ calls:
 "
     ));
 }
+
+#[test]
+fn soap_calls_that_cannot_be() {
+    let dir = SpecDir::new(BFF)
+        .endpoint(
+            "e",
+            "\
+endpoint: GET /v1/x
+calls:
+  quote:
+    service: users
+    get: /ws
+    soap:
+      version: 1.3
+      action: \"urn:a\\\"b\"
+      namespaces: { soap: \"urn:x\", 9p: \"urn:y\", s: \"\" }
+      body: <s:Q>{{ path.id </s:Q>
+      header: soap/missing.xml
+      lists: [\"s:tag\"]
+  nopath:
+    service: orders
+    soap: { body: <Q/> }
+",
+        )
+        .endpoint(
+            "f",
+            "\
+endpoint: GET /v1/y
+calls:
+  quote:
+    service: users
+    post: /ws
+    soap: { body: <Q/>, header: soap/bad.xml }
+",
+        )
+        .file(
+            "soap/bad.xml",
+            "<h>\n  {{ auth.sub | nosuchfilter }}\n</h>\n",
+        );
+    insta::assert_snapshot!(diagnostics(&dir));
+}

@@ -1,8 +1,10 @@
-//! XML request bodies turned into JSON for upstreams (integrations that
-//! speak XML). The root element's content is the body; elements become
-//! members, repeated elements (or `<item>` children) become lists, text
-//! that reads as a number or `true`/`false` becomes one, empty elements
-//! and `nil="true"` become `null`. Attributes other than `nil` are ignored.
+//! XML documents turned into JSON: request bodies of integrations that
+//! speak XML, and the answers of SOAP services. The root element's content
+//! is the value; elements become members, repeated elements (or `<item>`
+//! children, or names a [`Mapping`] lists) become lists, text that reads as
+//! a number or `true`/`false` becomes one, empty elements and
+//! `nil="true"` become `null`. Attributes other than `nil` are ignored.
+//! Only the predefined and numeric entities are known: no DTD is read.
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -27,6 +29,27 @@ pub(crate) enum XmlError {
     Unclosed,
     #[error("no root element")]
     NoRoot,
+    /// Elements nest deeper than [`MAX_DEPTH`].
+    #[error("elements nest deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// A document type declaration, refused where the mapping says so.
+    #[error("a DOCTYPE is not accepted")]
+    Doctype,
+}
+
+/// Deepest nesting of elements read; deeper documents are refused, so a
+/// hostile document cannot make the mapping's stack grow without bound.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// How names and lists are read, beyond the defaults.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Mapping<'a> {
+    /// Elements are named by their local name (`s:price` → `price`).
+    pub(crate) local_names: bool,
+    /// Names of elements that are lists even when they occur once.
+    pub(crate) lists: &'a [String],
+    /// A `<!DOCTYPE …>` fails the document instead of being skipped.
+    pub(crate) refuse_doctype: bool,
 }
 
 struct Frame {
@@ -36,7 +59,7 @@ struct Frame {
 }
 
 impl Frame {
-    fn value(self) -> Value {
+    fn value(self, lists: &[String]) -> Value {
         if self.children.is_empty() {
             return scalar(self.text.trim());
         }
@@ -51,6 +74,9 @@ impl Frame {
                     let first = first.take();
                     map.insert(name, Value::Array(vec![first, v]));
                 }
+                None if lists.contains(&name) => {
+                    map.insert(name, Value::Array(vec![v]));
+                }
                 None => {
                     map.insert(name, v);
                 }
@@ -58,6 +84,25 @@ impl Frame {
         }
         Value::Object(map)
     }
+}
+
+/// Text made safe to place in XML content or a quoted attribute value.
+pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn scalar(text: &str) -> Value {
@@ -102,6 +147,21 @@ fn entity(name: &str) -> Option<String> {
 
 /// The JSON for an XML document, or why it is not acceptable.
 pub(crate) fn to_json(bytes: &[u8]) -> Result<Value, XmlError> {
+    to_json_mapped(bytes, Mapping::default()).map(|(_, v)| v)
+}
+
+/// The root element's name and the JSON of its content, read as `mapping` says.
+pub(crate) fn to_json_mapped(
+    bytes: &[u8],
+    mapping: Mapping<'_>,
+) -> Result<(String, Value), XmlError> {
+    let name_of = |e: &quick_xml::events::BytesStart<'_>| -> Result<String, XmlError> {
+        Ok(if mapping.local_names {
+            e.local_name().into_inner().to_owned()
+        } else {
+            e.name().as_ref().to_owned()
+        })
+    };
     let text = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
     // Text is not trimmed per event: entities split it into pieces whose
     // spaces matter; the whole is trimmed at the end of its element.
@@ -115,14 +175,18 @@ pub(crate) fn to_json(bytes: &[u8]) -> Result<Value, XmlError> {
         })?;
         let done = match event {
             Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
                 stack.push(Frame {
-                    name: e.name().as_ref().to_owned(),
+                    name: name_of(&e)?,
                     children: Vec::new(),
                     text: String::new(),
                 });
                 None
             }
-            Event::Empty(e) => Some((e.name().as_ref().to_owned(), Value::Null)),
+            Event::Empty(e) => Some((name_of(&e)?, Value::Null)),
+            Event::DocType(_) if mapping.refuse_doctype => return Err(XmlError::Doctype),
             Event::Text(t) => {
                 if let Some(f) = stack.last_mut() {
                     f.text.push_str(&t.into_inner());
@@ -144,9 +208,9 @@ pub(crate) fn to_json(bytes: &[u8]) -> Result<Value, XmlError> {
                 None
             }
             Event::End(_) => {
-                let f = stack.pop().ok_or(XmlError::StrayEnd)?;
-                let name = f.name.clone();
-                Some((name, f.value()))
+                let mut f = stack.pop().ok_or(XmlError::StrayEnd)?;
+                let name = std::mem::take(&mut f.name);
+                Some((name, f.value(mapping.lists)))
             }
             Event::Eof => break,
             _ => None,
@@ -154,7 +218,7 @@ pub(crate) fn to_json(bytes: &[u8]) -> Result<Value, XmlError> {
         if let Some((name, v)) = done {
             match stack.last_mut() {
                 Some(parent) => parent.children.push((name, v)),
-                None if root.is_none() => root = Some(v),
+                None if root.is_none() => root = Some((name, v)),
                 None => return Err(XmlError::SeveralRoots),
             }
         }

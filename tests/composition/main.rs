@@ -18,5 +18,6 @@ mod input;
 mod observability;
 mod routing;
 mod shaping;
+mod soap;
 mod templates;
 mod writes;

@@ -170,6 +170,16 @@ fn render(
         };
         hooks.call(&request, &mut headers);
     }
+    if let Some(soap) = &call.soap {
+        let header = soap.header.as_ref().map(r).transpose()?;
+        let body = r(&soap.body)?;
+        super::soap::request_headers(soap, &mut headers);
+        return Ok(Rendered {
+            path: url,
+            headers,
+            body: Some(super::soap::envelope(soap, header.as_deref(), &body).into()),
+        });
+    }
     let body = match &call.body {
         None => None,
         Some(BodyPlan::Jq(e)) => {

@@ -3,6 +3,7 @@
 use http::StatusCode;
 
 use super::grpc::{GrpcCode, GrpcStatus};
+use super::soap::SoapFault;
 use crate::error::Refusal;
 
 /// Why one call failed.
@@ -38,6 +39,9 @@ pub(crate) enum CallError {
     /// A gRPC upstream answered a status other than `OK`.
     #[error("gRPC status {}: {}", .0.code.name(), .0.message)]
     Grpc(GrpcStatus),
+    /// A SOAP upstream answered a `Fault`.
+    #[error("SOAP fault {}: {}", .0.code, .0.message)]
+    SoapFault(SoapFault),
 }
 
 impl CallError {
@@ -57,6 +61,7 @@ impl CallError {
                 "grpc-{}",
                 s.code.name().to_ascii_lowercase().replace('_', "-")
             ),
+            Self::SoapFault(_) => "soap-fault".into(),
         }
     }
 
@@ -66,6 +71,7 @@ impl CallError {
         match self {
             Self::Status(s) => Some(*s),
             Self::Grpc(s) => Some(s.code.http_status()),
+            Self::SoapFault(f) => Some(f.http_status()),
             _ => None,
         }
     }
@@ -77,6 +83,7 @@ impl CallError {
             Self::Unreachable | Self::Timeout | Self::CircuitOpen(_) | Self::Overloaded
         ) || matches!(self, Self::Status(s) if s.is_server_error())
             || matches!(self, Self::Grpc(s) if s.code.is_server_failure())
+            || matches!(self, Self::SoapFault(f) if !f.is_sender())
     }
 
     /// Whether another try might succeed: the upstream failed, not the request.
@@ -171,6 +178,14 @@ impl ExecError {
                             _ => StatusCode::BAD_GATEWAY,
                         },
                         grpc_detail(call, s),
+                    ),
+                    CallError::SoapFault(f) => (
+                        StatusCode::BAD_GATEWAY,
+                        if f.message.is_empty() {
+                            format!("call `{call}` failed: SOAP fault {}", f.code)
+                        } else {
+                            format!("call `{call}` failed: SOAP fault {}: {}", f.code, f.message)
+                        },
                     ),
                     CallError::Overloaded => (
                         StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,7 @@ pub(crate) mod graphql;
 mod grpc;
 pub(crate) mod refresh;
 mod scope;
+mod soap;
 mod tries;
 
 use crate::running::Running;
@@ -237,6 +238,7 @@ async fn run_graph(
                 status,
                 message: match e {
                     CallError::Grpc(s) => Some(s.message.clone()),
+                    CallError::SoapFault(f) => Some(f.message.clone()),
                     _ => None,
                 },
             };

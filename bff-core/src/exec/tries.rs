@@ -64,9 +64,11 @@ pub(super) async fn fetch(
     })?;
     // Only requests that may be sent twice are retried or hedged; for gRPC,
     // methods whose contract declares them free of side effects or idempotent.
-    let safe = match &call.grpc {
-        Some(g) => g.idempotent,
-        None => Retry::is_safe(&call.method, &r.headers),
+    // SOAP operations, only those the spec declares idempotent.
+    let safe = match (&call.grpc, &call.soap) {
+        (Some(g), _) => g.idempotent,
+        (None, Some(s)) => s.idempotent,
+        (None, None) => Retry::is_safe(&call.method, &r.headers),
     };
     let key = up
         .pool
@@ -172,6 +174,20 @@ async fn try_once(
             return Box::pin(grpc::read(&call.name, g, resp, limit)).await;
         }
         let status = resp.status();
+        if let Some(soap) = &call.soap {
+            // Faults come with 500 (or 400): the body is read whatever the status.
+            let (head, body) = resp.into_parts();
+            let bytes = read_body(&call.name, body, limit).await?;
+            let result = super::soap::answer(&call.name, soap, status, &bytes);
+            if result.is_ok()
+                && let Some(c) = capture
+            {
+                c.put(status, head.headers, bytes);
+            } else if !status.is_success() {
+                retry_after = crate::upstream::retry::retry_after(&head.headers);
+            }
+            return result;
+        }
         if status == http::StatusCode::NOT_MODIFIED
             && let Some(c) = capture
         {
@@ -183,19 +199,7 @@ async fn try_once(
             return Err(CallError::Status(status));
         }
         let (head, body) = resp.into_parts();
-        let bytes = http_body_util::Limited::new(body, limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    tracing::warn!(call = %call.name, limit, "upstream body too large");
-                    CallError::TooLarge
-                } else {
-                    tracing::warn!(call = %call.name, error = %e, "upstream body failed");
-                    CallError::Unreachable
-                }
-            })?
-            .to_bytes();
+        let bytes = read_body(&call.name, body, limit).await?;
         if let Some(c) = capture {
             c.put(status, head.headers, bytes.clone());
         }
@@ -215,8 +219,30 @@ async fn try_once(
         Err(CallError::Unreachable | CallError::Timeout) => false,
         Err(CallError::Status(s)) => !s.is_server_error(),
         Err(CallError::Grpc(s)) => !s.code.is_server_failure(),
+        Err(CallError::SoapFault(f)) => f.is_sender(),
         _ => true,
     };
     attempt.finish(healthy);
     (result, retry_after)
+}
+
+/// An answer's body, whole, up to the service's limit.
+async fn read_body(
+    call: &str,
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<bytes::Bytes, CallError> {
+    http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                tracing::warn!(call, limit, "upstream body too large");
+                CallError::TooLarge
+            } else {
+                tracing::warn!(call, error = %e, "upstream body failed");
+                CallError::Unreachable
+            }
+        })
 }

@@ -1,6 +1,8 @@
 //! Tera templates for paths, query values, headers and bodies, parsed once
 //! when specs load. Values that land in a URL are percent-encoded by the
-//! escaping of the URL template set; everything else renders verbatim.
+//! escaping of the URL template set, values that land in XML (SOAP
+//! envelopes) are XML-escaped by the XML set; everything else renders
+//! verbatim.
 
 use std::sync::Arc;
 
@@ -21,6 +23,9 @@ pub enum Escape {
     Url,
     /// Into a header, a query value encoded later, or a body: verbatim.
     Verbatim,
+    /// Into XML text or an attribute value: `&`, `<`, `>`, `"` and `'`
+    /// become entities, so a value cannot add markup.
+    Xml,
 }
 
 /// A template compiled into a [`TemplateSet`].
@@ -65,6 +70,7 @@ pub(crate) enum TemplateSetError {
 pub struct TemplateBuilder {
     url: Vec<(String, String)>,
     verbatim: Vec<(String, String)>,
+    xml: Vec<(String, String)>,
     scratch: Tera,
     next: usize,
 }
@@ -73,6 +79,7 @@ pub struct TemplateBuilder {
 pub struct TemplateSet {
     url: Tera,
     verbatim: Tera,
+    xml: Tera,
 }
 
 impl TemplateBuilder {
@@ -82,7 +89,11 @@ impl TemplateBuilder {
         let name = format!(
             "t{}{}",
             self.next,
-            if escape == Escape::Url { ".url" } else { "" }
+            match escape {
+                Escape::Url => ".url",
+                Escape::Xml => ".xml",
+                Escape::Verbatim => "",
+            }
         );
         if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
             return Ok(Template {
@@ -107,6 +118,7 @@ impl TemplateBuilder {
         let queue = match escape {
             Escape::Url => &mut self.url,
             Escape::Verbatim => &mut self.verbatim,
+            Escape::Xml => &mut self.xml,
         };
         queue.push((name.clone(), source.to_owned()));
         Ok(Template {
@@ -130,7 +142,12 @@ impl TemplateBuilder {
         verbatim
             .add_raw_templates(self.verbatim)
             .map_err(TemplateSetError::Build)?;
-        Ok(TemplateSet { url, verbatim })
+        let mut xml = Tera::default();
+        xml.set_escape_fn(escape_xml);
+        xml.autoescape_on(vec![".xml"]);
+        xml.add_raw_templates(self.xml)
+            .map_err(TemplateSetError::Build)?;
+        Ok(TemplateSet { url, verbatim, xml })
     }
 }
 
@@ -143,6 +160,7 @@ impl TemplateSet {
         let tera = match t.escape {
             Escape::Url => &self.url,
             Escape::Verbatim => &self.verbatim,
+            Escape::Xml => &self.xml,
         };
         tera.render(&t.name, ctx).map_err(TemplateSetError::Render)
     }
@@ -160,6 +178,10 @@ fn escape_url(input: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> 
         out.write_all(part.as_bytes())?;
     }
     Ok(())
+}
+
+fn escape_xml(input: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    out.write_all(crate::xml_body::escape(input).as_bytes())
 }
 
 pub(crate) fn template_error(e: &tera::Error, source: &str) -> TemplateError {
@@ -245,6 +267,15 @@ mod tests {
             "/p?ids=x%2Cy%20z"
         );
         assert_eq!(render("{{ path.id }}", Escape::Verbatim, &ctx), "a b/c?d");
+    }
+
+    #[test]
+    fn xml_values_cannot_add_markup() {
+        let ctx = serde_json::json!({"query": {"q": "</s><evil a='1'>&amp;\""}});
+        assert_eq!(
+            render("<s>{{ query.q }}</s>", Escape::Xml, &ctx),
+            "<s>&lt;/s&gt;&lt;evil a=&apos;1&apos;&gt;&amp;amp;&quot;</s>"
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Call {
     pub path: Template,
     /// The gRPC method, when the call is one.
     pub grpc: Option<GrpcMethod>,
+    /// The SOAP operation, when the call is one.
+    pub soap: Option<SoapCall>,
     /// Query parameters added to the URL.
     pub query: Vec<(String, Template)>,
     /// Request headers.
@@ -90,6 +92,57 @@ pub struct GrpcMethod {
     /// Declared `idempotency_level = NO_SIDE_EFFECTS` or `IDEMPOTENT`: only
     /// then may a request be sent twice (retried or hedged).
     pub idempotent: bool,
+}
+
+/// A SOAP operation: its envelope, built around rendered templates, and
+/// how its answer is read.
+#[derive(Debug)]
+pub struct SoapCall {
+    /// 1.1 or 1.2.
+    pub version: SoapVersion,
+    /// The SOAP action URI (may be empty).
+    pub action: String,
+    /// The envelope's start tag, with the namespaces declared.
+    pub open: String,
+    /// The content of `Header`, when there is one.
+    pub header: Option<Template>,
+    /// The content of `Body`.
+    pub body: Template,
+    /// `Content-Type` of the request (with the action, for 1.2).
+    pub content_type: http::HeaderValue,
+    /// `SOAPAction` of a 1.1 request.
+    pub soap_action: Option<http::HeaderValue>,
+    /// Elements of the answer that are always lists.
+    pub lists: Vec<String>,
+    /// Whether the operation may be sent twice (retried or hedged).
+    pub idempotent: bool,
+}
+
+/// The SOAP versions a call can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoapVersion {
+    /// SOAP 1.1: `text/xml`, `SOAPAction`.
+    V1_1,
+    /// SOAP 1.2: `application/soap+xml; action=…`.
+    V1_2,
+}
+
+impl SoapVersion {
+    /// The envelope's namespace URI.
+    pub fn envelope_ns(self) -> &'static str {
+        match self {
+            Self::V1_1 => "http://schemas.xmlsoap.org/soap/envelope/",
+            Self::V1_2 => "http://www.w3.org/2003/05/soap-envelope",
+        }
+    }
+
+    /// `1.1` or `1.2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1_1 => "1.1",
+            Self::V1_2 => "1.2",
+        }
+    }
 }
 
 /// How a request body is built.

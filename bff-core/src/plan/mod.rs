@@ -19,7 +19,9 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 
 pub use crate::lang::{expr, template};
-pub use call::{BodyPlan, BodyTemplate, Call, ForEach, GrpcMethod, Service, ServiceCache};
+pub use call::{
+    BodyPlan, BodyTemplate, Call, ForEach, GrpcMethod, Service, ServiceCache, SoapCall, SoapVersion,
+};
 pub use compile::{compile, load};
 use expr::Expr;
 use template::TemplateSet;
@@ -181,9 +183,19 @@ impl Endpoint {
             };
             let _ = writeln!(out, "\n  stage {}{mode}", stage + 1);
             for c in members {
-                let target = match &c.grpc {
-                    Some(g) => format!("gRPC {} {}", c.service.name, g.name),
-                    None => format!("{} {}", c.method, c.service.name),
+                let target = match (&c.grpc, &c.soap) {
+                    (Some(g), _) => format!("gRPC {} {}", c.service.name, g.name),
+                    (None, Some(s)) => format!(
+                        "SOAP {} {} {}",
+                        s.version.as_str(),
+                        c.service.name,
+                        if s.action.is_empty() {
+                            c.path.source.as_ref()
+                        } else {
+                            &s.action
+                        }
+                    ),
+                    (None, None) => format!("{} {}", c.method, c.service.name),
                 };
                 let _ = write!(out, "    {:<16} {target}{}", c.name, describe_for_each(c));
                 if c.deps.is_empty() {

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 pub(crate) use graphql::{GraphqlLimits, GraphqlSpec};
-pub(crate) use model::{CallSpec, EndpointSpec, ExampleSpec, RequestSpec, RespondSpec, StatusSpec};
+pub(crate) use model::{
+    CallSpec, EndpointSpec, ExampleSpec, RequestSpec, RespondSpec, SoapSpec, SoapVersionSpec,
+    StatusSpec,
+};
 
 use crate::config::BffConfig;
 use crate::source::{Diagnostic, Diagnostics, Loc, key_column};

@@ -126,6 +126,11 @@ pub struct CallSpec {
     /// JSON with the field names of the `.proto` file.
     #[serde(default)]
     pub grpc: Option<Loc<String>>,
+    /// Call a SOAP operation: the body is wrapped in an envelope and POSTed
+    /// to the `post` path; the answer's `Body` becomes JSON, and a
+    /// `Fault` fails the call (reason `soap-fault`).
+    #[serde(default)]
+    pub soap: Option<Loc<SoapSpec>>,
     /// Query parameters: name → tera template. Values are percent-encoded.
     #[serde(default)]
     pub query: IndexMap<String, Loc<String>>,
@@ -175,6 +180,50 @@ pub struct CallSpec {
     /// an item of the answer belongs to, matched against the parents' keys.
     #[serde(default)]
     pub key: Option<Loc<String>>,
+}
+
+/// A SOAP operation a call invokes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SoapSpec {
+    /// SOAP version: `"1.1"` (the default: `text/xml` and a `SOAPAction`
+    /// header) or `"1.2"` (`application/soap+xml; action=…`).
+    #[serde(default)]
+    #[schemars(with = "Option<SoapVersionSpec>")]
+    pub version: Option<Loc<SoapVersionSpec>>,
+    /// The operation's SOAP action URI, e.g. `http://example.com/stock/GetQuote`.
+    #[serde(default)]
+    pub action: Option<Loc<String>>,
+    /// Namespace prefixes declared on the envelope: prefix → URI. `soap`
+    /// is the envelope's own.
+    #[serde(default)]
+    pub namespaces: IndexMap<String, Loc<String>>,
+    /// The content of the envelope's `Body`: a tera template whose values
+    /// are XML-escaped.
+    pub body: Loc<String>,
+    /// A file in the spec folder (e.g. `soap/wsse.xml`) holding the content
+    /// of the envelope's `Header`, a tera template like `body`: a
+    /// WS-Security `UsernameToken`, say.
+    #[serde(default)]
+    pub header: Option<Loc<String>>,
+    /// Element names of the answer that are always lists, even when one
+    /// occurs (matched by local name, without prefix).
+    #[serde(default)]
+    pub lists: Vec<Loc<String>>,
+    /// The operation may be sent twice: only then is it retried or hedged
+    /// as the service's settings say. Without it, it is sent once.
+    #[serde(default)]
+    pub idempotent: bool,
+}
+
+/// `soap.version`, written as text (`"1.2"`) or a YAML number (`1.2`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SoapVersionSpec {
+    /// `"1.1"` or `"1.2"`.
+    Text(String),
+    /// `1.1` or `1.2`.
+    Number(f64),
 }
 
 /// The error contract of a call.

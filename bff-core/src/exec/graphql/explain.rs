@@ -158,9 +158,16 @@ fn walk(
 /// `Type.field → GET service /path`, and how often it is sent.
 fn describe(r: &Resolver, type_name: &str, many: bool) -> String {
     let c = &r.call;
-    let target = match &c.grpc {
-        Some(m) => format!("gRPC {} {}", c.service.name, m.name),
-        None => format!("{} {} {}", c.method, c.service.name, c.path.source),
+    let target = match (&c.grpc, &c.soap) {
+        (Some(m), _) => format!("gRPC {} {}", c.service.name, m.name),
+        (None, Some(s)) => format!(
+            "SOAP {} {} {} {}",
+            s.version.as_str(),
+            c.service.name,
+            c.path.source,
+            s.action
+        ),
+        (None, None) => format!("{} {} {}", c.method, c.service.name, c.path.source),
     };
     let times = match (&c.for_each, many) {
         (Some(fe), _) => match fe.batch {

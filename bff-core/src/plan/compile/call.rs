@@ -56,6 +56,7 @@ impl<'a, T> CallCx<'a, '_, T> {
         );
         let (method, path_src) = self.method()?;
         let grpc = self.grpc();
+        let soap = self.soap();
         let path = self.path(path_src, grpc.as_ref());
         let query = self.query();
         let headers = self.headers();
@@ -81,6 +82,7 @@ impl<'a, T> CallCx<'a, '_, T> {
             method,
             path: path?,
             grpc,
+            soap,
             query,
             headers,
             body,
@@ -141,6 +143,16 @@ impl<'a, T> CallCx<'a, '_, T> {
             .collect();
         match given.as_slice() {
             [one] => Some(one.clone()),
+            [] if spec.soap.is_some() => {
+                self.diags.push(self.file.error_at(
+                    &spec.service,
+                    format!(
+                        "call `{}` needs the path its SOAP envelope is POSTed to, in `post`",
+                        self.name
+                    ),
+                ));
+                None
+            }
             [] => {
                 self.diags.push(self.file.error_at(
                     &spec.service,

@@ -19,6 +19,7 @@ mod request;
 mod respond;
 mod routes;
 mod services;
+mod soap;
 mod tls;
 
 use std::collections::HashSet;

@@ -1,0 +1,198 @@
+//! `soap:` of a call compiled: the version, the envelope's start tag with
+//! its namespaces, the `Body` template and the `Header` template read from
+//! its file, all XML-escaping their values, and the request's content type
+//! and action, built once here.
+
+use http::HeaderValue;
+
+use super::call::CallCx;
+use crate::plan::template::{Escape, Template};
+use crate::plan::{SoapCall, SoapVersion};
+use crate::source::{Diagnostic, Loc};
+use crate::spec::SoapVersionSpec;
+use crate::xml_body::escape;
+
+/// The prefix of the envelope's own elements.
+const ENVELOPE_PREFIX: &str = "soap";
+
+impl<T> CallCx<'_, '_, T> {
+    /// The SOAP operation of the call, when it names one; the call's other
+    /// keys must leave the request to it.
+    pub(super) fn soap(&mut self) -> Option<SoapCall> {
+        let spec = self.spec;
+        let soap = spec.soap.as_ref()?;
+        let before = self.diags.0.len();
+        let conflicts = [
+            ("get", spot(spec.get.as_ref())),
+            ("put", spot(spec.put.as_ref())),
+            ("patch", spot(spec.patch.as_ref())),
+            ("delete", spot(spec.delete.as_ref())),
+            ("grpc", spot(spec.grpc.as_ref())),
+            ("body", spot(spec.body.as_ref())),
+            ("body_jq", spot(spec.body_jq.as_ref())),
+        ];
+        for (key, at) in conflicts {
+            if let Some(at) = at {
+                self.diags.push(self.file.error_at(
+                    &at,
+                    format!(
+                        "a SOAP call is POSTed with the envelope `soap` builds: drop `{key}`, and give the path in `post`"
+                    ),
+                ));
+            }
+        }
+        let version = self.soap_version(soap.version.as_ref());
+        let action = soap.action.as_ref().map_or("", |a| a.value.as_str());
+        if let Some(a) = &soap.action
+            && (a.contains('"') || HeaderValue::try_from(a.as_str()).is_err())
+        {
+            self.diags.push(self.file.error_at(
+                a,
+                "the action must be a URI without quotes or control characters",
+            ));
+        }
+        let open = self.envelope_open(soap, version);
+        let body = self.template(&soap.body, Escape::Xml);
+        let header = soap.header.as_ref().and_then(|h| self.header_file(h));
+        let mut lists = Vec::new();
+        for l in &soap.lists {
+            if l.is_empty() || l.contains(':') {
+                self.diags.push(self.file.error_at(
+                    l,
+                    "a list is named by its element's local name, without prefix",
+                ));
+            }
+            lists.push(l.value.clone());
+        }
+        if self.diags.0.len() > before {
+            return None;
+        }
+        let (content_type, soap_action) = match version {
+            SoapVersion::V1_1 => (
+                HeaderValue::from_static("text/xml; charset=utf-8"),
+                HeaderValue::try_from(format!("\"{action}\"")).ok(),
+            ),
+            SoapVersion::V1_2 if action.is_empty() => (
+                HeaderValue::from_static("application/soap+xml; charset=utf-8"),
+                None,
+            ),
+            SoapVersion::V1_2 => (
+                HeaderValue::try_from(format!(
+                    "application/soap+xml; charset=utf-8; action=\"{action}\""
+                ))
+                .ok()?,
+                None,
+            ),
+        };
+        Some(SoapCall {
+            version,
+            action: action.to_owned(),
+            open,
+            header,
+            body: body?,
+            content_type,
+            soap_action,
+            lists,
+            idempotent: soap.idempotent,
+        })
+    }
+
+    fn soap_version(&mut self, v: Option<&Loc<SoapVersionSpec>>) -> SoapVersion {
+        let Some(v) = v else {
+            return SoapVersion::V1_1;
+        };
+        match &v.value {
+            SoapVersionSpec::Text(t) if t == "1.1" => SoapVersion::V1_1,
+            SoapVersionSpec::Text(t) if t == "1.2" => SoapVersion::V1_2,
+            SoapVersionSpec::Number(n) if (n - 1.1).abs() < 1e-9 => SoapVersion::V1_1,
+            SoapVersionSpec::Number(n) if (n - 1.2).abs() < 1e-9 => SoapVersion::V1_2,
+            _ => {
+                self.diags.push(
+                    self.file
+                        .error_at(v, "the SOAP version is \"1.1\" or \"1.2\""),
+                );
+                SoapVersion::V1_1
+            }
+        }
+    }
+
+    /// `<soap:Envelope xmlns:soap="…" xmlns:p="…">`, its prefixes checked.
+    fn envelope_open(&mut self, soap: &Loc<crate::spec::SoapSpec>, v: SoapVersion) -> String {
+        let mut open = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><{ENVELOPE_PREFIX}:Envelope xmlns:{ENVELOPE_PREFIX}=\"{}\"",
+            v.envelope_ns()
+        );
+        for (prefix, uri) in &soap.namespaces {
+            if !is_ncname(prefix)
+                || prefix == ENVELOPE_PREFIX
+                || prefix.to_ascii_lowercase().starts_with("xml")
+            {
+                self.diags.push(self.file.error_at_key(
+                    prefix,
+                    uri,
+                    format!(
+                        "`{prefix}` cannot be a namespace prefix here: use letters, digits, `-`, `_` and `.`, not starting with a digit, and not `{ENVELOPE_PREFIX}` (the envelope's) or `xml…`"
+                    ),
+                ));
+            }
+            if uri.trim().is_empty() {
+                self.diags
+                    .push(self.file.error_at(uri, "a namespace needs its URI"));
+            }
+            open.push_str(&format!(" xmlns:{prefix}=\"{}\"", escape(uri)));
+        }
+        open.push('>');
+        open
+    }
+
+    /// The `Header` template, read from its file in the spec folder; its
+    /// errors point into that file.
+    fn header_file(&mut self, h: &Loc<String>) -> Option<Template> {
+        let path = self.folder.dir.join(&h.value);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diags.push(self.file.error_at(
+                    h,
+                    format!(
+                        "cannot read the SOAP header template `{}`: {e}",
+                        path.display()
+                    ),
+                ));
+                return None;
+            }
+        };
+        match self.b.templates.add(&text, Escape::Xml) {
+            Ok(t) => {
+                self.roots.extend(t.roots.iter().cloned());
+                Some(t)
+            }
+            Err(e) => {
+                self.diags.push(Diagnostic::at(
+                    &path,
+                    &text,
+                    u32::try_from(e.line).unwrap_or(u32::MAX),
+                    u32::try_from(e.column + 1).unwrap_or(u32::MAX),
+                    format!("template: {}", e.message),
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// Where a key's value is written, whatever its type.
+fn spot<V>(at: Option<&Loc<V>>) -> Option<Loc<()>> {
+    at.map(|l| Loc {
+        value: (),
+        line: l.line,
+        column: l.column,
+    })
+}
+
+/// An XML name without a colon: what a namespace prefix may be.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
