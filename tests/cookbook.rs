@@ -31,22 +31,27 @@ fn blocks() -> Vec<(String, String, String)> {
 }
 
 /// The file blocks, by the path their first line names
-/// (`# file: endpoints/x.yaml`, `// file: proto/…`).
+/// (`# file: endpoints/x.yaml`, `// file: proto/…`, `<!-- file: soap/… -->`).
 fn files() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = Vec::new();
     for (lang, first, text) in blocks() {
         let path = first
             .strip_prefix("# file: ")
-            .or_else(|| first.strip_prefix("// file: "));
+            .or_else(|| first.strip_prefix("// file: "))
+            .or_else(|| {
+                first
+                    .strip_prefix("<!-- file: ")
+                    .and_then(|p| p.strip_suffix(" -->"))
+            });
         match (lang.as_str(), path) {
-            ("yaml" | "proto" | "graphql", Some(path)) => {
+            ("yaml" | "proto" | "graphql" | "xml", Some(path)) => {
                 assert!(
                     files.iter().all(|(p, _)| p != path),
                     "two blocks claim {path}"
                 );
                 files.push((path.to_owned(), text));
             }
-            ("yaml" | "proto" | "graphql", None) => {
+            ("yaml" | "proto" | "graphql" | "xml", None) => {
                 panic!("a {lang} block names no file (`# file: …`): {first}")
             }
             _ => {}
@@ -128,6 +133,17 @@ async fn every_recipe_loads_and_answers_its_example() {
             assert!(!binary.bytes().await.unwrap().is_empty());
         }
     }
+    // The SOAP recipe's plan names the operation as the page says.
+    let parcel = plan
+        .endpoints
+        .iter()
+        .find(|e| e.path.ends_with("/parcel"))
+        .expect("the SOAP recipe loaded");
+    let explained = parcel.explain();
+    assert!(
+        explained.contains("SOAP 1.1 orders urn:shop:tracking#TrackParcel"),
+        "{explained}"
+    );
     // The GraphQL recipe answers its query in full.
     assert!(plan.graphql.is_some(), "the GraphQL recipe did not load");
     let query =

@@ -294,3 +294,75 @@ async fn the_web_product_page_renders_in_a_browser() {
         seen[0]["console"]
     );
 }
+
+#[tokio::test]
+async fn the_partner_tracking_answers_from_the_demo_soap_interface_in_json_and_xml() {
+    let env = bff_demo::spawn_for_env(Latency::none()).await.unwrap();
+    let orders = env
+        .iter()
+        .find(|(k, _)| k == "ORDERS_URL")
+        .unwrap()
+        .1
+        .clone();
+    let bff = start("bff-partner", &env);
+    let key = "bff_OyZO47Ak_DLFubVhrOATxgVAnW2tKHtU6t2hV29Xe0KUWL0";
+    let http = client();
+    let order: Value = http
+        .get(format!("{orders}/orders/o-50061/tracking"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{}/partner/v1/orders/o-50061/tracking", bff.url());
+    let r = http
+        .get(&url)
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got: Value = r.json().await.unwrap();
+    // The SOAP answer carries what the orders service's JSON says.
+    assert_eq!(got["order_id"], "o-50061");
+    assert_eq!(got["carrier"], order["carrier"]);
+    assert_eq!(got["tracking_code"], order["code"]);
+    assert_eq!(got["estimated_delivery"], order["eta"]);
+    let events = order["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert_eq!(got["events"].as_array().unwrap().len(), events.len());
+    for (g, e) in got["events"].as_array().unwrap().iter().zip(events) {
+        assert_eq!(
+            (&g["at"], &g["status"], &g["location"]),
+            (&e["at"], &e["status"], &e["location"])
+        );
+    }
+    let xml = http
+        .get(&url)
+        .header("x-api-key", key)
+        .header("accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xml.status(), 200);
+    assert!(
+        xml.text()
+            .await
+            .unwrap()
+            .contains("<order_id>o-50061</order_id>")
+    );
+    // An unknown order: the service's fault, as the partner's 400.
+    let r = http
+        .get(format!("{}/partner/v1/orders/o-1/tracking", bff.url()))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        p["detail"].as_str().unwrap().contains("unknown order o-1"),
+        "{p}"
+    );
+}

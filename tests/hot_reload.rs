@@ -474,3 +474,52 @@ async fn graphql_schema_and_resolvers_reload_when_edited() {
         json!({"data": {"n": 7, "twice": 14}})
     );
 }
+
+#[tokio::test]
+async fn an_edited_soap_header_template_is_sent_after_the_reload_with_its_environment_values() {
+    // A SOAP service answering with the user its header named.
+    let up = serve(Router::new().route(
+        "/ws",
+        axum::routing::post(|body: String| async move {
+            let user = body
+                .split("<u>")
+                .nth(1)
+                .and_then(|s| s.split("</u>").next())
+                .unwrap_or("")
+                .to_owned();
+            (
+                [("content-type", "text/xml")],
+                format!(
+                    "<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\"><e:Body><R><user>{user}</user></R></e:Body></e:Envelope>"
+                ),
+            )
+        }),
+    ))
+    .await;
+    let dir = SpecDir::new(&bff_yaml(&up, free_port(), true))
+        .endpoint(
+            "who",
+            "endpoint: GET /who\ncalls:\n  w:\n    service: s\n    post: /ws\n    soap: { body: <Who/>, header: soap/h.xml }\nrespond:\n  jq: .w.R.user\n",
+        )
+        .file("soap/h.xml", "<u>${SOAP_USER}</u>\n");
+    // An environment value lands as text: escaped, not read as a template.
+    let bff = BffProcess::start("bff-web", dir.path(), &[("SOAP_USER", "al&ice{{ x }}")]);
+    let who = || async {
+        let r = client()
+            .get(format!("{}/who", bff.url()))
+            .send()
+            .await
+            .ok()?;
+        r.json::<Value>().await.ok()
+    };
+    assert_eq!(who().await, Some(json!("al&ice{{ x }}")));
+    std::fs::write(dir.path().join("soap/h.xml"), "<u>bob</u>\n").unwrap();
+    let started = Instant::now();
+    while who().await != Some(json!("bob")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the edited header was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

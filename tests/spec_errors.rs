@@ -638,9 +638,14 @@ calls:
     soap: { body: <Q/>, header: soap/bad.xml }
 ",
         )
+        .endpoint(
+            "g",
+            "endpoint: GET /v1/z\ncalls:\n  q: { service: users, post: /ws, soap: { body: <Q/>, header: soap/env.xml } }\n",
+        )
         .file(
             "soap/bad.xml",
             "<h>\n  {{ auth.sub | nosuchfilter }}\n</h>\n",
-        );
+        )
+        .file("soap/env.xml", "<p>${BFF_TEST_SURELY_UNSET_PASSWORD}</p>\n");
     insta::assert_snapshot!(diagnostics(&dir));
 }

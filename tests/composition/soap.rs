@@ -6,6 +6,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bff_tests::{SpecDir, client, gateway, workspace_root};
 use serde_json::{Value, json};
@@ -78,6 +80,7 @@ calls:
       namespaces: {{ s: "http://example.com/stock" }}
       body: <s:GetQuote><s:symbol>{{{{ path.sym }}}}</s:symbol></s:GetQuote>
       lists: [tag]
+    headers: {{ x-symbol: "{{{{ path.sym }}}}" }}
 {extra}
 respond:
   jq: '.quote.GetQuoteResponse | {{symbol, price, currency, tags: .tags.tag}}'
@@ -136,6 +139,7 @@ async fn soap_1_1_and_1_2_operations_answer_as_json_with_lists() {
     assert_eq!(v11["method"], "POST");
     assert_eq!(v11["path"], "/soap11");
     assert_eq!(v11["headers"]["content-type"], "text/xml; charset=utf-8");
+    assert_eq!(v11["headers"]["x-symbol"], "ACME");
     assert_eq!(
         v11["headers"]["soapaction"],
         "\"http://example.com/stock/GetQuote\""
@@ -267,7 +271,7 @@ respond:
     let header = r#"<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">
   <wsse:UsernameToken>
     <wsse:Username>{{ query.user }}</wsse:Username>
-    <wsse:Password>{{ query.password }}</wsse:Password>
+    <wsse:Password>${STOCK_WS_PASSWORD:-s3cret}{{ query.suffix | default(value="") }}</wsse:Password>
   </wsse:UsernameToken>
 </wsse:Security>
 "#;
@@ -279,16 +283,12 @@ respond:
     .file("soap/wsse.xml", header);
     let gw = gateway(dir.path()).await;
     let c = client();
-    let r = send(
-        c.get(format!("{gw}/whoami"))
-            .query(&[("user", "alice"), ("password", "s3cret")]),
-    )
-    .await;
+    let r = send(c.get(format!("{gw}/whoami")).query(&[("user", "alice")])).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json(), json!("alice"));
     let r = send(
         c.get(format!("{gw}/whoami"))
-            .query(&[("user", "alice"), ("password", "wrong")]),
+            .query(&[("user", "alice"), ("suffix", "x")]),
     )
     .await;
     let p = r.problem(502);
@@ -325,5 +325,89 @@ async fn operations_are_sent_once_unless_idempotent_and_never_past_the_deadline(
     assert_eq!(
         retried, 3,
         "an idempotent operation is retried as the service says"
+    );
+}
+
+/// A SOAP service of our own whose answers the test switches: a quote, a
+/// receiver's fault, or a sender's fault; it counts the envelopes it got.
+async fn switched_service() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let mode = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (m, s) = (mode.clone(), seen.clone());
+    let up = bff_tests::serve(axum::Router::new().route(
+        "/ws",
+        axum::routing::post(move || {
+            let (m, s) = (m.clone(), s.clone());
+            async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                let body = match m.load(Ordering::SeqCst) {
+                    0 => "<Q><price>7</price></Q>",
+                    1 => "<e:Fault><faultcode>e:Server</faultcode><faultstring>down</faultstring></e:Fault>",
+                    _ => "<e:Fault><faultcode>e:Client</faultcode><faultstring>bad</faultstring></e:Fault>",
+                };
+                let status = if body.contains("Fault") { 500 } else { 200 };
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "text/xml")],
+                    format!("<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\"><e:Body>{body}</e:Body></e:Envelope>"),
+                )
+            }
+        }),
+    ))
+    .await;
+    (up, mode, seen)
+}
+
+const SWITCHED: &str = "endpoint: GET /q\ncalls:\n  q:\n    service: legacy\n    post: /ws\n    soap: { body: <Q/> }\nrespond:\n  jq: .q.Q.price\n";
+
+#[tokio::test]
+async fn a_receivers_fault_lets_the_last_good_answer_stand_in() {
+    let (up, mode, _) = switched_service().await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  legacy: {{ url: \"{up}\", stale_if_error: {{ max_age: 1m }} }}\n"
+    ))
+    .endpoint("q", SWITCHED);
+    let gw = gateway(dir.path()).await;
+    let r = send(client().get(format!("{gw}/q"))).await;
+    assert_eq!((r.status, r.json()), (200, json!(7)));
+    mode.store(1, Ordering::SeqCst);
+    let r = send(client().get(format!("{gw}/q"))).await;
+    assert_eq!((r.status, r.json()), (200, json!(7)), "{}", r.text);
+    assert_eq!(r.header("bff-degraded"), Some("q;reason=stale"));
+    // A sender's fault is an answer about the request: nothing stands in.
+    mode.store(2, Ordering::SeqCst);
+    let r = send(client().get(format!("{gw}/q"))).await;
+    r.problem(502);
+}
+
+#[tokio::test]
+async fn receivers_faults_open_the_circuit_and_senders_faults_do_not() {
+    let (up, mode, seen) = switched_service().await;
+    let dir = SpecDir::new(&format!(
+        "services:\n  legacy: {{ url: \"{up}\", circuit_breaker: {{ failure_rate: 0.5, min_requests: 3, window: 10s, open_for: 30s }} }}\n"
+    ))
+    .endpoint("q", SWITCHED);
+    let gw = gateway(dir.path()).await;
+    mode.store(2, Ordering::SeqCst);
+    for _ in 0..5 {
+        send(client().get(format!("{gw}/q"))).await.problem(502);
+    }
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        5,
+        "sender's faults leave the circuit closed"
+    );
+    // Receiver's faults: half of the window's calls failed after five.
+    mode.store(1, Ordering::SeqCst);
+    for _ in 0..5 {
+        send(client().get(format!("{gw}/q"))).await.problem(502);
+    }
+    let r = send(client().get(format!("{gw}/q"))).await;
+    let p = r.problem(503);
+    assert!(p["detail"].as_str().unwrap().contains("circuit"), "{p}");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        10,
+        "an open circuit sends nothing"
     );
 }

@@ -14,10 +14,23 @@ pub enum EnvError {
 
 /// Replaces `${VAR}` and `${VAR:-default}` with the environment's values.
 pub fn expand_env(text: &str) -> Result<String, EnvError> {
-    expand_with(text, |name| std::env::var(name).ok())
+    expand_with(text, |name| std::env::var(name).ok(), str::to_owned)
 }
 
-fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, EnvError> {
+/// Like [`expand_env`], each value (or default) passed through `place`
+/// first: escaped for the text it lands in.
+pub(crate) fn expand_env_placed(
+    text: &str,
+    place: impl Fn(&str) -> String,
+) -> Result<String, EnvError> {
+    expand_with(text, |name| std::env::var(name).ok(), place)
+}
+
+fn expand_with(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    place: impl Fn(&str) -> String,
+) -> Result<String, EnvError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -32,8 +45,8 @@ fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<St
             None => (inner, None),
         };
         match (lookup(name).filter(|v| !v.is_empty()), default) {
-            (Some(value), _) => out.push_str(&value),
-            (None, Some(default)) => out.push_str(default),
+            (Some(value), _) => out.push_str(&place(&value)),
+            (None, Some(default)) => out.push_str(&place(default)),
             (None, None) => return Err(EnvError::Unset(name.to_owned())),
         }
         rest = &after[end + 1..];
@@ -49,18 +62,24 @@ mod tests {
     #[test]
     fn env_values_and_defaults() {
         let env = |n: &str| (n == "SET").then(|| "http://set:1".to_owned());
-        assert_eq!(expand_with("${SET:-x}", env).unwrap(), "http://set:1");
+        let same = str::to_owned;
+        assert_eq!(expand_with("${SET:-x}", env, same).unwrap(), "http://set:1");
         assert_eq!(
-            expand_with("a ${UNSET:-http://d:2}/b", env).unwrap(),
+            expand_with("a ${UNSET:-http://d:2}/b", env, same).unwrap(),
             "a http://d:2/b"
         );
-        assert_eq!(expand_with("plain", env).unwrap(), "plain");
+        assert_eq!(expand_with("plain", env, same).unwrap(), "plain");
         assert!(
-            expand_with("${UNSET}", env)
+            expand_with("${UNSET}", env, same)
                 .unwrap_err()
                 .to_string()
                 .contains("UNSET")
         );
-        assert!(expand_with("${OPEN", env).is_err());
+        assert!(expand_with("${OPEN", env, same).is_err());
+        let upper = |v: &str| v.to_uppercase();
+        assert_eq!(
+            expand_with("${SET}|${UNSET:-d}", env, upper).unwrap(),
+            "HTTP://SET:1|D"
+        );
     }
 }

@@ -40,6 +40,7 @@ pub use compression::CompressionConfig;
 pub use cookies::{CookiesConfig, SameSite};
 pub use defaults::Defaults;
 pub use discovery::{DiscoveryConfig, EtcdConfig, HealthCheckConfig};
+pub(crate) use env::expand_env_placed;
 pub use env::{EnvError, expand_env};
 pub use limits::{Limits, PerIpConfig};
 pub use openapi::OpenApiConfig;

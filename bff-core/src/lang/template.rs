@@ -276,6 +276,11 @@ mod tests {
             render("<s>{{ query.q }}</s>", Escape::Xml, &ctx),
             "<s>&lt;/s&gt;&lt;evil a=&apos;1&apos;&gt;&amp;amp;&quot;</s>"
         );
+        // `safe` is the spec's own way out, for markup it builds itself.
+        assert_eq!(
+            render("{{ query.q | safe }}", Escape::Xml, &ctx),
+            "</s><evil a='1'>&amp;\""
+        );
     }
 
     #[test]

@@ -12,8 +12,11 @@
 //!   order instead of a second one.
 //! - `GET /orders/{id}/live` — a WebSocket of the order's status updates
 //!   (see `live.rs`)
+//! - `POST /soap/tracking` — the tracking of an order over SOAP 1.1, for
+//!   older integrations (see `soap.rs`)
 
 mod live;
+mod soap;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -81,6 +84,7 @@ pub(crate) fn routes(data: Arc<Dataset>) -> Router {
         .route("/orders/{id}", get(one))
         .route("/orders/{id}/tracking", get(tracking))
         .route("/orders/{id}/live", get(live::live))
+        .route("/soap/tracking", axum::routing::post(soap::track_parcel))
         .with_state(state)
 }
 

@@ -162,6 +162,18 @@ impl<T> CallCx<'_, '_, T> {
                 return None;
             }
         };
+        // Secrets (a WS-Security password) come from the environment, as
+        // XML text: escaped, and never read as template syntax.
+        let text = match crate::config::expand_env_placed(&text, env_value) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diags.push(Diagnostic::file(
+                    &path,
+                    format!("SOAP header template: {e}"),
+                ));
+                return None;
+            }
+        };
         match self.b.templates.add(&text, Escape::Xml) {
             Ok(t) => {
                 self.roots.extend(t.roots.iter().cloned());
@@ -179,6 +191,12 @@ impl<T> CallCx<'_, '_, T> {
             }
         }
     }
+}
+
+/// An environment value as XML text that a template renders as itself:
+/// escaped, and its braces written as entities so tera sees no tags.
+fn env_value(v: &str) -> String {
+    escape(v).replace('{', "&#123;").replace('}', "&#125;")
 }
 
 /// Where a key's value is written, whatever its type.
