@@ -441,3 +441,64 @@ async fn every_binary_serves_graphql() {
         assert_eq!(answer, serde_json::json!({"data": {"n": 5}}), "{binary}");
     }
 }
+
+#[test]
+fn soap_calls_are_checked_against_the_folders_wsdl_and_explained_with_its_body() {
+    let wsdl = std::fs::read_to_string(
+        bff_tests::workspace_root().join("composition-specs/partner/wsdl/tracking.wsdl"),
+    )
+    .unwrap();
+    let call = |action: &str, body: &str| {
+        format!(
+            "endpoint: GET /t/{{id}}\ncalls:\n  parcel:\n    service: users\n    post: /soap/tracking\n    soap:\n      action: \"{action}\"\n      namespaces: {{ t: \"urn:shop:tracking\" }}\n      body: {body}\n"
+        )
+    };
+    let good = SpecDir::new(BFF)
+        .endpoint(
+            "t",
+            &call(
+                "urn:shop:tracking#TrackParcel",
+                "<t:TrackParcel><t:OrderId>{{ path.id }}</t:OrderId></t:TrackParcel>",
+            ),
+        )
+        .file("wsdl/tracking.wsdl", &wsdl);
+    let out = process::run("bff-web", &["validate", "--specs", path(&good)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = process::run(
+        "bff-web",
+        &["explain", "--specs", path(&good), "GET /t/{id}"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("expects <t:TrackParcel><t:OrderId>string</t:OrderId></t:TrackParcel>"),
+        "{text}"
+    );
+
+    let wrong_action = SpecDir::new(BFF)
+        .endpoint("t", &call("urn:shop:tracking#Track", "<t:TrackParcel/>"))
+        .file("wsdl/tracking.wsdl", &wsdl);
+    let out = process::run("bff-web", &["validate", "--specs", path(&wrong_action)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`urn:shop:tracking#Track` is not the action of a SOAP 1.1 operation")
+            && err.contains("it has: TrackParcel (urn:shop:tracking#TrackParcel)")
+            && err.contains("t.yaml:7:15"),
+        "{err}"
+    );
+    let wrong_body = SpecDir::new(BFF)
+        .endpoint("t", &call("urn:shop:tracking#TrackParcel", "<t:Track/>"))
+        .file("wsdl/tracking.wsdl", &wsdl);
+    let out = process::run("bff-web", &["validate", "--specs", path(&wrong_body)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "operation `TrackParcel` takes `<t:TrackParcel>`, but the body starts with `<Track>`"
+        ),
+        "{err}"
+    );
+}

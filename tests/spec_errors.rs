@@ -646,6 +646,18 @@ calls:
             "soap/bad.xml",
             "<h>\n  {{ auth.sub | nosuchfilter }}\n</h>\n",
         )
-        .file("soap/env.xml", "<p>${BFF_TEST_SURELY_UNSET_PASSWORD}</p>\n");
+        .endpoint(
+            "h",
+            "endpoint: GET /v1/w\ncalls:\n  q: { service: users, post: /ws, soap: { namespaces: { t: \"urn:shop:tracking\" }, body: <t:Nope/> } }\n",
+        )
+        .file("soap/env.xml", "<p>${BFF_TEST_SURELY_UNSET_PASSWORD}</p>\n")
+        .file(
+            "wsdl/tracking.wsdl",
+            &std::fs::read_to_string(
+                bff_tests::workspace_root().join("composition-specs/partner/wsdl/tracking.wsdl"),
+            )
+            .unwrap(),
+        )
+        .file("wsdl/broken.wsdl", "<types/>\n");
     insta::assert_snapshot!(diagnostics(&dir));
 }

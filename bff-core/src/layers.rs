@@ -24,8 +24,8 @@ const LAYERS: &[&[&str]] = &[
     // bff.yaml, and the endpoint files.
     &["config"],
     &["spec"],
-    // The languages of specs: templates, jq, protobuf schemas, pages.
-    &["lang", "proto", "pages"],
+    // The languages of specs: templates, jq, protobuf schemas, pages, WSDL.
+    &["lang", "proto", "pages", "wsdl"],
     // Connections: TLS settings, the Redis connection, taking a client's
     // connection over.
     &["tls", "redis_store", "takeover"],

@@ -52,6 +52,7 @@ mod telemetry;
 mod tls;
 mod upstream;
 pub mod value;
+mod wsdl;
 mod xml_body;
 
 pub use error::{PROBLEM_JSON, Problem};

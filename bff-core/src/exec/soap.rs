@@ -164,6 +164,7 @@ mod tests {
             soap_action: None,
             lists: lists.iter().map(|s| (*s).to_owned()).collect(),
             idempotent: false,
+            expects: None,
         }
     }
 

@@ -116,6 +116,9 @@ pub struct SoapCall {
     pub lists: Vec<String>,
     /// Whether the operation may be sent twice (retried or hedged).
     pub idempotent: bool,
+    /// The body the operation expects, sketched from its WSDL, when the
+    /// folder's `wsdl/` describes it.
+    pub expects: Option<String>,
 }
 
 /// The SOAP versions a call can speak.

@@ -212,6 +212,9 @@ impl Endpoint {
                     let _ = write!(out, ", optional (falls back on error)");
                 }
                 let _ = writeln!(out);
+                if let Some(body) = c.soap.as_ref().and_then(|s| s.expects.as_ref()) {
+                    let _ = writeln!(out, "{:<21}expects {body}", "");
+                }
             }
         }
         if self.calls.is_empty() {

@@ -68,6 +68,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
     let services = services::compile_services(config_file, &set.dir, &grpc_services, diags);
     let protos = crate::proto::load(&set.dir, diags);
     let pages = crate::pages::Pages::load(&set.dir, diags);
+    let wsdls = crate::wsdl::load(&set.dir, diags);
     let listen = match &config_file.spec.listen {
         Some(l) => match expand_env(l) {
             Ok(v) => Some(v),
@@ -107,6 +108,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         rate_limits: &rate_limits,
         protos: &protos,
         pages: &pages,
+        wsdls: &wsdls,
         dir: &set.dir,
     };
     for file in &set.endpoints {
@@ -166,6 +168,8 @@ struct FolderParts<'a> {
     protos: &'a crate::proto::Protos,
     /// Page templates of `templates/`.
     pages: &'a crate::pages::Pages,
+    /// SOAP operations of `wsdl/`.
+    wsdls: &'a crate::wsdl::Wsdls,
     /// The spec folder.
     dir: &'a Path,
 }

@@ -67,6 +67,7 @@ impl<T> CallCx<'_, '_, T> {
         if self.diags.0.len() > before {
             return None;
         }
+        let expects = self.check_wsdl(soap, version, action);
         let (content_type, soap_action) = match version {
             SoapVersion::V1_1 => (
                 HeaderValue::from_static("text/xml; charset=utf-8"),
@@ -94,7 +95,95 @@ impl<T> CallCx<'_, '_, T> {
             soap_action,
             lists,
             idempotent: soap.idempotent,
+            expects,
         })
+    }
+
+    /// Checks the call against the operations of `wsdl/` files whose
+    /// target namespace it declares: its action must be one of theirs for
+    /// its SOAP version, and its body must start with the element that
+    /// operation takes. Gives that operation's body as the schema sketches it.
+    fn check_wsdl(
+        &mut self,
+        soap: &Loc<crate::spec::SoapSpec>,
+        version: SoapVersion,
+        action: &str,
+    ) -> Option<String> {
+        let described: Vec<(&str, &crate::wsdl::WsdlFile)> = soap
+            .namespaces
+            .iter()
+            .flat_map(|(prefix, uri)| {
+                self.folder
+                    .wsdls
+                    .files
+                    .iter()
+                    .filter(move |f| f.target_ns == uri.value)
+                    .map(move |f| (prefix.as_str(), f))
+            })
+            .collect();
+        let &(_, first) = described.first()?;
+        let root = body_root(&soap.body);
+        let found = described.iter().find_map(|&(prefix, f)| {
+            f.operations
+                .iter()
+                .filter(|o| o.version == version.as_str())
+                .find(|o| {
+                    if action.is_empty() {
+                        o.input.is_some() && o.input.as_deref() == root
+                    } else {
+                        o.action == action
+                    }
+                })
+                .map(|o| (prefix, o))
+        });
+        let Some((prefix, op)) = found else {
+            let known: Vec<String> = described
+                .iter()
+                .flat_map(|(_, f)| &f.operations)
+                .filter(|o| o.version == version.as_str())
+                .map(|o| format!("{} ({})", o.name, o.action))
+                .collect();
+            let what = if action.is_empty() {
+                format!(
+                    "no SOAP {} operation takes `<{}>`",
+                    version.as_str(),
+                    root.unwrap_or("?")
+                )
+            } else {
+                format!(
+                    "`{action}` is not the action of a SOAP {} operation",
+                    version.as_str()
+                )
+            };
+            let message = format!(
+                "{what} in {}; it has: {}",
+                first.path.display(),
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            );
+            match &soap.action {
+                Some(a) => self.diags.push(self.file.error_at(a, message)),
+                None => self.diags.push(self.file.error_at(&soap.body, message)),
+            }
+            return None;
+        };
+        if let Some(input) = &op.input
+            && root != Some(input.as_str())
+        {
+            self.diags.push(self.file.error_at(
+                &soap.body,
+                format!(
+                    "operation `{}` takes `<{prefix}:{input}>`, but the body starts with `<{}>`",
+                    op.name,
+                    root.unwrap_or("?")
+                ),
+            ));
+            return None;
+        }
+        op.expected_body(prefix)
     }
 
     fn soap_version(&mut self, v: Option<&Loc<SoapVersionSpec>>) -> SoapVersion {
@@ -191,6 +280,23 @@ impl<T> CallCx<'_, '_, T> {
             }
         }
     }
+}
+
+/// The local name of the body's first element, as written in its template.
+fn body_root(body: &str) -> Option<&str> {
+    let mut rest = body;
+    loop {
+        let at = rest.find('<')?;
+        rest = &rest[at + 1..];
+        if !rest.starts_with(['?', '!', '/']) {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, '>' | '/'))
+        .unwrap_or(rest.len());
+    let name = &rest[..end];
+    Some(name.rsplit(':').next().unwrap_or(name))
 }
 
 /// An environment value as XML text that a template renders as itself:
