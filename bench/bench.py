@@ -28,7 +28,7 @@ from driver.procs import GATEWAY_CORE, LOAD_CORE, free_port, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
 GROUP_IDS = ("passthrough", "aggregation", "jwt", "fanout", "payload", "endpoints", "graphql",
-             "startup", "connections")
+             "inspect", "startup", "connections")
 
 
 def say(text: str) -> None:
@@ -184,6 +184,10 @@ def main() -> int:
             "bff-proxy+log": lambda: launch.bff(folders["proxy+log"], "bff (proxy)+log"),
             "bff+log": lambda: launch.bff(folders["compose+log"], "bff+log", probe="/agg"),
             "bff-graphql": lambda: launch.bff(folders["compose"], "bff GraphQL", probe="/agg"),
+            "bff-proxy+inspect": lambda: launch.bff(folders["proxy-inspect"],
+                                                    "bff (proxy)+inspect"),
+            "bff+inspect": lambda: launch.bff(folders["compose-inspect"], "bff+inspect",
+                                              probe="/agg"),
             "apollo": lambda: launch.apollo(folders["compose"] / "graphql" / "schema.graphql"),
             scenarios.AS_STARTED_PROXY: lambda: launch.bff(
                 folders["proxy+log"], "bff (proxy) as started", as_started=True),

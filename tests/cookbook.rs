@@ -144,6 +144,19 @@ async fn every_recipe_loads_and_answers_its_example() {
         explained.contains("SOAP 1.1 orders urn:shop:tracking#TrackParcel"),
         "{explained}"
     );
+    // The inspection recipe refuses what its page shows.
+    let refused = http
+        .get(format!("{base}/v1/cookbook/products"))
+        .query(&[("category", "kitchen' OR '1'='1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(
+        problem["detail"],
+        "the request's query parameter `category` looks like an SQL injection"
+    );
     // The GraphQL recipe answers its query in full.
     assert!(plan.graphql.is_some(), "the GraphQL recipe did not load");
     let query =

@@ -422,3 +422,58 @@ async fn graphql_resolvers_are_timed_and_their_failures_counted() {
     assert_eq!(outcome("Query.good"), Some("ok".into()), "{line}");
     assert_eq!(outcome("Query.bad"), Some("status-503".into()), "{line}");
 }
+
+#[tokio::test]
+async fn inspection_findings_are_logged_and_counted_by_policy_kind_and_action() {
+    let up =
+        serve(Router::new().fallback(get(|| async { axum::Json(serde_json::json!({})) }))).await;
+    let admin_port = free_port();
+    let dir = SpecDir::new(&format!(
+        "services:\n  up: {{ url: \"{up}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin_port}\" }}\n\
+         inspect:\n  watch: {{ mode: detect }}\n  strict: {{}}\n\
+         proxy: [ {{ prefix: /p, service: up, inspect: strict }} ]\n"
+    ))
+    .endpoint(
+        "d",
+        "endpoint: GET /v1/d\ninspect: watch\ncalls:\n  c: { service: up, get: /ok }\n",
+    );
+    let bff = BffProcess::start("bff-web", dir.path(), &[]);
+    let base = bff.url();
+    let c = client();
+    let r = c
+        .get(format!("{base}/v1/d"))
+        .query(&[("q", "1' OR '1'='1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "detect lets it through");
+    let r = c
+        .get(format!("{base}/p/x"))
+        .header("x-note", "<script>alert(1)</script>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let text = scrape(admin_port).await;
+    let got =
+        |labels: &[(&str, &str)]| bff_tests::metric_sample(&text, "bff_inspect_total", labels);
+    assert_eq!(
+        got(&[("policy", "watch"), ("kind", "sqli"), ("action", "detect")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        got(&[("policy", "strict"), ("kind", "xss"), ("action", "block")]),
+        Some(1.0),
+        "{text}"
+    );
+    let log = bff.log();
+    assert!(
+        log.contains("request inspection found an injection")
+            && log.contains("query parameter `q`")
+            && log.contains("header `x-note`")
+            && !log.contains("alert(1)"),
+        "{log}"
+    );
+}

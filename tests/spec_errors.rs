@@ -661,3 +661,22 @@ calls:
         .file("wsdl/broken.wsdl", "<types/>\n");
     insta::assert_snapshot!(diagnostics(&dir));
 }
+
+#[test]
+fn inspection_policies_that_cannot_be() {
+    let dir = SpecDir::new(
+        "\
+services:
+  users: { url: \"http://127.0.0.1:9\" }
+inspect:
+  strict: { exclude: [query.q, cookies.session, \"body..x\", headers.bad header] }
+proxy:
+  - { prefix: /p, service: users, inspect: strcit }
+",
+    )
+    .endpoint(
+        "e",
+        "endpoint: GET /v1/x\ninspect: nope\ncalls:\n  a: { service: users, get: /a }\n",
+    );
+    insta::assert_snapshot!(diagnostics(&dir));
+}

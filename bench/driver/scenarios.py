@@ -86,6 +86,10 @@ def groups(latency_ms: int) -> list[Group]:
         ], [("bff-graphql", "bff"), ("bff-graphql", "apollo")],
             # Apollo Server refuses GETs without it (CSRF prevention).
             headers={"apollo-require-preflight": "true"}),
+        Group("inspect", "6. Injection inspection (SQLi and XSS, block) of every request", [
+            Point("pass-through", same(["bff-proxy", "bff-proxy+inspect"], "/a.json")),
+            Point("3-call aggregation", same(["bff", "bff+inspect"], "/agg")),
+        ], [("bff-proxy+inspect", "bff-proxy"), ("bff+inspect", "bff")]),
         Group("endpoints", "4c. Endpoints loaded (routing cost)", [
             Point("one endpoint's req/s", {f"bff-{n}": routed_path(n) for n in ENDPOINT_COUNTS}),
         ], [(f"bff-{ENDPOINT_COUNTS[-1]}", f"bff-{ENDPOINT_COUNTS[0]}")]),

@@ -102,6 +102,12 @@ def write_bff_specs(root: Path, origin: str) -> dict[str, Path]:
         f"  Query.{k}: {{ service: origin, get: /{k}.json }}\n" for k in "abc"))
     folders["compose+log"] = _folder(root, "compose-log", _bff_yaml(origin, log=True),
                                      {"agg": composed["agg"]})
+    # Injection inspection (SQLi and XSS, block) of every request.
+    inspect = "inspect:\n  strict: {}\n"
+    folders["proxy-inspect"] = _folder(root, "proxy-inspect", _bff_yaml(
+        origin, inspect + "proxy:\n  - { prefix: /, service: origin, inspect: strict }\n"), {})
+    folders["compose-inspect"] = _folder(root, "compose-inspect", _bff_yaml(origin, inspect),
+                                         {"agg": "inspect: strict\n" + composed["agg"]})
     for count in ENDPOINT_COUNTS:
         eps = {f"e{i}": _endpoint(f"/v1/s{i}/items/{{id}}", {"a": "/a.json"})
                for i in range(count)}

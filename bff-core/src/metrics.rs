@@ -89,6 +89,10 @@ pub(crate) fn record_generation(n: u64) {
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
+        "bff_inspect_total",
+        "Injections found in requests, by inspection policy, kind (sqli, xss) and action (block, detect)"
+    );
+    describe_counter!(
         "bff_requests_total",
         "Requests answered, by endpoint or route, method and status"
     );

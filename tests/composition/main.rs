@@ -15,6 +15,7 @@ mod errors;
 mod for_each;
 mod graphql;
 mod input;
+mod inspect;
 mod observability;
 mod routing;
 mod shaping;

@@ -15,6 +15,7 @@ mod cookies;
 mod defaults;
 mod discovery;
 mod env;
+mod inspect;
 mod limits;
 mod openapi;
 mod proxy;
@@ -42,6 +43,7 @@ pub use defaults::Defaults;
 pub use discovery::{DiscoveryConfig, EtcdConfig, HealthCheckConfig};
 pub(crate) use env::expand_env_placed;
 pub use env::{EnvError, expand_env};
+pub use inspect::{InspectConfig, InspectMode};
 pub use limits::{Limits, PerIpConfig};
 pub use openapi::OpenApiConfig;
 pub use proxy::{ProxyRoute, WebSocketConfig};
@@ -86,6 +88,10 @@ pub struct BffConfig {
     /// Rate-limit policies by name; endpoints and routes choose one with `rate_limit:`.
     #[serde(default)]
     pub rate_limits: IndexMap<String, Loc<RateLimitConfig>>,
+    /// Inspection policies by name (SQL injection, cross-site scripting);
+    /// endpoints and routes choose one with `inspect:`.
+    #[serde(default)]
+    pub inspect: IndexMap<String, Loc<InspectConfig>>,
     /// The cache of upstream answers.
     #[serde(default)]
     pub cache: CacheConfig,

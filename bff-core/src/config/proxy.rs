@@ -31,6 +31,10 @@ pub struct ProxyRoute {
     /// Rate-limit policy of bff.yaml counting the route's requests.
     #[serde(default)]
     pub rate_limit: Option<Loc<String>>,
+    /// Inspection policy of bff.yaml checking the route's path, query and
+    /// headers for injections.
+    #[serde(default)]
+    pub inspect: Option<Loc<String>>,
     /// Time the upstream may take to answer (its response headers) once the request body is sent.
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]

@@ -1,7 +1,8 @@
 //! Admission, the same for every front (composed endpoints, pass-through
 //! routes, usage endpoints): authenticate the caller with the policy the
 //! endpoint or route names (`401` otherwise), check what it requires
-//! (`403`), and count the request against its rate limit (`429`). What a
+//! (`403`), count the request against its rate limit (`429`), and inspect
+//! its path, query and headers for injections (`403`). What a
 //! request is admitted with — the identity, the headers that carry it
 //! upstream, the rate-limit verdict — comes back for the stages after.
 
@@ -22,6 +23,9 @@ pub(crate) struct Gate<'a> {
     pub require: Option<&'a crate::auth::Requirement>,
     /// The rate-limit policy, if any.
     pub rate_limit: Option<&'a Arc<crate::ratelimit::Policy>>,
+    /// The inspection policy, if any: path, query and headers are checked
+    /// once the request is counted.
+    pub inspect: Option<&'a Arc<crate::plan::inspect::InspectPolicy>>,
     /// What the rate limit counts by as `endpoint`.
     pub name: &'a str,
     /// The extension, which sees the verified identity.
@@ -89,6 +93,9 @@ pub(crate) async fn admit(
         };
         let counters = gate.running.counters(policy);
         admitted.verdict = Some(crate::ratelimit::admit(policy, counters, &caller).await?);
+    }
+    if let Some(policy) = gate.inspect {
+        super::inspect::check_head(policy, parts).map_err(IntoResponse::into_response)?;
     }
     Ok(admitted)
 }

@@ -19,6 +19,7 @@ pub(crate) async fn handle_endpoint(cx: &Context, endpoint: &Endpoint, req: Requ
         auth: endpoint.auth.as_ref(),
         require: endpoint.require.as_ref(),
         rate_limit: endpoint.rate_limit.as_ref(),
+        inspect: endpoint.inspect.as_ref(),
         name: &id,
         hooks: &*cx.extension,
         running: &cx.running,

@@ -48,6 +48,7 @@ pub(crate) async fn handle_graphql(cx: &Context, g: &Arc<Graphql>, req: Request)
         auth: g.auth.as_ref(),
         require: g.require.as_ref(),
         rate_limit: g.rate_limit.as_ref(),
+        inspect: None,
         name: &name,
         hooks: &*cx.extension,
         running: &cx.running,

@@ -99,6 +99,9 @@ pub(super) async fn read_request(
     let query = value::object(query_typed.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let headers = request_headers(&parts.headers);
     let body = read_body(endpoint, parts, body).await?;
+    if let Some(policy) = &endpoint.inspect {
+        super::inspect::check_body(policy, &body)?;
+    }
     if let Some((_, validator)) = endpoint.input.as_ref().and_then(|c| c.body.as_ref()) {
         let json: serde_json::Value =
             serde_json::from_slice(&value::to_json(&body)).unwrap_or(serde_json::Value::Null);

@@ -12,6 +12,7 @@ mod endpoint;
 mod explorer;
 mod graphql;
 mod input;
+mod inspect;
 mod proxy;
 mod report;
 mod usage;

@@ -22,6 +22,7 @@ pub(crate) async fn handle_proxy(cx: &Context, route: &ProxyPlan, req: Request) 
         auth: route.auth.as_ref(),
         require: route.require.as_ref(),
         rate_limit: route.rate_limit.as_ref(),
+        inspect: route.inspect.as_ref(),
         name: &route.prefix,
         hooks: &*cx.extension,
         running: &cx.running,

@@ -15,6 +15,7 @@ pub(crate) async fn handle_usage(cx: &Context, index: usize, req: Request) -> Re
         auth: route.auth.as_ref(),
         require: None,
         rate_limit: None,
+        inspect: None,
         name: &route.path,
         hooks: &*cx.extension,
         running: &cx.running,

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod graphql;
 mod grpc;
 pub mod input;
+pub mod inspect;
 pub mod rate_limits;
 mod reads;
 mod shape;
@@ -107,6 +108,8 @@ pub struct Endpoint {
     pub require: Option<crate::auth::Requirement>,
     /// Rate-limit policy.
     pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
+    /// Inspection policy.
+    pub inspect: Option<Arc<inspect::InspectPolicy>>,
     /// How long complete answers are kept, and their purge tags.
     pub cache: Option<(Option<Duration>, Vec<String>)>,
     /// Protobuf message answered to clients that ask for protobuf.
@@ -264,6 +267,8 @@ pub struct ProxyPlan {
     pub require: Option<crate::auth::Requirement>,
     /// Rate-limit policy.
     pub rate_limit: Option<Arc<crate::ratelimit::Policy>>,
+    /// Inspection policy.
+    pub inspect: Option<Arc<inspect::InspectPolicy>>,
     /// WebSocket upgrades, when the route carries them.
     pub websocket: Option<WebSocketPlan>,
 }

@@ -27,6 +27,10 @@ pub struct EndpointSpec {
     /// Rate-limit policy of bff.yaml counting this endpoint's requests.
     #[serde(default)]
     pub rate_limit: Option<Loc<String>>,
+    /// Inspection policy of bff.yaml checking the path, query, headers and
+    /// body for injections.
+    #[serde(default)]
+    pub inspect: Option<Loc<String>>,
     /// Keep complete answers for a while (per caller on endpoints with `auth`).
     #[serde(default)]
     pub cache: Option<EndpointCacheSpec>,

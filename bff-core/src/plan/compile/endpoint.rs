@@ -39,6 +39,7 @@ pub(super) fn compile_endpoint<'a>(
         config,
         policies,
         rate_limits,
+        inspections,
         ..
     } = folder;
     let spec = &file.spec;
@@ -58,6 +59,8 @@ pub(super) fn compile_endpoint<'a>(
         rate_limits,
         diags,
     );
+    let inspect =
+        super::policies::lookup_inspection(file, spec.inspect.as_ref(), inspections, diags);
     let (method, path) = match parse_endpoint(&spec.endpoint) {
         Ok(mp) => mp,
         Err(e) => {
@@ -167,6 +170,7 @@ pub(super) fn compile_endpoint<'a>(
         auth,
         require,
         rate_limit,
+        inspect,
         cache: spec.cache.as_ref().map(|c| (c.ttl, c.tags.clone())),
         message,
         page,

@@ -93,7 +93,15 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
             false
         }
     };
-    let proxies = proxies::compile_proxies(config_file, &services, &policies, &rate_limits, diags);
+    let inspections = policies::compile_inspections(config_file, diags);
+    let proxies = proxies::compile_proxies(
+        config_file,
+        &services,
+        &policies,
+        &rate_limits,
+        &inspections,
+        diags,
+    );
 
     let mut b = LangBuilders::default();
     let mut endpoints = Vec::new();
@@ -106,6 +114,7 @@ pub fn compile(set: &SpecSet, diags: &mut Diagnostics) -> Option<Plan> {
         services: &services,
         policies: &policies,
         rate_limits: &rate_limits,
+        inspections: &inspections,
         protos: &protos,
         pages: &pages,
         wsdls: &wsdls,
@@ -164,6 +173,8 @@ struct FolderParts<'a> {
     services: &'a IndexMap<String, Arc<Service>>,
     policies: &'a Policies,
     rate_limits: &'a super::rate_limits::RateLimits,
+    /// Inspection policies by name.
+    inspections: &'a policies::Inspections,
     /// Messages and services of `proto/`.
     protos: &'a crate::proto::Protos,
     /// Page templates of `templates/`.

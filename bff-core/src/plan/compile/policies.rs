@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use super::{Policies, unknown_name};
 use crate::auth::Policy;
 use crate::config::BffConfig;
+use crate::plan::inspect::InspectPolicy;
 use crate::source::{Diagnostics, Loc};
 use crate::spec::SpecFile;
 
@@ -30,6 +31,48 @@ pub(super) fn compile_policies(
         }
     }
     out
+}
+
+/// Inspection policies by name.
+pub(super) type Inspections = IndexMap<String, Arc<InspectPolicy>>;
+
+/// Every inspection policy of bff.yaml; exclusions that name nothing are
+/// reported where they are written.
+pub(super) fn compile_inspections(
+    file: &SpecFile<BffConfig>,
+    diags: &mut Diagnostics,
+) -> Inspections {
+    file.spec
+        .inspect
+        .iter()
+        .map(|(name, config)| {
+            let policy = InspectPolicy::compile(
+                name,
+                config,
+                |at, why| file.error_at(at, format!("inspect policy `{name}`: {why}")),
+                diags,
+            );
+            (name.clone(), Arc::new(policy))
+        })
+        .collect()
+}
+
+/// The inspection policy an endpoint or route names, reported when unknown.
+pub(super) fn lookup_inspection<T>(
+    file: &SpecFile<T>,
+    name: Option<&Loc<String>>,
+    inspections: &Inspections,
+    diags: &mut Diagnostics,
+) -> Option<Arc<InspectPolicy>> {
+    let name = name?;
+    let found = inspections.get(name.as_str()).cloned();
+    if found.is_none() {
+        diags.push(file.error_at(
+            name,
+            unknown_name("inspect policy", name, inspections.keys()),
+        ));
+    }
+    found
 }
 
 /// Every header name any policy fills with identity, once each.

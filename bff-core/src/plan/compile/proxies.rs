@@ -33,6 +33,7 @@ pub(super) fn compile_proxies(
     services: &IndexMap<String, Arc<Service>>,
     policies: &Policies,
     rate_limits: &crate::plan::rate_limits::RateLimits,
+    inspections: &super::policies::Inspections,
     diags: &mut Diagnostics,
 ) -> Vec<Arc<ProxyPlan>> {
     let mut out = Vec::new();
@@ -73,6 +74,8 @@ pub(super) fn compile_proxies(
             rate_limits,
             diags,
         );
+        let inspect =
+            super::policies::lookup_inspection(file, route.inspect.as_ref(), inspections, diags);
         let websocket = match route.websocket.as_ref() {
             None => None,
             Some(ws) => match compile_websocket(ws) {
@@ -99,6 +102,7 @@ pub(super) fn compile_proxies(
             websocket,
             require,
             rate_limit,
+            inspect,
             max_body: route.max_body,
             prefix,
             rewrite,
