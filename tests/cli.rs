@@ -502,3 +502,127 @@ fn soap_calls_are_checked_against_the_folders_wsdl_and_explained_with_its_body()
         "{err}"
     );
 }
+
+/// The shipped folders that carry tests, and the binary that serves each.
+const TESTED_FOLDERS: [(&str, &str); 1] = [("bff-partner", "partner")];
+
+#[test]
+fn the_shipped_spec_tests_pass_with_no_service_running() {
+    for (bin, folder) in TESTED_FOLDERS {
+        let dir = bff_tests::workspace_root()
+            .join("composition-specs")
+            .join(folder);
+        let out = process::run(bin, &["test", "--specs", dir.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{folder}:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(" passed, 0 failed"), "{text}");
+        assert!(!text.contains("FAILED"), "{text}");
+    }
+}
+
+#[test]
+fn a_failing_spec_test_prints_what_differs_and_exits_1() {
+    let dir = SpecDir::copy_of(&bff_tests::workspace_root().join("composition-specs/partner"));
+    let test = dir.path().join("tests/order-status.yaml");
+    let text = std::fs::read_to_string(&test)
+        .unwrap()
+        .replace("title: Kettle, quantity: 2", "title: Kettel, quantity: 2")
+        .replace("ids: \"p-1,p-2\"", "ids: p-1");
+    std::fs::write(&test, text).unwrap();
+    let out = process::run("bff-partner", &["test", "--specs", path(&dir)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("(tests/order-status.yaml) ... FAILED\n")
+            && stdout.contains("  body /lines/0/title: expected \"Kettel\", got \"Kettle\"\n")
+            && stdout.contains(
+                "  call `products`: no request had {\"path\":\"/products\",\"query\":{\"ids\":\"p-1\"}} (GET /products?ids=p-1,p-2)\n"
+            )
+            && stdout.contains(" passed, 1 failed"),
+        "{stdout}"
+    );
+    // A test file with a mistake is a located error, before anything runs.
+    std::fs::write(
+        dir.path().join("tests/broken.yaml"),
+        "request: { pth: /x }\n",
+    )
+    .unwrap();
+    let out = process::run("bff-partner", &["test", "--specs", path(&dir)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("tests/broken.yaml:1:"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_writes_what_the_services_answered_and_the_test_then_passes_without_them() {
+    let up = serve(
+        Router::new()
+            .route(
+                "/users/{id}",
+                get(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        axum::Json(serde_json::json!({"id": id, "name": "Ada"}))
+                    },
+                ),
+            )
+            .route(
+                "/orders",
+                get(|| async { axum::Json(serde_json::json!([{"id": "o-1"}, {"id": "o-2"}])) }),
+            ),
+    )
+    .await;
+    let dir = SpecDir::new(&format!("services:\n  s: {{ url: \"{up}\" }}\n"))
+        .endpoint(
+            "home",
+            "endpoint: GET /v1/home/{id}\ncalls:\n  user: { service: s, get: \"/users/{{ path.id }}\" }\n  orders: { service: s, get: /orders, query: { user: \"{{ path.id }}\" } }\nrespond:\n  jq: '{name: .user.name, orders: [.orders[].id]}'\n",
+        )
+        .file("tests/home.yaml", "request: { path: /v1/home/u-1 }\n");
+    let specs = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        process::run(
+            "bff-web",
+            &["test", "--specs", specs.to_str().unwrap(), "--record"],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let written = std::fs::read_to_string(dir.path().join("tests/home.yaml")).unwrap();
+    let test: serde_json::Value = serde_saphyr::from_str(&written).unwrap();
+    assert_eq!(
+        test["upstream"]["user"]["body"],
+        serde_json::json!({"id": "u-1", "name": "Ada"}),
+        "{written}"
+    );
+    assert_eq!(
+        test["upstream"]["orders"]["body"][1]["id"], "o-2",
+        "{written}"
+    );
+    assert_eq!(test["expect"]["status"], 200, "{written}");
+    assert_eq!(
+        test["expect"]["body"],
+        serde_json::json!({"name": "Ada", "orders": ["o-1", "o-2"]})
+    );
+    // The services are not needed any more: point the folder elsewhere.
+    let bff = dir.path().join("bff.yaml");
+    std::fs::write(&bff, "services:\n  s: { url: \"http://127.0.0.1:9\" }\n").unwrap();
+    let specs = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        process::run("bff-web", &["test", "--specs", specs.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed, 0 failed"),
+        "{stdout}"
+    );
+}

@@ -157,6 +157,18 @@ async fn every_recipe_loads_and_answers_its_example() {
         problem["detail"],
         "the request's query parameter `category` looks like an SQL injection"
     );
+    // The test recipe passes with no service running.
+    let specs = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        bff_tests::process::run("bff-web", &["test", "--specs", specs.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed, 0 failed"),
+        "{stdout}"
+    );
     // The GraphQL recipe answers its query in full.
     assert!(plan.graphql.is_some(), "the GraphQL recipe did not load");
     let query =

@@ -75,6 +75,17 @@ enum Command {
     },
     /// Print the JSON Schema of this BFF's bff.yaml, its extension's settings included.
     Schema,
+    /// Run the folder's tests (`tests/*.yaml`) with no service running:
+    /// each call gets the answers its test gives; exits 1 if one fails.
+    Test {
+        /// Folder with bff.yaml, endpoints/ and tests/.
+        #[arg(long, env = "BFF_SPECS")]
+        specs: Option<PathBuf>,
+        /// Send each test's request to the real services instead, and write
+        /// what they answered (and what the client got) into its file.
+        #[arg(long)]
+        record: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +123,25 @@ pub fn main<E: Extension>(name: &str, default_specs: &str, extension: E) -> Exit
     let specs_or_default = |s: Option<PathBuf>| s.unwrap_or_else(|| PathBuf::from(default_specs));
     match cli.command {
         Some(Command::Apikey(cmd)) => api_key(cmd),
+        Some(Command::Test { specs, record }) => {
+            let dir = specs_or_default(specs);
+            match crate::spectest::run(&dir, extension, record) {
+                Ok(outcome) => {
+                    let verb = if record { "recorded" } else { "passed" };
+                    println!(
+                        "\n{} {verb}, {} failed",
+                        outcome.passed,
+                        outcome.failed.len()
+                    );
+                    if outcome.failed.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(d) => report(&dir, &d),
+            }
+        }
         Some(Command::Validate { specs }) => validate::<E>(&specs_or_default(specs)),
         Some(Command::Schema) => {
             let schema = crate::schema::bff_schema_for::<E::Config>();

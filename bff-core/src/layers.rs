@@ -58,7 +58,7 @@ const LAYERS: &[&[&str]] = &[
     // Hot reload, the admin listener, and running it all.
     &["reload"],
     &["admin"],
-    &["runtime", "cli"],
+    &["runtime", "cli", "spectest"],
 ];
 
 #[cfg(test)]

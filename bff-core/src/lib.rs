@@ -47,6 +47,7 @@ pub mod schema;
 mod server;
 mod source;
 mod spec;
+mod spectest;
 mod takeover;
 mod telemetry;
 mod tls;

@@ -115,6 +115,11 @@ impl Running {
         })
     }
 
+    /// The services running, in the plan's order.
+    pub(crate) fn upstreams(&self) -> &[Arc<Upstream>] {
+        &self.services
+    }
+
     /// An authentication policy of the plan, running.
     pub(crate) fn auth(&self, policy: &crate::auth::Policy) -> &PolicyState {
         &self.auth[policy.index]

@@ -54,12 +54,18 @@ pub fn graphql_schema() -> Schema {
     schema_for!(GraphqlSpec)
 }
 
+/// Schema of the test files of `tests/`.
+pub fn test_schema() -> Schema {
+    schema_for!(crate::spec::test_file::SpecTest)
+}
+
 /// The schemas as pretty JSON, by file name under `schema/`.
-pub fn files() -> [(&'static str, String); 3] {
+pub fn files() -> [(&'static str, String); 4] {
     [
         ("bff.schema.json", pretty(&bff_schema())),
         ("endpoint.schema.json", pretty(&endpoint_schema())),
         ("graphql.schema.json", pretty(&graphql_schema())),
+        ("test.schema.json", pretty(&test_schema())),
     ]
 }
 

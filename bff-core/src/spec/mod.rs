@@ -4,6 +4,7 @@
 
 mod graphql;
 mod model;
+pub(crate) mod test_file;
 
 use std::path::{Path, PathBuf};
 
