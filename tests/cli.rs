@@ -626,3 +626,50 @@ async fn record_writes_what_the_services_answered_and_the_test_then_passes_witho
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_spec_test_gets_a_fresh_bff_and_routes_and_resets_are_answered() {
+    let dir = SpecDir::new(
+        "services:\n  s: { url: \"http://127.0.0.1:9\" }\n  files: { url: \"http://127.0.0.1:9\" }\nproxy:\n  - { prefix: /files, service: files }\n",
+    )
+    .endpoint(
+        "kept",
+        "endpoint: GET /v1/kept\ncache: { ttl: 60s }\ncalls:\n  a: { service: s, get: /a }\nrespond:\n  jq: .a\n",
+    )
+    .endpoint(
+        "opt",
+        "endpoint: GET /v1/opt\ncalls:\n  a: { service: s, get: /a, on_error: { default: gone } }\nrespond:\n  jq: .a\n",
+    )
+    // Two tests of one cached endpoint: the second must not get the first's answer.
+    .file(
+        "tests/kept-1.yaml",
+        "request: { path: /v1/kept }\nupstream: { a: { body: 1 } }\nexpect: { status: 200, body: 1 }\n",
+    )
+    .file(
+        "tests/more/kept-2.yaml",
+        "request: { path: /v1/kept }\nupstream: { a: { body: 2 } }\nexpect: { status: 200, body: 2, calls: { a: 1 } }\n",
+    )
+    .file(
+        "tests/route.yaml",
+        "request: { path: /files/x.txt }\nupstream:\n  files: { text: hello, headers: { content-type: text/plain } }\nexpect: { status: 200, headers: { content-type: text/plain } }\n",
+    )
+    .file(
+        "tests/reset.yaml",
+        "request: { path: /v1/opt }\nupstream: { a: { fail: reset } }\nexpect: { status: 200, body: gone, headers: { bff-degraded: \"a;reason=unreachable\" } }\n",
+    );
+    let specs = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        process::run("bff-web", &["test", "--specs", specs.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("4 passed, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(tests/more/kept-2.yaml) ... ok"),
+        "{stdout}"
+    );
+}
