@@ -581,15 +581,7 @@ async fn record_writes_what_the_services_answered_and_the_test_then_passes_witho
             "endpoint: GET /v1/home/{id}\ncalls:\n  user: { service: s, get: \"/users/{{ path.id }}\" }\n  orders: { service: s, get: /orders, query: { user: \"{{ path.id }}\" } }\nrespond:\n  jq: '{name: .user.name, orders: [.orders[].id]}'\n",
         )
         .file("tests/home.yaml", "request: { path: /v1/home/u-1 }\n");
-    let specs = dir.path().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        process::run(
-            "bff-web",
-            &["test", "--specs", specs.to_str().unwrap(), "--record"],
-        )
-    })
-    .await
-    .unwrap();
+    let out = spec_test(&dir, true).await;
     assert!(
         out.status.success(),
         "{}",
@@ -614,12 +606,7 @@ async fn record_writes_what_the_services_answered_and_the_test_then_passes_witho
     // The services are not needed any more: point the folder elsewhere.
     let bff = dir.path().join("bff.yaml");
     std::fs::write(&bff, "services:\n  s: { url: \"http://127.0.0.1:9\" }\n").unwrap();
-    let specs = dir.path().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        process::run("bff-web", &["test", "--specs", specs.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let out = spec_test(&dir, false).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("1 passed, 0 failed"),
@@ -657,12 +644,7 @@ async fn each_spec_test_gets_a_fresh_bff_and_routes_and_resets_are_answered() {
         "tests/reset.yaml",
         "request: { path: /v1/opt }\nupstream: { a: { fail: reset } }\nexpect: { status: 200, body: gone, headers: { bff-degraded: \"a;reason=unreachable\" } }\n",
     );
-    let specs = dir.path().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        process::run("bff-web", &["test", "--specs", specs.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let out = spec_test(&dir, false).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("4 passed, 0 failed"),
@@ -672,4 +654,18 @@ async fn each_spec_test_gets_a_fresh_bff_and_routes_and_resets_are_answered() {
         stdout.contains("(tests/more/kept-2.yaml) ... ok"),
         "{stdout}"
     );
+}
+
+/// `bff-web test` of a folder (with `--record`), off the async runtime.
+async fn spec_test(dir: &SpecDir, record: bool) -> std::process::Output {
+    let specs = dir.path().to_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut args = vec!["test", "--specs", &specs];
+        if record {
+            args.push("--record");
+        }
+        process::run("bff-web", &args)
+    })
+    .await
+    .unwrap()
 }

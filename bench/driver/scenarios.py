@@ -86,9 +86,12 @@ def groups(latency_ms: int) -> list[Group]:
         ], [("bff-graphql", "bff"), ("bff-graphql", "apollo")],
             # Apollo Server refuses GETs without it (CSRF prevention).
             headers={"apollo-require-preflight": "true"}),
+        # A search term in the query: a value the detectors must read.
         Group("inspect", "6. Injection inspection (SQLi and XSS, block) of every request", [
-            Point("pass-through", same(["bff-proxy", "bff-proxy+inspect"], "/a.json")),
-            Point("3-call aggregation", same(["bff", "bff+inspect"], "/agg")),
+            Point("pass-through", same(["bff-proxy", "bff-proxy+inspect"],
+                                       "/a.json?q=kitchen+knife+20cm")),
+            Point("3-call aggregation", same(["bff", "bff+inspect"],
+                                             "/agg?q=kitchen+knife+20cm")),
         ], [("bff-proxy+inspect", "bff-proxy"), ("bff+inspect", "bff")]),
         Group("endpoints", "4c. Endpoints loaded (routing cost)", [
             Point("one endpoint's req/s", {f"bff-{n}": routed_path(n) for n in ENDPOINT_COUNTS}),
@@ -99,7 +102,7 @@ def groups(latency_ms: int) -> list[Group]:
 def expected(www: Path, path: str):
     """What a correct answer to `path` is: ('bytes', …) or ('json', …)."""
     load = lambda rel: json.loads((www / rel).read_text())  # noqa: E731
-    path = path.removeprefix("/slow")
+    path = path.removeprefix("/slow").split("?", 1)[0]
     if path == "/agg":
         return "json", {k: load(f"{k}.json") for k in "abc"}
     if path.startswith("/fan/"):

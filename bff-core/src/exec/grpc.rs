@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use jaq_json::Val;
 
@@ -232,20 +231,7 @@ pub(super) async fn read(
     }
     let collected = match early {
         Some(_) => None,
-        None => Some(
-            http_body_util::Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        tracing::warn!(call, limit, "upstream body too large");
-                        CallError::TooLarge
-                    } else {
-                        tracing::warn!(call, error = %e, "upstream body failed");
-                        CallError::Unreachable
-                    }
-                })?,
-        ),
+        None => Some(super::tries::collect_body(call, body, limit).await?),
     };
     let outcome = early.or_else(|| collected.as_ref()?.trailers().and_then(status));
     let Some(outcome) = outcome else {

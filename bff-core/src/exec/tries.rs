@@ -232,10 +232,20 @@ async fn read_body(
     body: hyper::body::Incoming,
     limit: usize,
 ) -> Result<bytes::Bytes, CallError> {
+    collect_body(call, body, limit)
+        .await
+        .map(http_body_util::Collected::to_bytes)
+}
+
+/// An answer's body and trailers, up to the service's limit.
+pub(super) async fn collect_body(
+    call: &str,
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<http_body_util::Collected<bytes::Bytes>, CallError> {
     http_body_util::Limited::new(body, limit)
         .collect()
         .await
-        .map(http_body_util::Collected::to_bytes)
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 tracing::warn!(call, limit, "upstream body too large");
