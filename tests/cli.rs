@@ -504,7 +504,11 @@ fn soap_calls_are_checked_against_the_folders_wsdl_and_explained_with_its_body()
 }
 
 /// The shipped folders that carry tests, and the binary that serves each.
-const TESTED_FOLDERS: [(&str, &str); 1] = [("bff-partner", "partner")];
+const TESTED_FOLDERS: [(&str, &str); 3] = [
+    ("bff-mobile", "mobile"),
+    ("bff-web", "web"),
+    ("bff-partner", "partner"),
+];
 
 #[test]
 fn the_shipped_spec_tests_pass_with_no_service_running() {
