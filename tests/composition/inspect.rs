@@ -20,6 +20,7 @@ async fn counted() -> (String, Arc<AtomicUsize>) {
     let seen = Arc::new(AtomicUsize::new(0));
     let s = seen.clone();
     let s2 = seen.clone();
+    let s3 = seen.clone();
     let up = serve(
         Router::new()
             .route(
@@ -27,6 +28,11 @@ async fn counted() -> (String, Arc<AtomicUsize>) {
                 get(move || {
                     s.fetch_add(1, Ordering::SeqCst);
                     async { axum::Json(json!({})) }
+                })
+                // Pass-through POSTs: the body as it arrived.
+                .post(move |body: String| {
+                    s3.fetch_add(1, Ordering::SeqCst);
+                    async move { body }
                 }),
             )
             .route(
@@ -124,14 +130,38 @@ async fn block_refuses_every_part_on_endpoints_and_routes_before_any_call() {
         r.problem(403)["detail"],
         "the request's body member `/note` looks like an SQL injection"
     );
-    // Pass-through: the same policy, the same refusal.
+    // Pass-through: the same policy, the same refusal, a JSON body too.
     let r = send(c.get(format!("{gw}/pass/x")).query(&[("q", sqli)])).await;
     r.problem(403);
+    let r = send(c.post(format!("{gw}/pass/x")).json(&json!({"note": xss}))).await;
+    assert_eq!(
+        r.problem(403)["detail"],
+        "the request's body member `/note` looks like cross-site scripting"
+    );
     assert_eq!(
         seen.load(Ordering::SeqCst),
         0,
         "nothing reached the service"
     );
+    // An inspected JSON body goes on as it came.
+    let sent = json!({"name": "O'Brien", "items": [1, 2]}).to_string();
+    let r = send(
+        c.post(format!("{gw}/pass/x"))
+            .header("content-type", "application/json")
+            .body(sent.clone()),
+    )
+    .await;
+    assert_eq!((r.status, r.text.as_str()), (200, sent.as_str()));
+    // Over 64 KiB, a pass-through body streams on unread.
+    let big = json!({"pad": "x".repeat(70_000), "note": xss}).to_string();
+    let r = send(
+        c.post(format!("{gw}/pass/x"))
+            .header("content-type", "application/json")
+            .body(big.clone()),
+    )
+    .await;
+    assert_eq!((r.status, r.text.len()), (200, big.len()));
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
 
     // Ordinary input, and the parts the policy leaves alone, go through.
     for req in [
@@ -146,7 +176,7 @@ async fn block_refuses_every_part_on_endpoints_and_routes_before_any_call() {
         let r = send(req).await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    assert_eq!(seen.load(Ordering::SeqCst), 7);
 
     // detect: through, and counted (see the metrics test); sqli only: XSS passes.
     let r = send(c.get(format!("{gw}/d")).query(&[("q", sqli)])).await;

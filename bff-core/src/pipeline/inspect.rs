@@ -1,7 +1,8 @@
 //! Inspection of a request for SQL injection and cross-site scripting, by
 //! the policy its endpoint or route names: the path, query parameters
 //! (names and values) and header values when it is admitted, and every
-//! string of a composed endpoint's body once it is read. A finding is
+//! string of a composed endpoint's body once it is read (of a pass-through
+//! route's, when it is JSON of a declared length up to 64 KiB). A finding is
 //! logged and counted; under `block` the request is refused with a `403`
 //! that names the part and never repeats what was found there.
 
@@ -143,6 +144,51 @@ pub(crate) fn check_head(
         }
     }
     Ok(())
+}
+
+/// Largest pass-through body read for inspection: a JSON body that
+/// declares up to this length is read whole, inspected and sent on; others
+/// stream on unread.
+pub(crate) const PASSED_BODY: usize = 64 * 1024;
+
+/// A pass-through request's JSON body, when it declares a length up to
+/// [`PASSED_BODY`]: read, inspected, and put back for forwarding.
+pub(crate) async fn check_passed_body(
+    policy: &InspectPolicy,
+    req: axum::extract::Request,
+) -> Result<axum::extract::Request, Refusal> {
+    let headers = req.headers();
+    let json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    let small = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > 0 && n <= PASSED_BODY);
+    if !(json && small && policy.inspects_body(&[])) {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, PASSED_BODY)
+        .await
+        .map_err(|_| Refusal::BadRequest("the request body could not be read".to_owned()))?;
+    // A body that is not JSON is the service's to refuse.
+    if let Ok(value) = crate::value::parse(&bytes) {
+        check_body(policy, &value)?;
+    }
+    Ok(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
 }
 
 /// Inspects every string of a body (members' names too), with its place.

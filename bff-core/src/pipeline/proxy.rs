@@ -5,7 +5,7 @@
 //! rate-limit headers put on the answer.
 
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::Context;
 use super::admit::{Gate, admit};
@@ -31,7 +31,13 @@ pub(crate) async fn handle_proxy(cx: &Context, route: &ProxyPlan, req: Request) 
         Ok(a) => a,
         Err(refused) => return refused,
     };
-    let req = Request::from_parts(parts, body);
+    let mut req = Request::from_parts(parts, body);
+    if let Some(policy) = &route.inspect {
+        match super::inspect::check_passed_body(policy, req).await {
+            Ok(r) => req = r,
+            Err(refused) => return refused.into_response(),
+        }
+    }
     let mut identity = std::mem::take(&mut admitted.forward);
     let target = route.upstream_path(req.uri().path_and_query().map_or("/", |pq| pq.as_str()));
     let call = crate::extension::CallRequest {
