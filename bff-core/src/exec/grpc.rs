@@ -142,7 +142,7 @@ impl GrpcCode {
 }
 
 /// One message in a gRPC frame: uncompressed flag, big-endian length, bytes.
-pub(super) fn frame(message: &[u8]) -> Result<Vec<u8>, CallError> {
+pub(crate) fn frame(message: &[u8]) -> Result<Vec<u8>, CallError> {
     let len = u32::try_from(message.len())
         .map_err(|_| CallError::Input("the gRPC request message is over 4 GiB".into()))?;
     let mut out = BytesMut::with_capacity(5 + message.len());

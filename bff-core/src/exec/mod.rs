@@ -7,6 +7,8 @@ mod call;
 mod error;
 pub(crate) mod graphql;
 mod grpc;
+/// A message in gRPC's length-prefixed frame.
+pub(crate) use grpc::frame as grpc_frame;
 pub(crate) mod refresh;
 mod scope;
 mod soap;

@@ -94,6 +94,13 @@ pub(crate) struct Answer {
     /// `reset`: the connection closes without an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) fail: Option<Failure>,
+    /// gRPC calls: a status code other than 0 (`5`, NOT_FOUND, say) fails
+    /// the call with it; `body` is the answer message otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) grpc_status: Option<u8>,
+    /// gRPC calls: the `grpc-message` that comes with `grpc_status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) grpc_message: Option<String>,
 }
 
 /// How an answer fails.

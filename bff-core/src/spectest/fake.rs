@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use indexmap::IndexMap;
 
@@ -43,10 +44,16 @@ pub(super) struct Script {
     pub seen: Vec<Seen>,
 }
 
+/// An answer's body: whole, or a gRPC message with its trailers.
+type Body = BoxBody<Bytes, std::convert::Infallible>;
+
 /// The server's shared state.
 #[derive(Default)]
 pub(super) struct Fake {
     pub script: Mutex<Script>,
+    /// The answer message of each gRPC method the folder calls, by path
+    /// (`/package.Service/Method`).
+    pub grpc: Mutex<HashMap<String, prost_reflect::MessageDescriptor>>,
     client: OnceClient,
 }
 
@@ -103,10 +110,7 @@ impl Fake {
         }
     }
 
-    async fn answer(
-        &self,
-        req: http::Request<Incoming>,
-    ) -> Result<http::Response<Full<Bytes>>, Reset> {
+    async fn answer(&self, req: http::Request<Incoming>) -> Result<http::Response<Body>, Reset> {
         let (parts, body) = req.into_parts();
         let body = body
             .collect()
@@ -173,7 +177,16 @@ impl Fake {
         if answer.fail == Some(Failure::Reset) {
             return Err(Reset);
         }
-        Ok(respond(&answer))
+        let grpc = self
+            .grpc
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&path)
+            .cloned();
+        Ok(match grpc {
+            Some(message) => grpc_respond(&answer, &message),
+            None => respond(&answer),
+        })
     }
 
     /// Record mode: the same request to the service's real address.
@@ -236,7 +249,53 @@ fn matches(m: Option<&Match>, path: &str, query: &[(String, String)]) -> bool {
             .all(|(k, v)| query.iter().any(|(qk, qv)| qk == k && qv == v))
 }
 
-fn respond(a: &Answer) -> http::Response<Full<Bytes>> {
+/// A gRPC answer: the message (from `body`, by the proto3 JSON mapping) in
+/// its frame with `grpc-status: 0` in the trailers, or, with
+/// `grpc_status`, that status alone (a trailers-only answer).
+fn grpc_respond(a: &Answer, message: &prost_reflect::MessageDescriptor) -> http::Response<Body> {
+    use hyper::body::Frame;
+    let mut r = http::Response::new(Full::new(Bytes::new()).boxed());
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    let status = a.grpc_status.unwrap_or(0);
+    let json = a
+        .body
+        .as_ref()
+        .map_or_else(|| "{}".to_owned(), ToString::to_string);
+    let framed = crate::proto::encode_json(message, json.as_bytes())
+        .map_err(|e| e.to_string())
+        .and_then(|m| crate::exec::grpc_frame(&m).map_err(|e| e.to_string()));
+    let (code, text) = match (status, framed) {
+        (0, Ok(frame)) => {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            let frames = [
+                Ok(Frame::data(Bytes::from(frame))),
+                Ok(Frame::trailers(trailers)),
+            ];
+            *r.body_mut() = StreamBody::new(futures::stream::iter(frames)).boxed();
+            return r;
+        }
+        // A body the message cannot hold: the test's mistake, said as INTERNAL.
+        (0, Err(e)) => (
+            13,
+            format!("the test's body is not a {}: {e}", message.full_name()),
+        ),
+        (code, _) => (code, a.grpc_message.clone().unwrap_or_default()),
+    };
+    r.headers_mut()
+        .insert("grpc-status", http::HeaderValue::from(u16::from(code)));
+    let encoded: String =
+        percent_encoding::utf8_percent_encode(&text, percent_encoding::CONTROLS).collect();
+    if let Ok(v) = http::HeaderValue::try_from(encoded) {
+        r.headers_mut().insert("grpc-message", v);
+    }
+    r
+}
+
+fn respond(a: &Answer) -> http::Response<Body> {
     let (body, default_type) = match (&a.body, &a.text) {
         (Some(v), _) => (Bytes::from(v.to_string()), "application/json"),
         (None, Some(t)) => (Bytes::from(t.clone()), "text/plain; charset=utf-8"),
@@ -254,8 +313,8 @@ fn respond(a: &Answer) -> http::Response<Full<Bytes>> {
     r
 }
 
-fn plain(status: u16, content_type: &str, body: Bytes) -> http::Response<Full<Bytes>> {
-    let mut r = http::Response::new(Full::new(body));
+fn plain(status: u16, content_type: &str, body: Bytes) -> http::Response<Body> {
+    let mut r = http::Response::new(Full::new(body).boxed());
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
     if let Ok(v) = http::HeaderValue::try_from(content_type)
         && !content_type.is_empty()

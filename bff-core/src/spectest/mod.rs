@@ -165,7 +165,7 @@ async fn run_all<E: Extension>(
         let label = format!("{} ({})", name, shown(&file.path, dir));
         // A gateway of its own for each test: no answer kept, no request
         // counted by one test reaches the next.
-        let (base, real) = start_gateway(dir, extension.clone(), &fake_url).await?;
+        let (base, real) = start_gateway(dir, extension.clone(), &fake, &fake_url).await?;
         fake.start(file.test.upstream.clone(), record.then_some(real));
         let sent = send(&client, &base, &file.test).await;
         let seen = fake.seen();
@@ -211,10 +211,23 @@ async fn run_all<E: Extension>(
 async fn start_gateway<E: Extension>(
     dir: &Path,
     extension: Arc<E>,
+    fake: &fake::Fake,
     fake_url: &str,
 ) -> Result<(String, HashMap<String, String>), Diagnostics> {
     let io = |e: std::io::Error| Diagnostics(vec![Diagnostic::file(dir, e.to_string())]);
     let mut plan = crate::plan::load(dir)?;
+    // The answer messages of the gRPC methods the folder calls.
+    let methods = plan
+        .endpoints
+        .iter()
+        .flat_map(|e| e.calls.iter())
+        .filter_map(|c| c.grpc.as_ref())
+        .map(|g| (format!("/{}", g.name), g.output.clone()))
+        .collect();
+    *fake
+        .grpc
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = methods;
     // The runner's own lines are the output; the request log would bury them.
     plan.config.telemetry.access_log = false;
     let names: Vec<String> = plan.services.keys().cloned().collect();
