@@ -361,8 +361,12 @@ respond:
 "#,
         );
     let base = gateway(dir.path()).await;
+    // schemathesis keeps what it found under its working folder: a temporary one.
+    let scratch = tempfile::tempdir().unwrap();
+    let cwd = scratch.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("st")
+            .current_dir(cwd)
             .args([
                 "run",
                 &format!("{base}/openapi.json"),
