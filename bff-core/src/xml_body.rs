@@ -56,10 +56,15 @@ struct Frame {
     name: String,
     children: Vec<(String, Value)>,
     text: String,
+    /// `nil="true"` (or `xsi:nil="true"`): null, whatever it holds.
+    nil: bool,
 }
 
 impl Frame {
     fn value(self, lists: &[String]) -> Value {
+        if self.nil {
+            return Value::Null;
+        }
         if self.children.is_empty() {
             return scalar(self.text.trim());
         }
@@ -178,10 +183,15 @@ pub(crate) fn to_json_mapped(
                 if stack.len() >= MAX_DEPTH {
                     return Err(XmlError::TooDeep);
                 }
+                let nil = e
+                    .attributes()
+                    .flatten()
+                    .any(|a| a.key.local_name().as_ref() == "nil" && &*a.value == "true");
                 stack.push(Frame {
                     name: name_of(&e)?,
                     children: Vec::new(),
                     text: String::new(),
+                    nil,
                 });
                 None
             }
@@ -239,7 +249,8 @@ mod tests {
         let v = to_json(
             br#"<?xml version="1.0"?><lookup><skus><item>p-2001</item><item>p-9999</item></skus>
                 <qty>3</qty><gift>false</gift><note>A &amp; B &#x263A;</note><code>007</code>
-                <line><sku>a</sku></line><line><sku>b</sku></line><empty/></lookup>"#,
+                <line><sku>a</sku></line><line><sku>b</sku></line><empty/>
+                <gone xsi:nil="true">ignored</gone><kept nil="false">x</kept></lookup>"#,
         )
         .unwrap();
         assert_eq!(
@@ -247,7 +258,8 @@ mod tests {
             json!({
                 "skus": ["p-2001", "p-9999"],
                 "qty": 3, "gift": false, "note": "A & B \u{263A}", "code": "007",
-                "line": [{"sku": "a"}, {"sku": "b"}], "empty": null
+                "line": [{"sku": "a"}, {"sku": "b"}], "empty": null,
+                "gone": null, "kept": "x"
             })
         );
         assert!(to_json(b"<a><b></a>").is_err());
