@@ -617,7 +617,10 @@ async fn when_two_required_calls_fail_the_answer_does_not_depend_on_timing() {
             (StatusCode::BAD_GATEWAY, &json!("second")),
             "try {i}"
         );
-        assert!(took < Duration::from_millis(SLOW_MS / 2), "try {i}: {took:?}");
+        assert!(
+            took < Duration::from_millis(SLOW_MS / 2),
+            "try {i}: {took:?}"
+        );
     }
 }
 
