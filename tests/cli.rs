@@ -576,13 +576,21 @@ async fn record_writes_what_the_services_answered_and_the_test_then_passes_witho
             .route(
                 "/orders",
                 get(|| async { axum::Json(serde_json::json!([{"id": "o-1"}, {"id": "o-2"}])) }),
+            )
+            .route(
+                "/orders/{id}/total",
+                get(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        axum::Json(serde_json::json!(if id == "o-1" { 10 } else { 20 }))
+                    },
+                ),
             ),
     )
     .await;
     let dir = SpecDir::new(&format!("services:\n  s: {{ url: \"{up}\" }}\n"))
         .endpoint(
             "home",
-            "endpoint: GET /v1/home/{id}\ncalls:\n  user: { service: s, get: \"/users/{{ path.id }}\" }\n  orders: { service: s, get: /orders, query: { user: \"{{ path.id }}\" } }\nrespond:\n  jq: '{name: .user.name, orders: [.orders[].id]}'\n",
+            "endpoint: GET /v1/home/{id}\ncalls:\n  user: { service: s, get: \"/users/{{ path.id }}\" }\n  orders: { service: s, get: /orders, query: { user: \"{{ path.id }}\" } }\n  totals: { service: s, for_each: \".orders[].id\", get: \"/orders/{{ item }}/total\" }\nrespond:\n  jq: '{name: .user.name, orders: [.orders[].id], totals: .totals}'\n",
         )
         .file("tests/home.yaml", "request: { path: /v1/home/u-1 }\n");
     let out = spec_test(&dir, true).await;
@@ -603,9 +611,18 @@ async fn record_writes_what_the_services_answered_and_the_test_then_passes_witho
         "{written}"
     );
     assert_eq!(test["expect"]["status"], 200, "{written}");
+    // A call of several requests: an answer for each, chosen by its path.
+    assert_eq!(
+        test["upstream"]["totals"],
+        serde_json::json!([
+            {"match": {"path": "/orders/o-1/total"}, "body": 10},
+            {"match": {"path": "/orders/o-2/total"}, "body": 20}
+        ]),
+        "{written}"
+    );
     assert_eq!(
         test["expect"]["body"],
-        serde_json::json!({"name": "Ada", "orders": ["o-1", "o-2"]})
+        serde_json::json!({"name": "Ada", "orders": ["o-1", "o-2"], "totals": [10, 20]})
     );
     // The services are not needed any more: point the folder elsewhere.
     let bff = dir.path().join("bff.yaml");
