@@ -317,6 +317,9 @@ fn write_recording(file: &TestFile, got: &check::Got, seen: &[fake::Seen]) -> Re
     test.upstream = by_call
         .into_iter()
         .map(|(k, mut answers)| {
+            // Requests sent at once arrive in any order: sorted, a file
+            // recorded again differs only where the services' answers do.
+            answers.sort_by_cached_key(|a| serde_json::to_string(&a.matches).unwrap_or_default());
             let one = if answers.len() == 1 {
                 let mut a = answers.remove(0);
                 a.matches = None;
