@@ -148,19 +148,8 @@ async fn read_body(
     if bytes.is_empty() {
         return Ok(Val::Null);
     }
-    let media = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let is_json = media == "application/json" || media.ends_with("+json");
+    let media = media_type(&parts.headers);
+    let is_json = is_json(&media);
     let is_xml =
         matches!(media.as_str(), "application/xml" | "text/xml") || media.ends_with("+xml");
     if is_xml {
@@ -177,6 +166,26 @@ async fn read_body(
     }
     value::parse(&bytes)
         .map_err(|e| Refusal::BadRequest(format!("the request body is not valid JSON: {e}")))
+}
+
+/// The body's media type, lower case, without parameters (`""` without one).
+pub(super) fn media_type(headers: &http::HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a media type is JSON (`application/json`, `…+json`).
+pub(super) fn is_json(media: &str) -> bool {
+    media == "application/json" || media.ends_with("+json")
 }
 
 /// Parameters by name, as templates and jq will see them.

@@ -158,17 +158,7 @@ pub(crate) async fn check_passed_body(
     req: axum::extract::Request,
 ) -> Result<axum::extract::Request, Refusal> {
     let headers = req.headers();
-    let json = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    let json = super::input::is_json(&super::input::media_type(headers));
     let small = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
