@@ -265,5 +265,11 @@ mod tests {
         assert!(to_json(b"<a><b></a>").is_err());
         assert!(to_json(b"<a/><b/>").is_err());
         assert!(to_json(b"not xml").is_err());
+        let deep = format!(
+            "{}{}",
+            "<a>".repeat(MAX_DEPTH + 1),
+            "</a>".repeat(MAX_DEPTH + 1)
+        );
+        assert!(matches!(to_json(deep.as_bytes()), Err(XmlError::TooDeep)));
     }
 }

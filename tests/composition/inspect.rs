@@ -163,6 +163,26 @@ async fn block_refuses_every_part_on_endpoints_and_routes_before_any_call() {
     assert_eq!((r.status, r.text.len()), (200, big.len()));
     assert_eq!(seen.load(Ordering::SeqCst), 2);
 
+    // A parameter's name is inspected too; a name that is not a plain word
+    // is not repeated.
+    let r = send(c.get(format!("{gw}/e/1?%3Cscript%3Ealert(1)%3C%2Fscript%3E=1"))).await;
+    assert_eq!(
+        r.problem(403)["detail"],
+        "the request's query parameter name looks like cross-site scripting"
+    );
+    let r = send(c.get(format!("{gw}/e/1")).query(&[("a b", sqli)])).await;
+    assert_eq!(
+        r.problem(403)["detail"],
+        "the request's query parameter looks like an SQL injection"
+    );
+    // Credentials are authentication's to judge.
+    let r = send(
+        c.get(format!("{gw}/e/1"))
+            .header("authorization", format!("Bearer {xss}"))
+            .header("proxy-authorization", format!("Basic {sqli}")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     // Ordinary input, and the parts the policy leaves alone, go through.
     for req in [
         c.get(format!("{gw}/e/1"))
@@ -176,7 +196,7 @@ async fn block_refuses_every_part_on_endpoints_and_routes_before_any_call() {
         let r = send(req).await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    assert_eq!(seen.load(Ordering::SeqCst), 7);
+    assert_eq!(seen.load(Ordering::SeqCst), 8);
 
     // detect: through, and counted (see the metrics test); sqli only: XSS passes.
     let r = send(c.get(format!("{gw}/d")).query(&[("q", sqli)])).await;
